@@ -1,0 +1,144 @@
+"""The scheduler's vocabulary: frozen dataclasses in, decisions out.
+
+Invariants:
+- Nothing here imports Django; every value is a plain Python value so that
+  the Celery tasks can build these from querysets and the `simulate` command
+  from JSON, and both get the same answer from the same input.
+- Ids are strings (database primary keys are passed as ``str(pk)``).
+- A resource is identified by its ``(site, chip_type)`` key; eligibility is
+  already resolved to explicit keys (wildcards are the parser's business).
+- Times are timezone-aware UTC ``datetime`` values.
+- Figures: capacity and grants in GPU-hours of the resource's chip type;
+  demands, quotas, usage and fairness in normalized hours
+  (GPU-hours x throughput).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+ResourceKey = tuple[str, str]  # (site, chip_type)
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    site: str
+    chip_type: str
+    throughput: float
+    capacity_gpu_hours: float = 0.0
+    chips: int = 0
+
+    @property
+    def key(self) -> ResourceKey:
+        return (self.site, self.chip_type)
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    id: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: str
+    pool: str
+    weight: float = 1.0
+    # Remaining quota in normalized hours for the booking round; None = no limit.
+    quota: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    tenant: str
+    at: datetime
+    normalized_hours: float
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: str
+    tenant: str
+    demand: float  # normalized hours
+    eligible: tuple[ResourceKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationInput:
+    resources: tuple[Resource, ...]
+    pools: tuple[Pool, ...]
+    tenants: tuple[Tenant, ...]
+    requests: tuple[Request, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    request: str
+    site: str
+    chip_type: str
+    gpu_hours: float
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationResult:
+    pools: dict[str, float]  # normalized hours per pool
+    tenants: dict[str, float]  # normalized hours per tenant
+    requests: dict[str, float]  # normalized hours per request
+    grants: tuple[Grant, ...]
+    # Per tenant, why it got what it got, in words a committee member reads.
+    explanations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Chips already held on a resource (a confirmed booking or maintenance)."""
+
+    site: str
+    chip_type: str
+    chips: int
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BookingAsk:
+    id: str
+    tenant: str
+    chips: int
+    hours: int
+    earliest_start: datetime
+    latest_end: datetime
+    submitted_at: datetime
+    eligible: tuple[ResourceKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BookingInput:
+    resources: tuple[Resource, ...]
+    tenants: tuple[Tenant, ...]
+    horizon_start: datetime
+    horizon_hours: int
+    reserved: tuple[Reservation, ...]
+    bookings: tuple[BookingAsk, ...]
+    fair_share: dict[str, float]  # tenant id -> F
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    booking: str
+    site: str
+    chip_type: str
+    start: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Unplaced:
+    booking: str
+    reason: str  # "window" | "quota" | "capacity"
+
+
+@dataclass(frozen=True, slots=True)
+class BookingResult:
+    placements: tuple[Placement, ...]
+    unplaced: tuple[Unplaced, ...]
