@@ -1,0 +1,220 @@
+"""Booking round: place flexible bookings in whole hours, in fair-share order.
+
+Invariants (section 3 of ``fair-share.md``):
+- Hour ``k`` of the grid is ``[horizon_start + k h, horizon_start + (k+1) h)``
+  for ``0 <= k < horizon_hours``; ``horizon_start`` is expected on the hour.
+- A reservation holds its chips in every hour its interval overlaps (its
+  edges rounded outwards); a booking window is rounded inwards
+  (``earliest_start`` up, ``latest_end`` down) and clipped to the horizon.
+- Bookings are decided one at a time, ordered by F descending, then
+  ``submitted_at`` ascending, then id ascending (a tenant missing from
+  ``fair_share`` counts as F = 1.0, i.e. without usage).
+- Each booking goes to the earliest start hour at which some eligible resource
+  has ``chips`` free in every hour of ``[t, t + hours)`` and the tenant's
+  remaining quota covers ``chips * hours * theta_r``; ties go to the resource
+  listed first in ``BookingInput.resources``.
+- No hour of any resource ever holds more than its chips beyond what the
+  reservations already hold; no tenant is charged beyond its quota (up to a
+  relative float tolerance of 1e-9); every booking is either placed or
+  unplaced exactly once, with reason ``window``, ``quota`` or ``capacity``
+  checked in that order. Results are listed in decision order.
+- Pure and deterministic: same input, same result.
+
+Search: free chips per hour live in two heap-ordered segment trees per
+resource (range minimum and range maximum). From a candidate hour, the max
+tree skips the run of hours that are too full and the min tree finds where the
+free run ends, so each step consumes a whole free run; cost is
+O(log horizon) per run visited instead of O(window * hours).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from allocation.fairshare.types import (
+    BookingAsk,
+    BookingInput,
+    BookingResult,
+    Placement,
+    Reservation,
+    Resource,
+    ResourceKey,
+    Unplaced,
+)
+
+_HOUR = timedelta(hours=1)
+_QUOTA_TOLERANCE = 1e-9
+# Padding beyond the horizon is "blocked" for any positive chip count, which
+# keeps the tree walks from running past the last real hour.
+_PAD = -1
+
+
+class _FreeChips:
+    """Free chips per hour of one resource, with min/max segment trees."""
+
+    __slots__ = ("hours", "maxs", "mins", "size")
+
+    def __init__(self, chips: int, hours: int) -> None:
+        size = 1
+        while size < max(hours, 1):
+            size *= 2
+        self.hours = hours
+        self.size = size
+        leaves = [chips] * hours + [_PAD] * (size - hours)
+        self.mins = self._build(leaves, min)
+        self.maxs = self._build(leaves, max)
+
+    @staticmethod
+    def _build(leaves: list[int], combine: Callable[[int, int], int]) -> list[int]:
+        size = len(leaves)
+        tree = [0] * size + leaves
+        for node in range(size - 1, 0, -1):
+            tree[node] = combine(tree[2 * node], tree[2 * node + 1])
+        return tree
+
+    def take(self, start: int, end: int, chips: int) -> None:
+        """Hold ``chips`` in hours ``[start, end)`` (clipped to the horizon)."""
+        start, end = max(start, 0), min(end, self.hours)
+        if start >= end:
+            return
+        lo, hi = start + self.size, end + self.size
+        mins, maxs = self.mins, self.maxs
+        updated = [x - chips for x in mins[lo:hi]]
+        mins[lo:hi] = updated
+        maxs[lo:hi] = updated
+        # Refresh the ancestors level by level; slices keep this in C loops.
+        lo, hi = lo // 2, (hi - 1) // 2 + 1
+        while lo >= 1:
+            mins[lo:hi] = map(min, mins[2 * lo : 2 * hi : 2], mins[2 * lo + 1 : 2 * hi : 2])
+            maxs[lo:hi] = map(max, maxs[2 * lo : 2 * hi : 2], maxs[2 * lo + 1 : 2 * hi : 2])
+            if lo == 1:
+                break
+            lo, hi = lo // 2, (hi - 1) // 2 + 1
+
+    def first_below(self, start: int, chips: int) -> int:
+        """First hour >= ``start`` with fewer than ``chips`` free (or ``hours``)."""
+        tree, size = self.mins, self.size
+        node = start + size
+        while True:
+            while not node & 1:
+                node >>= 1
+            if tree[node] < chips:
+                while node < size:
+                    node <<= 1
+                    if tree[node] >= chips:
+                        node += 1
+                return min(node - size, self.hours)
+            node += 1
+            if node & -node == node:
+                return self.hours
+
+    def first_at_least(self, start: int, chips: int) -> int:
+        """First hour >= ``start`` with at least ``chips`` free (or ``size``)."""
+        tree, size = self.maxs, self.size
+        node = start + size
+        while True:
+            while not node & 1:
+                node >>= 1
+            if tree[node] >= chips:
+                while node < size:
+                    node <<= 1
+                    if tree[node] < chips:
+                        node += 1
+                return node - size
+            node += 1
+            if node & -node == node:
+                return size
+
+    def earliest_fit(self, first: int, last: int, chips: int, hours: int) -> int:
+        """Earliest ``t`` in ``[first, last]`` with ``chips`` free in ``[t, t+hours)``, else -1."""
+        start = first
+        while start <= last:
+            start = self.first_at_least(start, chips)
+            if start > last:
+                return -1
+            blocked = self.first_below(start, chips)
+            if blocked >= start + hours:
+                return start
+            start = blocked
+        return -1
+
+    def free_at(self, hour: int) -> int:
+        return self.mins[self.size + hour]
+
+
+def _hour_floor(moment: datetime, origin: datetime) -> int:
+    return (moment - origin) // _HOUR
+
+
+def _hour_ceil(moment: datetime, origin: datetime) -> int:
+    return -((origin - moment) // _HOUR)
+
+
+def _priority(fair_share: dict[str, float], ask: BookingAsk) -> tuple[float, datetime, str]:
+    return (-fair_share.get(ask.tenant, 1.0), ask.submitted_at, ask.id)
+
+
+def _build_free(inp: BookingInput) -> dict[ResourceKey, _FreeChips]:
+    free = {res.key: _FreeChips(res.chips, inp.horizon_hours) for res in inp.resources}
+    for held in inp.reserved:
+        _hold_reservation(free, held, inp.horizon_start)
+    return free
+
+
+def _hold_reservation(
+    free: dict[ResourceKey, _FreeChips], held: Reservation, origin: datetime
+) -> None:
+    key = (held.site, held.chip_type)
+    if key not in free:
+        raise ValueError(f"reservation on unknown resource {key!r}")
+    free[key].take(_hour_floor(held.start, origin), _hour_ceil(held.end, origin), held.chips)
+
+
+def place_bookings(inp: BookingInput) -> BookingResult:
+    """Decide every booking of ``inp``; see the module invariants."""
+    free = _build_free(inp)
+    position = {res.key: index for index, res in enumerate(inp.resources)}
+    by_key: dict[ResourceKey, Resource] = {res.key: res for res in inp.resources}
+    remaining: dict[str, float | None] = {t.id: t.quota for t in inp.tenants}
+    placements: list[Placement] = []
+    unplaced: list[Unplaced] = []
+    origin, horizon = inp.horizon_start, inp.horizon_hours
+
+    for ask in sorted(inp.bookings, key=lambda a: _priority(inp.fair_share, a)):
+        first = max(_hour_ceil(ask.earliest_start, origin), 0)
+        end = min(_hour_floor(ask.latest_end, origin), horizon)
+        last = end - ask.hours  # latest admissible start hour
+        if ask.hours <= 0 or last < first:
+            unplaced.append(Unplaced(ask.id, "window"))
+            continue
+        quota = remaining.get(ask.tenant)
+        # Scenario order decides ties, whatever order the ask lists them in.
+        keys = sorted({k for k in ask.eligible if k in free}, key=position.__getitem__)
+        affordable: list[tuple[ResourceKey, float]] = []
+        for key in keys:
+            cost = ask.chips * ask.hours * by_key[key].throughput
+            if quota is None or cost <= quota + _QUOTA_TOLERANCE * max(1.0, abs(quota)):
+                affordable.append((key, cost))
+        if keys and not affordable:
+            unplaced.append(Unplaced(ask.id, "quota"))
+            continue
+        best_start, best_key, best_cost = -1, None, 0.0
+        for key, cost in affordable:
+            # A later resource only wins with a strictly earlier start.
+            upto = last if best_key is None else best_start - 1
+            start = free[key].earliest_fit(first, upto, ask.chips, ask.hours)
+            if start >= 0:
+                best_start, best_key, best_cost = start, key, cost
+                if start == first:
+                    break
+        if best_key is None:
+            unplaced.append(Unplaced(ask.id, "capacity"))
+            continue
+        free[best_key].take(best_start, best_start + ask.hours, ask.chips)
+        if quota is not None:
+            remaining[ask.tenant] = quota - best_cost
+        placements.append(
+            Placement(ask.id, best_key[0], best_key[1], origin + best_start * _HOUR)
+        )
+    return BookingResult(placements=tuple(placements), unplaced=tuple(unplaced))
