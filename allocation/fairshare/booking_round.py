@@ -83,14 +83,26 @@ class _FreeChips:
         updated = [x - chips for x in mins[lo:hi]]
         mins[lo:hi] = updated
         maxs[lo:hi] = updated
-        # Refresh the ancestors level by level; slices keep this in C loops.
-        lo, hi = lo // 2, (hi - 1) // 2 + 1
-        while lo >= 1:
+        # Wide levels are refreshed with slices (C loops); once the range is
+        # narrow, node by node, stopping as soon as nothing changes above.
+        lo, hi = lo >> 1, ((hi - 1) >> 1) + 1
+        while hi - lo > 2:
             mins[lo:hi] = map(min, mins[2 * lo : 2 * hi : 2], mins[2 * lo + 1 : 2 * hi : 2])
             maxs[lo:hi] = map(max, maxs[2 * lo : 2 * hi : 2], maxs[2 * lo + 1 : 2 * hi : 2])
-            if lo == 1:
-                break
-            lo, hi = lo // 2, (hi - 1) // 2 + 1
+            lo, hi = lo >> 1, ((hi - 1) >> 1) + 1
+        while lo >= 1:
+            changed = False
+            for node in range(lo, hi):
+                left, right = mins[2 * node], mins[2 * node + 1]
+                low = left if left < right else right
+                left, right = maxs[2 * node], maxs[2 * node + 1]
+                high = left if left > right else right
+                if low != mins[node] or high != maxs[node]:
+                    mins[node], maxs[node] = low, high
+                    changed = True
+            if not changed or lo == 1:
+                return
+            lo, hi = lo >> 1, ((hi - 1) >> 1) + 1
 
     def first_below(self, start: int, chips: int) -> int:
         """First hour >= ``start`` with fewer than ``chips`` free (or ``hours``)."""
@@ -214,7 +226,5 @@ def place_bookings(inp: BookingInput) -> BookingResult:
         free[best_key].take(best_start, best_start + ask.hours, ask.chips)
         if quota is not None:
             remaining[ask.tenant] = quota - best_cost
-        placements.append(
-            Placement(ask.id, best_key[0], best_key[1], origin + best_start * _HOUR)
-        )
+        placements.append(Placement(ask.id, best_key[0], best_key[1], origin + best_start * _HOUR))
     return BookingResult(placements=tuple(placements), unplaced=tuple(unplaced))
