@@ -1,0 +1,187 @@
+"""Django admin for every model, with the columns, filters and search an
+operator uses. The audit trail is read-only here as in the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from allocation import models as m
+
+
+class InventoryInline(admin.TabularInline):
+    model = m.Inventory
+    extra = 0
+    autocomplete_fields = ["chip_type"]
+
+
+@admin.register(m.Gigafactory)
+class GigafactoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "kind", "status", "country", "city", "timezone"]
+    list_filter = ["kind", "status", "country"]
+    search_fields = ["name", "slug", "city"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [InventoryInline]
+
+
+@admin.register(m.ChipType)
+class ChipTypeAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "slug", "generation", "memory_gb", "peak_bf16_tflops", "tdp_watts", "throughput"]
+    list_filter = ["vendor"]
+    search_fields = ["vendor", "model", "slug"]
+
+
+@admin.register(m.Inventory)
+class InventoryAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "gigafactory", "chip_type", "chips_installed", "chips_in_service"]
+    list_filter = ["gigafactory__kind", "chip_type", "gigafactory"]
+    search_fields = ["gigafactory__name", "chip_type__model"]
+    list_select_related = ["gigafactory", "chip_type"]
+
+
+@admin.register(m.MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    list_display = ["inventory", "chips", "starts_at", "ends_at", "reason"]
+    list_filter = ["inventory__gigafactory"]
+    date_hierarchy = "starts_at"
+    list_select_related = ["inventory__gigafactory", "inventory__chip_type"]
+
+
+class ContributionInline(admin.TabularInline):
+    model = m.Contribution
+    extra = 0
+
+
+@admin.register(m.Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "kind", "pool"]
+    list_filter = ["kind", "pool"]
+    search_fields = ["name", "slug"]
+    inlines = [ContributionInline]
+    list_select_related = ["pool"]
+
+
+@admin.register(m.Contribution)
+class ContributionAdmin(admin.ModelAdmin):
+    list_display = ["partner", "tranche", "amount_eur"]
+    list_filter = ["tranche", "partner__kind"]
+    search_fields = ["partner__name"]
+    list_select_related = ["partner"]
+
+
+@admin.register(m.Pool)
+class PoolAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "is_public"]
+    list_filter = ["is_public"]
+    search_fields = ["name", "slug"]
+
+
+class MembershipInline(admin.TabularInline):
+    model = m.Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(m.Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "country", "pool", "weight", "verification", "created_at"]
+    list_filter = ["kind", "verification", "pool", "country"]
+    search_fields = ["name", "slug"]
+    inlines = [MembershipInline]
+    list_select_related = ["pool"]
+
+
+@admin.register(m.Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "tenant", "role"]
+    list_filter = ["role", "tenant__kind"]
+    search_fields = ["user__username", "user__email", "tenant__name"]
+    autocomplete_fields = ["user", "tenant"]
+    list_select_related = ["user", "tenant"]
+
+
+@admin.register(m.GlobalRole)
+class GlobalRoleAdmin(admin.ModelAdmin):
+    list_display = ["user", "role"]
+    list_filter = ["role"]
+    search_fields = ["user__username", "user__email"]
+    autocomplete_fields = ["user"]
+    list_select_related = ["user"]
+
+
+@admin.register(m.AllocationPeriod)
+class AllocationPeriodAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "starts_at", "ends_at", "request_deadline", "status"]
+    list_filter = ["status"]
+    search_fields = ["name", "slug"]
+
+
+@admin.register(m.AllocationRequest)
+class AllocationRequestAdmin(admin.ModelAdmin):
+    list_display = ["title", "tenant", "period", "chip_type", "demand_gpu_hours",
+                    "demand_normalized_hours", "status", "accepted_normalized_hours", "submitted_at"]
+    list_filter = ["status", "period", "tenant__kind", "chip_type"]
+    search_fields = ["title", "tenant__name"]
+    list_select_related = ["tenant", "period", "chip_type"]
+    raw_id_fields = ["tenant", "created_by", "decided_by"]
+
+
+@admin.register(m.AllocationRound)
+class AllocationRoundAdmin(admin.ModelAdmin):
+    list_display = ["id", "period", "status", "created_by", "created_at", "committed_at"]
+    list_filter = ["status", "period"]
+    list_select_related = ["period", "created_by"]
+
+
+@admin.register(m.Quota)
+class QuotaAdmin(admin.ModelAdmin):
+    list_display = ["tenant", "period", "inventory", "gpu_hours", "normalized_hours", "round"]
+    list_filter = ["period", "round__status", "inventory__gigafactory"]
+    search_fields = ["tenant__name"]
+    list_select_related = ["tenant", "period", "inventory__gigafactory", "inventory__chip_type", "round"]
+    raw_id_fields = ["tenant", "request", "round"]
+
+
+@admin.register(m.Booking)
+class BookingAdmin(admin.ModelAdmin):
+    list_display = ["id", "tenant", "kind", "status", "inventory", "chips", "hours", "starts_at", "submitted_at"]
+    list_filter = ["status", "kind", "inventory__gigafactory"]
+    search_fields = ["tenant__name", "idempotency_key"]
+    date_hierarchy = "submitted_at"
+    list_select_related = ["tenant", "inventory__gigafactory", "inventory__chip_type"]
+    raw_id_fields = ["tenant", "created_by", "inventory"]
+
+
+@admin.register(m.UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    list_display = ["record_id", "tenant", "booking", "at", "gpu_hours", "normalized_hours"]
+    list_filter = ["booking__inventory__gigafactory"]
+    search_fields = ["record_id", "tenant__name"]
+    date_hierarchy = "at"
+    list_select_related = ["tenant", "booking"]
+    raw_id_fields = ["booking", "tenant", "reported_by"]
+
+
+@admin.register(m.AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "actor", "action", "object_type", "object_id", "tenant"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_id", "actor__username", "tenant__name"]
+    date_hierarchy = "at"
+    list_select_related = ["actor", "tenant"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(m.Heartbeat)
+class HeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["name", "seen_at", "beats"]

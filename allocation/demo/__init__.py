@@ -1,0 +1,1 @@
+"""Demo data: a plausible InvestAI partnership to explore and load-test."""

@@ -1,0 +1,68 @@
+"""The domain model; one module per part of the vocabulary in shared/spec/domain.md."""
+
+from __future__ import annotations
+
+from allocation.models.audit import AuditEvent
+from allocation.models.bookings import Booking, BookingKind, BookingStatus, UsageRecord
+from allocation.models.heartbeat import Heartbeat
+from allocation.models.partners import Contribution, Partner, PartnerKind, Pool, Tranche
+from allocation.models.periods import (
+    AllocationPeriod,
+    AllocationRequest,
+    AllocationRound,
+    PeriodStatus,
+    Quota,
+    RequestStatus,
+    RoundStatus,
+)
+from allocation.models.sites import (
+    ChipType,
+    Gigafactory,
+    GigafactoryKind,
+    GigafactoryStatus,
+    Inventory,
+    MaintenanceWindow,
+)
+from allocation.models.tenants import (
+    GlobalRole,
+    MemberRole,
+    Membership,
+    RoleKind,
+    Tenant,
+    TenantKind,
+    Verification,
+)
+
+__all__ = [
+    "AllocationPeriod",
+    "AllocationRequest",
+    "AllocationRound",
+    "AuditEvent",
+    "Booking",
+    "BookingKind",
+    "BookingStatus",
+    "ChipType",
+    "Contribution",
+    "Gigafactory",
+    "GigafactoryKind",
+    "GigafactoryStatus",
+    "GlobalRole",
+    "Heartbeat",
+    "Inventory",
+    "MaintenanceWindow",
+    "MemberRole",
+    "Membership",
+    "Partner",
+    "PartnerKind",
+    "PeriodStatus",
+    "Pool",
+    "Quota",
+    "RequestStatus",
+    "RoleKind",
+    "RoundStatus",
+    "Tenant",
+    "TenantKind",
+    "Tranche",
+    "UsageRecord",
+    "Verification",
+]
