@@ -189,6 +189,9 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+if DEBUG:
+    # Served from the finders while developing; the folder only has to exist.
+    STATIC_ROOT.mkdir(exist_ok=True)
 
 # --- E-mail ---------------------------------------------------------------
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")

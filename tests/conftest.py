@@ -1,0 +1,75 @@
+"""Shared fixtures: the people who use the platform, as named personas.
+
+- alice: researcher, member of Aurora Lab (public pool)
+- bob: PI of Aurora Lab
+- mallory: PI of Nimbus AI, another tenant; the one who must never see Aurora's data
+- carol: allocation committee member
+- oscar: site operator
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls
+# our fixtures make there are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def catalogue(db: Any) -> Any:
+    from tests.factories import Catalogue
+
+    return Catalogue.create()
+
+
+@pytest.fixture
+def aurora(catalogue: Any) -> Any:
+    from tests.factories import TenantFactory
+
+    return TenantFactory(name="Aurora Lab", slug="aurora-lab", kind="researcher", pool=catalogue.public_pool)
+
+
+@pytest.fixture
+def nimbus(catalogue: Any) -> Any:
+    from tests.factories import TenantFactory
+
+    return TenantFactory(name="Nimbus AI", slug="nimbus-ai", kind="startup", pool=catalogue.public_pool)
+
+
+@pytest.fixture
+def alice(aurora: Any) -> Any:
+    from tests.factories import member
+
+    return member("alice", aurora, role="member")
+
+
+@pytest.fixture
+def bob(aurora: Any) -> Any:
+    from tests.factories import member
+
+    return member("bob", aurora, role="pi")
+
+
+@pytest.fixture
+def mallory(nimbus: Any) -> Any:
+    from tests.factories import member
+
+    return member("mallory", nimbus, role="pi")
+
+
+@pytest.fixture
+def carol(db: Any) -> Any:
+    from tests.factories import with_role
+
+    return with_role("carol", "committee")
+
+
+@pytest.fixture
+def oscar(db: Any) -> Any:
+    from tests.factories import with_role
+
+    return with_role("oscar", "operator")
