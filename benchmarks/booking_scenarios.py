@@ -33,25 +33,29 @@ _HOURS_WEIGHTS = (10, 12, 14, 14, 16, 12, 9, 6, 5, 2)
 HORIZON_START = datetime(2027, 1, 4, tzinfo=UTC)
 
 
-def gigafactory_resources(rng: random.Random) -> tuple[Resource, ...]:
-    """11 sites with 2-3 chip types each (28 resources), chips 2,000..40,000."""
+def gigafactory_resources(rng: random.Random, chip_scale: float = 1.0) -> tuple[Resource, ...]:
+    """11 sites with 2-3 chip types each (28 resources), chips 2,000..40,000 x chip_scale."""
     resources: list[Resource] = []
     for index, site in enumerate(SITES):
         # Six sites carry three chip types, five carry two: 6*3 + 5*2 = 28.
         count = 3 if index < 6 else 2
         for chip_type in rng.sample(sorted(CHIP_TYPES), count):
-            chips = rng.randrange(2_000, 40_001, 8)
-            resources.append(
-                Resource(site, chip_type, CHIP_TYPES[chip_type], chips * 2160.0, chips)
-            )
+            chips = max(int(rng.randrange(2_000, 40_001, 8) * chip_scale), 1)
+            resources.append(Resource(site, chip_type, CHIP_TYPES[chip_type], chips * 2160.0, chips))
     return tuple(resources)
 
 
 def gigafactory_booking_input(
-    *, seed: int, bookings: int = 100_000, hours: int = 2160, tenants: int = 20_000
+    *,
+    seed: int,
+    bookings: int = 100_000,
+    hours: int = 2160,
+    tenants: int = 20_000,
+    chip_scale: float = 1.0,
 ) -> BookingInput:
+    """``chip_scale`` shrinks every resource with the booking count (for smoke runs)."""
     rng = random.Random(seed)
-    resources = gigafactory_resources(rng)
+    resources = gigafactory_resources(rng, chip_scale)
     keys: list[ResourceKey] = [r.key for r in resources]
     by_site: dict[str, list[ResourceKey]] = {}
     by_chip: dict[str, list[ResourceKey]] = {}
@@ -78,7 +82,7 @@ def gigafactory_booking_input(
                 Reservation(
                     resource.site,
                     resource.chip_type,
-                    rng.randrange(resource.chips // 20, resource.chips // 4),
+                    rng.randrange(resource.chips // 20, resource.chips // 4 + 1),
                     start,
                     start + timedelta(hours=rng.randrange(4, 97)),
                 )
@@ -90,9 +94,7 @@ def gigafactory_booking_input(
         chips = rng.choices(_CHIPS_CHOICES, _CHIPS_WEIGHTS)[0]
         # Some windows start off the hour to exercise inward rounding.
         offset_minutes = rng.choice((0, 0, 0, 15, 30))
-        earliest = HORIZON_START + timedelta(
-            hours=rng.randrange(0, hours - length + 1), minutes=offset_minutes
-        )
+        earliest = HORIZON_START + timedelta(hours=rng.randrange(0, hours - length + 1), minutes=offset_minutes)
         slack = rng.choice((0, 12, 24, 72, 168, 336, 720))
         latest = earliest + timedelta(hours=length + slack + (1 if offset_minutes else 0))
         kind = rng.random()
