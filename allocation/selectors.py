@@ -7,20 +7,28 @@ of queries whatever their length.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet, Sum
 
+from allocation import fairshare
 from allocation.models import (
+    AllocationPeriod,
+    AllocationRequest,
     Contribution,
     Gigafactory,
     GlobalRole,
     Inventory,
+    MaintenanceWindow,
     Membership,
     Pool,
+    RequestStatus,
     Tenant,
 )
 
@@ -86,3 +94,98 @@ def capacity_totals() -> dict[str, int]:
         "chips_in_service": totals["in_service"] or 0,
         "tenants": Tenant.objects.count(),
     }
+
+
+def period_capacity(*, period: AllocationPeriod) -> dict[int, float]:
+    """Inventory id -> GPU-hours the resource can deliver in the period.
+
+    Chips in service for every hour of the period, minus the chip-hours that
+    maintenance windows overlapping the period take out; never below zero.
+    """
+    hours = period.hours
+    capacity = {
+        inv_id: float(chips) * hours
+        for inv_id, chips in Inventory.objects.values_list("id", "chips_in_service")
+    }
+    windows = MaintenanceWindow.objects.filter(starts_at__lt=period.ends_at, ends_at__gt=period.starts_at)
+    for inv_id, chips, starts_at, ends_at in windows.values_list("inventory_id", "chips", "starts_at", "ends_at"):
+        overlap = (min(ends_at, period.ends_at) - max(starts_at, period.starts_at)).total_seconds() / 3600
+        capacity[inv_id] = max(0.0, capacity[inv_id] - chips * overlap)
+    return capacity
+
+
+def eligible_inventory(*, site_ids: Iterable[int] = (), chip_type_ids: Iterable[int] = ()) -> QuerySet[Inventory]:
+    """Resources matching a request's acceptable sites and chip types (empty = any)."""
+    qs = Inventory.objects.select_related("gigafactory", "chip_type")
+    sites, chips = list(site_ids), list(chip_type_ids)
+    if sites:
+        qs = qs.filter(gigafactory_id__in=sites)
+    if chips:
+        qs = qs.filter(chip_type_id__in=chips)
+    return qs.order_by("gigafactory__slug", "chip_type__slug")
+
+
+@dataclass(frozen=True)
+class AllocationSnapshot:
+    """What an allocation round sees of the database, ready for the engine."""
+
+    engine_input: fairshare.AllocationInput
+    capacity: dict[int, float]  # inventory id -> GPU-hours
+    inventory: dict[str, Inventory]  # "site/chip" -> row
+    pool_weight: dict[int, float]
+    tenants: dict[int, Tenant]
+    requests: dict[int, AllocationRequest]
+
+    def fingerprint(self) -> str:
+        """Changes whenever a decision, capacity or weight the round used changes."""
+        material = repr((sorted(self.capacity.items()), sorted(self.pool_weight.items()),
+                         sorted((r.pk, r.accepted_normalized_hours) for r in self.requests.values())))
+        return hashlib.sha256(material.encode()).hexdigest()
+
+
+def allocation_snapshot(*, period: AllocationPeriod) -> AllocationSnapshot:
+    """Accepted requests of the period with current capacity and pool weights.
+
+    A bounded number of queries whatever the number of requests: the
+    eligibility many-to-many tables are read in one query each.
+    """
+    capacity = period_capacity(period=period)
+    inventory = {f"{inv.gigafactory.slug}/{inv.chip_type.slug}": inv
+                 for inv in Inventory.objects.select_related("gigafactory", "chip_type")}
+    resources = tuple(
+        fairshare.Resource(site=inv.gigafactory.slug, chip_type=inv.chip_type.slug,
+                           throughput=inv.chip_type.throughput, capacity_gpu_hours=capacity.get(inv.pk, 0.0),
+                           chips=inv.chips_in_service)
+        for inv in sorted(inventory.values(), key=lambda i: (i.gigafactory.slug, i.chip_type.slug))
+    )
+    weights = pool_weights()
+    requests = {r.pk: r for r in AllocationRequest.objects.filter(
+        period=period, status=RequestStatus.ACCEPTED).select_related("tenant")}
+    sites_of: dict[int, set[int]] = defaultdict(set)
+    chips_of: dict[int, set[int]] = defaultdict(set)
+    through_sites = AllocationRequest.eligible_sites.through.objects.filter(allocationrequest_id__in=requests)
+    for req_id, site_id in through_sites.values_list("allocationrequest_id", "gigafactory_id"):
+        sites_of[req_id].add(site_id)
+    through_chips = AllocationRequest.eligible_chip_types.through.objects.filter(allocationrequest_id__in=requests)
+    for req_id, chip_id in through_chips.values_list("allocationrequest_id", "chiptype_id"):
+        chips_of[req_id].add(chip_id)
+    tenants = {r.tenant_id: r.tenant for r in requests.values()}
+    engine_requests = []
+    for req in requests.values():
+        eligible = tuple(
+            (inv.gigafactory.slug, inv.chip_type.slug) for inv in inventory.values()
+            if (not sites_of[req.pk] or inv.gigafactory_id in sites_of[req.pk])
+            and (not chips_of[req.pk] or inv.chip_type_id in chips_of[req.pk])
+        )
+        engine_requests.append(fairshare.Request(id=str(req.pk), tenant=str(req.tenant_id),
+                                                 demand=req.accepted_normalized_hours or 0.0, eligible=eligible))
+    engine_input = fairshare.AllocationInput(
+        resources=resources,
+        # A pool nobody pays for still exists; it only gets what the others leave.
+        pools=tuple(fairshare.Pool(id=str(pid), weight=max(w, 1e-6)) for pid, w in sorted(weights.items())),
+        tenants=tuple(fairshare.Tenant(id=str(t.pk), pool=str(t.pool_id), weight=t.weight)
+                      for t in sorted(tenants.values(), key=lambda t: t.pk)),
+        requests=tuple(sorted(engine_requests, key=lambda r: int(r.id))),
+    )
+    return AllocationSnapshot(engine_input=engine_input, capacity=capacity, inventory=inventory,
+                              pool_weight=weights, tenants=tenants, requests=requests)

@@ -11,3 +11,36 @@ from allocation.services import heartbeat
 def scheduler_heartbeat(name: str = "beat") -> int:
     """Beat's pulse; ``/healthz`` shows when it last ran."""
     return heartbeat.heartbeat_record(name=name)
+
+
+@shared_task(name="allocation.tasks.tenant_email_send")
+def tenant_email_send(tenant_id: int, subject: str, body: str) -> int:
+    from allocation.services.notifications import tenant_email_send as send
+
+    return send(tenant_id=tenant_id, subject=subject, body=body)
+
+
+@shared_task(name="allocation.tasks.round_compute")
+def round_compute(round_id: int) -> int:
+    """Run the engine for a preview round; a second run finds it computed."""
+    from allocation.services.rounds import round_compute as compute
+
+    return compute(round_id=round_id).pk
+
+
+@shared_task(name="allocation.tasks.round_commit")
+def round_commit(round_id: int, actor_id: int) -> str:
+    """Commit a round's grants; a re-run after a crash commits them once."""
+    from django.contrib.auth import get_user_model
+
+    from allocation.models import AllocationRound
+    from allocation.services.errors import ServiceError
+    from allocation.services.rounds import round_commit as commit
+
+    actor = get_user_model().objects.get(pk=actor_id)
+    try:
+        return commit(actor=actor, round_id=round_id).status
+    except ServiceError as exc:
+        # Refused, not crashed: record why for the committee and do not retry.
+        AllocationRound.objects.filter(pk=round_id).update(failure=exc.message)
+        return "refused"

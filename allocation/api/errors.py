@@ -2,16 +2,25 @@
 
 Invariant: every error body is ``{"error": {"code", "message", "fields"?}}``
 where ``fields`` maps each offending field to its messages, so a client
-always finds the field it got wrong in the same place.
+always finds the field it got wrong in the same place. Domain errors from
+the services map to HTTP here and nowhere else: ``ServiceError`` 400,
+``Conflict`` 409, ``NotAllowed`` 403.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from allocation.services.errors import Conflict, NotAllowed, ServiceError
+
+
+class ConflictError(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
 
 
 def _flatten(detail: Any) -> Any:
@@ -22,24 +31,43 @@ def _flatten(detail: Any) -> Any:
     return str(detail)
 
 
+def _from_service(exc: Exception) -> Exception:
+    if isinstance(exc, Conflict):
+        return ConflictError({exc.field: [exc.message]}, code=exc.code)
+    if isinstance(exc, ServiceError):
+        return exceptions.ValidationError({exc.field: [exc.message]}, code=exc.code)
+    if isinstance(exc, NotAllowed):
+        return exceptions.PermissionDenied(str(exc))
+    return exc
+
+
+def _first_code(codes: Any) -> str:
+    while isinstance(codes, dict | list) and codes:
+        codes = next(iter(codes.values())) if isinstance(codes, dict) else codes[0]
+    return codes if isinstance(codes, str) else "error"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    domain_code = exc.code if isinstance(exc, ServiceError) else None
+    exc = _from_service(exc)
     response = drf_exception_handler(exc, context)
-    if response is None:
-        return None
-    code = getattr(exc, "default_code", "error")
-    if isinstance(exc, exceptions.APIException):
-        codes = exc.get_codes()
-        if isinstance(codes, str):
-            code = codes
-    body: dict[str, Any] = {"code": code}
-    detail = getattr(exc, "detail", None)
-    if isinstance(exc, exceptions.ValidationError) and isinstance(detail, dict):
-        body["code"] = "invalid"
-        body["message"] = "Some fields are not valid: " + ", ".join(str(k) for k in detail) + "."
-        body["fields"] = _flatten(detail)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    detail = exc.detail
+    if isinstance(detail, dict):
+        fields = _flatten(detail)
+        # Domain codes (period_closed, stale_preview, ...) tell a client what
+        # happened; DRF's per-field codes (required, blank, ...) all mean "invalid".
+        code = domain_code or ("invalid" if isinstance(exc, exceptions.ValidationError)
+                               else _first_code(exc.get_codes()))
+        if len(detail) > 1:
+            message = "Some fields are not valid: " + ", ".join(str(k) for k in detail) + "."
+        else:
+            message = " ".join(" ".join(v) if isinstance(v, list) else str(v) for v in fields.values())
+        body: dict[str, Any] = {"code": code, "message": message, "fields": fields}
     elif isinstance(detail, list):
-        body["message"] = " ".join(str(item) for item in detail)
+        body = {"code": _first_code(exc.get_codes()), "message": " ".join(str(item) for item in detail)}
     else:
-        body["message"] = str(detail) if detail is not None else str(exc)
+        body = {"code": _first_code(exc.get_codes()), "message": str(detail)}
     response.data = {"error": body}
     return response

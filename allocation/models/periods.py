@@ -117,6 +117,7 @@ class AllocationRound(models.Model):
     # The engine's whole answer and explanation, so a committed round can be
     # audited later exactly as the committee saw it.
     result = models.JSONField(_("result"), null=True, blank=True)
+    failure = models.TextField(_("failure"), blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -89,3 +89,15 @@ class GlobalRole(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.role}"
+
+
+class NotificationSettings(models.Model):
+    """Per-user e-mail preference; a user without a row gets e-mail."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_settings"
+    )
+    email_enabled = models.BooleanField(_("e-mail me about requests, decisions and grants"), default=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: e-mail {'on' if self.email_enabled else 'off'}"

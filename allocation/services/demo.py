@@ -168,18 +168,27 @@ def _period(now: datetime) -> AllocationPeriod:
 
 
 def _requests(tenants: list[Tenant], period: AllocationPeriod, chips: dict[str, ChipType]) -> None:
+    """One request per tenant, sized so that the popular resources are contended.
+
+    Demand adds up to roughly the period's capacity, and a third of the
+    requests accept only one site, a third one chip type anywhere, a third
+    anything: the fair-share round then has real choices to make.
+    """
     rng = random.Random(42)
     existing = set(AllocationRequest.objects.filter(period=period).values_list("tenant_id", "title"))
     pis = dict(Membership.objects.filter(tenant__in=tenants, role=MemberRole.PI).values_list("tenant_id", "user_id"))
+    sites_with: dict[int, list[Gigafactory]] = {}
+    for inv in Inventory.objects.select_related("gigafactory"):
+        sites_with.setdefault(inv.chip_type_id, []).append(inv.gigafactory)
     big_chips = ["b200", "gb300", "h200", "mi355x", "h100"]
-    rows = []
+    rows, eligibility = [], []
     for i, tenant in enumerate(tenants):
         title = f"{cat.REQUEST_TOPICS[i % len(cat.REQUEST_TOPICS)]} ({tenant.name})"
         if (tenant.id, title) in existing:
             continue
         chip = chips[big_chips[i % len(big_chips)]]
-        scale = 50_000 if tenant.kind == TenantKind.LARGE_ENTERPRISE else 8_000
-        gpu_hours = float(rng.randint(1, 20) * scale // 4)
+        unit = 2_000_000 if tenant.kind == TenantKind.LARGE_ENTERPRISE else 400_000
+        gpu_hours = float(rng.randint(1, 20) * unit)
         submitted = i % 5 != 0
         rows.append(AllocationRequest(
             period=period, tenant=tenant, created_by_id=pis[tenant.id], title=title,
@@ -189,7 +198,15 @@ def _requests(tenants: list[Tenant], period: AllocationPeriod, chips: dict[str, 
             status=RequestStatus.SUBMITTED if submitted else RequestStatus.DRAFT,
             submitted_at=period.request_deadline - timedelta(days=rng.randint(1, 30)) if submitted else None,
         ))
-    AllocationRequest.objects.bulk_create(rows, batch_size=1000)
+        sites = [rng.choice(sites_with[chip.pk])] if i % 3 == 0 else []
+        eligibility.append((sites, [chip] if i % 3 != 2 else []))
+    created = AllocationRequest.objects.bulk_create(rows, batch_size=1000)
+    site_links = AllocationRequest.eligible_sites.through
+    chip_links = AllocationRequest.eligible_chip_types.through
+    site_links.objects.bulk_create([site_links(allocationrequest_id=r.pk, gigafactory_id=s.pk)
+                                    for r, (sites, _) in zip(created, eligibility, strict=True) for s in sites])
+    chip_links.objects.bulk_create([chip_links(allocationrequest_id=r.pk, chiptype_id=c.pk)
+                                    for r, (_, chips_) in zip(created, eligibility, strict=True) for c in chips_])
 
 
 @transaction.atomic

@@ -1,0 +1,216 @@
+"""Quota rounds: preview with the engine, then commit the grants.
+
+Invariants:
+- a round's status changes only in ``round_transition``: preview ->
+  committed | discarded, committed -> superseded;
+- computing a preview and committing are idempotent: running either twice,
+  or re-running after a worker died half-way, gives the same rows once
+  (the commit is one transaction under a lock on the period, and a
+  committed round is returned as it is);
+- at most one committed round per period (also a database constraint); a
+  newer commit supersedes the older, whose quotas and audit events remain;
+- a preview whose inputs changed since it was computed (a decision,
+  capacity, pool weights) cannot be committed: it would grant what the
+  committee did not see.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from allocation import fairshare, policies, selectors
+from allocation.models import (
+    AllocationPeriod,
+    AllocationRound,
+    AuditEvent,
+    Pool,
+    Quota,
+    RoundStatus,
+    TenantKind,
+)
+from allocation.services.audit import audit_record
+from allocation.services.errors import Conflict, NotAllowed, ServiceError
+from allocation.services.notifications import notify_tenant
+
+TRANSITIONS: dict[str, set[str]] = {
+    RoundStatus.PREVIEW: {RoundStatus.COMMITTED, RoundStatus.DISCARDED},
+    RoundStatus.COMMITTED: {RoundStatus.SUPERSEDED},
+}
+PUBLIC_KINDS = (TenantKind.STARTUP, TenantKind.SME, TenantKind.RESEARCHER)
+
+
+def round_transition(rnd: AllocationRound, to: str) -> None:
+    """The one place a round's status changes."""
+    if to not in TRANSITIONS.get(rnd.status, set()):
+        raise ServiceError("status", f"A {rnd.status} round cannot become {to}.", code="invalid_transition")
+    rnd.status = to
+
+
+@transaction.atomic
+def round_preview_start(*, actor: Any, period: AllocationPeriod) -> AllocationRound:
+    """Create a preview round; the engine runs in a Celery task after commit."""
+    if not policies.is_committee(actor):
+        raise NotAllowed("Only allocation committee members may run quota rounds.")
+    from allocation.tasks import round_compute
+
+    rnd = AllocationRound.objects.create(period=period, created_by=actor)
+    audit_record(actor=actor, action="round.previewed", obj=rnd, after={"period": period.pk})
+    transaction.on_commit(lambda: round_compute.delay(rnd.pk))
+    return rnd
+
+
+def _jain(values: list[float]) -> float:
+    """Jain's index: 1.0 when every value is equal, 1/n when one takes all."""
+    if not values or not any(values):
+        return 1.0
+    return sum(values) ** 2 / (len(values) * sum(v * v for v in values))
+
+
+def _summary(snap: selectors.AllocationSnapshot, result: fairshare.AllocationResult) -> dict[str, Any]:
+    pools = {p.pk: p for p in Pool.objects.all()}
+    total_weight = sum(snap.pool_weight.values()) or 1.0
+    total_normalized = sum(snap.capacity.get(inv.pk, 0.0) * inv.chip_type.throughput
+                           for inv in snap.inventory.values())
+    demand_of_tenant: dict[int, float] = defaultdict(float)
+    for req in snap.requests.values():
+        demand_of_tenant[req.tenant_id] += req.accepted_normalized_hours or 0.0
+    tenant_weight_in_pool: dict[int, float] = defaultdict(float)
+    for tenant in snap.tenants.values():
+        tenant_weight_in_pool[tenant.pool_id] += tenant.weight
+    tenants, by_kind, entitlement_met = [], defaultdict(lambda: [0.0, 0.0]), []
+    for tenant in sorted(snap.tenants.values(), key=lambda t: t.name):
+        granted = result.tenants.get(str(tenant.pk), 0.0)
+        demand = demand_of_tenant[tenant.pk]
+        share = (snap.pool_weight.get(tenant.pool_id, 0.0) / total_weight) * (
+            tenant.weight / tenant_weight_in_pool[tenant.pool_id])
+        entitled = min(demand, share * total_normalized)
+        if entitled > 0:
+            entitlement_met.append(granted / entitled)
+        by_kind[tenant.kind][0] += demand
+        by_kind[tenant.kind][1] += granted
+        tenants.append({"id": tenant.pk, "name": tenant.name, "kind": tenant.kind, "pool": tenant.pool_id,
+                        "demand": demand, "granted": granted, "share": share,
+                        "explanation": result.explanations.get(str(tenant.pk), "")})
+    total_granted = sum(result.tenants.values())
+    public_pool = next((p for p in pools.values() if p.is_public), None)
+    public_granted = sum(by_kind[k][1] for k in PUBLIC_KINDS)
+    inventory_by_key = {(inv.gigafactory.slug, inv.chip_type.slug): inv for inv in snap.inventory.values()}
+    grants = []
+    for grant in result.grants:
+        inv = inventory_by_key[(grant.site, grant.chip_type)]
+        grants.append({"request": int(grant.request), "inventory": inv.pk, "gpu_hours": grant.gpu_hours,
+                       "normalized_hours": grant.gpu_hours * inv.chip_type.throughput})
+    return {
+        "fingerprint": snap.fingerprint(),
+        "capacity_normalized_hours": total_normalized,
+        "demand_normalized_hours": sum(demand_of_tenant.values()),
+        "granted_normalized_hours": total_granted,
+        "pools": [{"id": pid, "name": pools[pid].name, "weight": w / total_weight,
+                   "granted": result.pools.get(str(pid), 0.0)} for pid, w in sorted(snap.pool_weight.items())],
+        "kinds": [{"kind": kind.value, "label": str(kind.label), "demand": by_kind[kind][0],
+                   "granted": by_kind[kind][1]} for kind in TenantKind],
+        "public_share": public_granted / total_granted if total_granted else 0.0,
+        "public_target": (snap.pool_weight.get(public_pool.pk, 0.0) / total_weight) if public_pool else 0.0,
+        "jain_index": _jain(entitlement_met),
+        "tenants": tenants,
+        "grants": grants,
+    }
+
+
+def round_compute(*, round_id: int) -> AllocationRound:
+    """Run the engine on a snapshot and store the preview (idempotent)."""
+    rnd = AllocationRound.objects.select_related("period").get(pk=round_id)
+    if rnd.result is not None or rnd.status != RoundStatus.PREVIEW:
+        return rnd
+    snap = selectors.allocation_snapshot(period=rnd.period)
+    try:
+        summary = _summary(snap, fairshare.allocate(snap.engine_input))
+    except Exception as exc:  # shown to the committee instead of a spinner that never ends
+        AllocationRound.objects.filter(pk=rnd.pk).update(failure=f"{type(exc).__name__}: {exc}")
+        raise
+    with transaction.atomic():
+        rnd = AllocationRound.objects.select_for_update().get(pk=round_id)
+        if rnd.result is None and rnd.status == RoundStatus.PREVIEW:
+            rnd.result, rnd.computed_at, rnd.failure = summary, timezone.now(), ""
+            rnd.save(update_fields=["result", "computed_at", "failure"])
+    return rnd
+
+
+def _fault_injection_pause() -> None:
+    # Lets the crash test kill a worker while the commit transaction is open.
+    seconds = float(os.environ.get("INVESTAI_FAULT_PAUSE_IN_COMMIT", "0") or 0)
+    if seconds > 0:
+        marker = os.environ.get("INVESTAI_FAULT_MARKER")
+        if marker:
+            with open(marker, "a") as fh:
+                fh.write(f"{os.getpid()}\n")
+        time.sleep(seconds)
+
+
+@transaction.atomic
+def round_commit(*, actor: Any, round_id: int) -> AllocationRound:
+    if not policies.is_committee(actor):
+        raise NotAllowed("Only allocation committee members may commit quota rounds.")
+    rnd = AllocationRound.objects.select_for_update().select_related("period").get(pk=round_id)
+    # Serialises commits of one period so two can never both be "the" round.
+    AllocationPeriod.objects.select_for_update().get(pk=rnd.period_id)
+    if rnd.status == RoundStatus.COMMITTED:
+        return rnd
+    if rnd.result is None:
+        raise Conflict("round", "The preview is still being computed; commit it when it is ready.")
+    current = selectors.allocation_snapshot(period=rnd.period).fingerprint()
+    if current != rnd.result["fingerprint"]:
+        raise Conflict("round", "Decisions, capacity or pool weights changed since this preview; "
+                                "run a new preview and commit that.", code="stale_preview")
+    for previous in AllocationRound.objects.select_for_update().filter(period=rnd.period,
+                                                                       status=RoundStatus.COMMITTED):
+        round_transition(previous, RoundStatus.SUPERSEDED)
+        previous.save(update_fields=["status"])
+        audit_record(actor=actor, action="round.superseded", obj=previous,
+                     before={"status": RoundStatus.COMMITTED}, after={"status": RoundStatus.SUPERSEDED})
+    round_transition(rnd, RoundStatus.COMMITTED)
+    tenant_of = dict(rnd.period.requests.values_list("id", "tenant_id"))
+    quotas = Quota.objects.bulk_create(
+        [Quota(round=rnd, period=rnd.period, tenant_id=tenant_of[g["request"]], request_id=g["request"],
+               inventory_id=g["inventory"], gpu_hours=g["gpu_hours"], normalized_hours=g["normalized_hours"])
+         for g in rnd.result["grants"]],
+        batch_size=2000,
+    )
+    AuditEvent.objects.bulk_create(
+        [AuditEvent(actor=actor, action="quota.granted", object_type="quota", object_id=str(q.pk),
+                    tenant_id=q.tenant_id, after={"round": rnd.pk, "request": q.request_id,
+                                                   "inventory": q.inventory_id, "gpu_hours": q.gpu_hours,
+                                                   "normalized_hours": q.normalized_hours})
+         for q in quotas],
+        batch_size=2000,
+    )
+    _fault_injection_pause()
+    rnd.committed_at = timezone.now()
+    rnd.save(update_fields=["status", "committed_at"])
+    audit_record(actor=actor, action="round.committed", obj=rnd, before={"status": RoundStatus.PREVIEW},
+                 after={"status": RoundStatus.COMMITTED, "quotas": len(quotas)})
+    granted: dict[int, float] = defaultdict(float)
+    for q in quotas:
+        granted[q.tenant_id] += q.normalized_hours
+    for tenant_id, hours in granted.items():
+        notify_tenant(tenant_id=tenant_id, subject=f"Quota granted for {rnd.period.name}",
+                      body=f"Your organisation was granted {hours:,.0f} normalized hours for {rnd.period.name}.")
+    return rnd
+
+
+@transaction.atomic
+def round_discard(*, actor: Any, round_id: int) -> AllocationRound:
+    if not policies.is_committee(actor):
+        raise NotAllowed("Only allocation committee members may discard quota rounds.")
+    rnd = AllocationRound.objects.select_for_update().get(pk=round_id)
+    round_transition(rnd, RoundStatus.DISCARDED)
+    rnd.save(update_fields=["status"])
+    audit_record(actor=actor, action="round.discarded", obj=rnd, before={"status": RoundStatus.PREVIEW},
+                 after={"status": RoundStatus.DISCARDED})
+    return rnd
