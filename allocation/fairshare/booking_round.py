@@ -22,9 +22,9 @@ Invariants (section 3 of ``fair-share.md``):
 
 Search: free chips per hour live in two heap-ordered segment trees per
 resource (range minimum and range maximum). From a candidate hour, the max
-tree skips the run of hours that are too full and the min tree finds where the
-free run ends, so each step consumes a whole free run; cost is
-O(log horizon) per run visited instead of O(window * hours).
+tree skips the run of hours that are too full and the min tree finds the last
+too-full hour inside the candidate span, which is the next place to try; each
+step costs O(log horizon) and skips whole runs, instead of O(window * hours).
 """
 
 from __future__ import annotations
@@ -90,36 +90,40 @@ class _FreeChips:
             mins[lo:hi] = map(min, mins[2 * lo : 2 * hi : 2], mins[2 * lo + 1 : 2 * hi : 2])
             maxs[lo:hi] = map(max, maxs[2 * lo : 2 * hi : 2], maxs[2 * lo + 1 : 2 * hi : 2])
             lo, hi = lo >> 1, ((hi - 1) >> 1) + 1
+        self._refresh(mins, lo, hi, min)
+        self._refresh(maxs, lo, hi, max)
+
+    @staticmethod
+    def _refresh(tree: list[int], lo: int, hi: int, combine: Callable[[int, int], int]) -> None:
+        # Each tree stops on its own: the max tree usually stops right away
+        # because a busier-elsewhere subtree already holds the maximum.
         while lo >= 1:
             changed = False
             for node in range(lo, hi):
-                left, right = mins[2 * node], mins[2 * node + 1]
-                low = left if left < right else right
-                left, right = maxs[2 * node], maxs[2 * node + 1]
-                high = left if left > right else right
-                if low != mins[node] or high != maxs[node]:
-                    mins[node], maxs[node] = low, high
+                value = combine(tree[2 * node], tree[2 * node + 1])
+                if value != tree[node]:
+                    tree[node] = value
                     changed = True
             if not changed or lo == 1:
                 return
             lo, hi = lo >> 1, ((hi - 1) >> 1) + 1
 
-    def first_below(self, start: int, chips: int) -> int:
-        """First hour >= ``start`` with fewer than ``chips`` free (or ``hours``)."""
+    def last_below(self, end: int, chips: int) -> int:
+        """Last hour < ``end`` with fewer than ``chips`` free (or -1)."""
         tree, size = self.mins, self.size
-        node = start + size
+        node = end + size
         while True:
-            while not node & 1:
+            node -= 1
+            while node > 1 and node & 1:
                 node >>= 1
             if tree[node] < chips:
                 while node < size:
-                    node <<= 1
+                    node = 2 * node + 1
                     if tree[node] >= chips:
-                        node += 1
-                return min(node - size, self.hours)
-            node += 1
+                        node -= 1
+                return node - size
             if node & -node == node:
-                return self.hours
+                return -1
 
     def first_at_least(self, start: int, chips: int) -> int:
         """First hour >= ``start`` with at least ``chips`` free (or ``size``)."""
@@ -142,13 +146,15 @@ class _FreeChips:
         """Earliest ``t`` in ``[first, last]`` with ``chips`` free in ``[t, t+hours)``, else -1."""
         start = first
         while start <= last:
+            # Skip the run of hours that are too full, then jump past the last
+            # too-full hour inside the candidate span, if any.
             start = self.first_at_least(start, chips)
             if start > last:
                 return -1
-            blocked = self.first_below(start, chips)
-            if blocked >= start + hours:
+            blocked = self.last_below(start + hours, chips)
+            if blocked < start:
                 return start
-            start = blocked
+            start = blocked + 1
         return -1
 
     def free_at(self, hour: int) -> int:
@@ -174,9 +180,7 @@ def _build_free(inp: BookingInput) -> dict[ResourceKey, _FreeChips]:
     return free
 
 
-def _hold_reservation(
-    free: dict[ResourceKey, _FreeChips], held: Reservation, origin: datetime
-) -> None:
+def _hold_reservation(free: dict[ResourceKey, _FreeChips], held: Reservation, origin: datetime) -> None:
     key = (held.site, held.chip_type)
     if key not in free:
         raise ValueError(f"reservation on unknown resource {key!r}")
