@@ -51,9 +51,14 @@ def _current_rss_bytes() -> int:
         return 0
 
 
+_CPU_SECONDS: list[float] = []
+
+
 def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = call()
+    # CPU time beside wall time: on a busy shared machine the two differ.
+    _CPU_SECONDS.append(time.process_time() - cpu)
     return time.perf_counter() - started, result
 
 
@@ -61,9 +66,8 @@ def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def _child_allocation(seed: int, scale: float) -> dict[str, Any]:
-    from benchmarks.scenarios import gigafactory_allocation_input
-
     from allocation.fairshare.allocation_round import allocate
+    from benchmarks.scenarios import gigafactory_allocation_input
 
     tenants, requests = int(50_000 * scale), int(100_000 * scale)
     inp = gigafactory_allocation_input(seed=seed, tenants=tenants, requests=requests, pools=12, multi_fraction=0.5)
@@ -81,9 +85,8 @@ def _child_allocation(seed: int, scale: float) -> dict[str, Any]:
 
 
 def _child_single(seed: int, scale: float) -> dict[str, Any]:
-    from benchmarks.scenarios import single_resource_input
-
     from allocation.fairshare.allocation_round import allocate
+    from benchmarks.scenarios import single_resource_input
 
     inp = single_resource_input(seed=seed, tenants=int(1_000_000 * scale))
     before = _current_rss_bytes()
@@ -127,9 +130,8 @@ def _child_booking(seed: int, scale: float) -> dict[str, Any]:
 
 
 def _child_reference(seed: int, scale: float) -> dict[str, Any]:
-    from benchmarks.scenarios import gigafactory_allocation_input
-
     from allocation.fairshare.allocation_round import allocate
+    from benchmarks.scenarios import gigafactory_allocation_input
     from tests.fairshare.reference import reference_allocate
 
     requests = max(int(200 * scale), 10)
@@ -140,12 +142,14 @@ def _child_reference(seed: int, scale: float) -> dict[str, Any]:
     # timer noise out of the ratio; the LP reference runs once.
     engine_runs = [_timed(lambda: allocate(inp)) for _ in range(5)]
     engine_seconds = min(seconds for seconds, _ in engine_runs)
+    engine_cpu = min(_CPU_SECONDS)
     engine = engine_runs[0][1]
     ref_seconds, ref = _timed(lambda: reference_allocate(inp))
     gap = max((abs(engine.tenants[t] - ref.tenants[t]) for t in engine.tenants), default=0.0)
     return {
         "scale": f"{len(inp.requests)} requests, {len(inp.tenants)} tenants, {len(inp.resources)} resources",
         "seconds": engine_seconds,
+        "cpu_seconds": engine_cpu,
         "reference_seconds": ref_seconds,
         "ratio": ref_seconds / engine_seconds if engine_seconds > 0 else float("inf"),
         "rss_before": 0,
@@ -162,14 +166,20 @@ CHILDREN: dict[str, Callable[[int, float], dict[str, Any]]] = {
 }
 
 
-def _run_child(name: str, seed: int, scale: float) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", name, "--seed", str(seed), "--scale", str(scale)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def _run_child(name: str, seed: int, scale: float, timeout: float) -> dict[str, Any]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--seed", str(seed)]
+    try:
+        done = subprocess.run(
+            [*command, "--scale", str(scale)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        # A run far past its target is a FAIL either way; do not wait for it.
+        return {"error": f"TIMEOUT: still running after {timeout:.0f} s (input build included)"}
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["exit status " + str(done.returncode)])[-1]
         return {"error": last}
@@ -213,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         outcome = CHILDREN[args.child](args.seed, args.scale)
         outcome["peak_rss"] = _peak_rss_bytes()
+        outcome.setdefault("cpu_seconds", _CPU_SECONDS[0] if _CPU_SECONDS else 0.0)
         print(json.dumps(outcome))
         return 0
 
@@ -225,15 +236,19 @@ def main(argv: list[str] | None = None) -> int:
         ("(c) booking round", "booking", 10.0, None),
         ("(d) engine vs LP reference", "reference", None, None),
     ]
-    header = f"{'benchmark':<28} {'wall s':>8} {'target':>8} {'peak RSS':>10} {'target':>8}  result"
+    header = f"{'benchmark':<28} {'wall s':>8} {'cpu s':>8} {'target':>8} {'peak RSS':>10} {'target':>8}  result"
     print(header)
     print("-" * len(header))
     failures = 0
     notes: list[str] = []
     for title, name, seconds_target, rss_target in plans:
-        outcome = _run_child(name, args.seed, scale)
+        # Generous limits: 12x the target (at least a minute); the LP may take long.
+        timeout = max(60.0, 12 * seconds_target) if seconds_target else 1800.0
+        outcome = _run_child(name, args.seed, scale, timeout)
         if "error" in outcome:
-            print(f"{title:<28} {'-':>8} {'':>8} {'':>10} {'':>8}  SKIP/ERROR")
+            timed_out = outcome["error"].startswith("TIMEOUT")
+            failures += timed_out
+            print(f"{title:<28} {'-':>8} {'':>8} {'':>8} {'':>10} {'':>8}  {'FAIL' if timed_out else 'ERROR'}")
             notes.append(f"{title}: {outcome['error']}")
             continue
         rss = outcome["peak_rss"] / MB
@@ -241,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "reference":
             ok = outcome["ratio"] >= 100.0
             verdicts.append(f"{_verdict(ok)} ratio {outcome['ratio']:,.0f}x vs >= 100x")
-            wall, target = f"{outcome['seconds']:.4f}", "-"
+            wall, cpu, target = f"{outcome['seconds']:.4f}", f"{outcome['cpu_seconds']:.4f}", "-"
         else:
             ok = outcome["seconds"] <= (seconds_target or float("inf"))
             verdicts.append(f"{_verdict(ok)} time")
@@ -249,15 +264,21 @@ def main(argv: list[str] | None = None) -> int:
                 rss_ok = rss <= rss_target
                 verdicts.append(f"{_verdict(rss_ok)} memory")
                 ok = ok and rss_ok
-            wall, target = f"{outcome['seconds']:.2f}", f"{seconds_target:.0f}"
+            wall, cpu = f"{outcome['seconds']:.2f}", f"{outcome['cpu_seconds']:.2f}"
+            target = f"{seconds_target:.0f}"
         failures += not ok
         rss_target_text = f"{rss_target:.0f} MB" if rss_target else "-"
-        print(f"{title:<28} {wall:>8} {target:>8} {rss:>7.0f} MB {rss_target_text:>8}  " + ", ".join(verdicts))
+        print(f"{title:<28} {wall:>8} {cpu:>8} {target:>8} {rss:>7.0f} MB {rss_target_text:>8}  " + ", ".join(verdicts))
         notes.append(f"{title}: {outcome['scale']}; {outcome['detail']}")
     print()
     for note in notes:
         print(f"  {note}")
-    print("\n  wall s: engine call only; peak RSS: whole child process (interpreter + input + engine).")
+    print(
+        "\n  wall s / cpu s: engine call only (PASS/FAIL on wall); "
+        "peak RSS: whole child process (interpreter + input + engine)."
+    )
+    if hasattr(os, "getloadavg"):
+        print(f"  load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     return 1 if failures else 0
 
 

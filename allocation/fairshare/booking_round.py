@@ -157,9 +157,6 @@ class _FreeChips:
             start = blocked + 1
         return -1
 
-    def free_at(self, hour: int) -> int:
-        return self.mins[self.size + hour]
-
 
 def _hour_floor(moment: datetime, origin: datetime) -> int:
     return (moment - origin) // _HOUR
