@@ -48,15 +48,17 @@ def worker_database_url() -> str:
 
 
 @contextmanager
-def celery_worker(*, queue: str | None = None, extra_env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def celery_worker(
+    *, queue: str | None = None, extra_env: dict[str, str] | None = None, pool: str = "solo", name: str = "w"
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """A worker process consuming a queue of its own; stopped on exit."""
     queue = queue or f"test-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "DATABASE_URL": worker_database_url(), "REDIS_URL": REDIS_URL,
            "CELERY_TASK_ALWAYS_EAGER": "0", **(extra_env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "investai", "worker", "--pool=solo", "-Q", queue,
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning",
-         "-n", f"{queue}@%h"],
+        [sys.executable, "-m", "celery", "-A", "investai", "worker", f"--pool={pool}", "--concurrency=1",
+         "-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning",
+         "-n", f"{name}-{queue}@%h"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
