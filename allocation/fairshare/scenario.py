@@ -139,7 +139,12 @@ def _fail(label: str, message: str) -> NoReturn:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 def _object(value: object, label: str) -> dict[str, Any]:
@@ -321,6 +326,10 @@ def _eligible(item: Mapping[str, Any], label: str, resources: Sequence[Resource]
     for k, entry in enumerate(entries):
         where = f"{label}: eligible[{k}]"
         entry = _object(entry, where)
+        unknown = sorted(set(entry) - {"site", "chip_type"})
+        if unknown:
+            # A misspelt key would otherwise widen the entry to every resource.
+            _fail(where, f"unknown key {unknown[0]!r} (only site and chip_type)")
         site = None if entry.get("site") is None else _text(entry, "site", where)
         chip_type = None if entry.get("chip_type") is None else _text(entry, "chip_type", where)
         matched = [

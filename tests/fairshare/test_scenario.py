@@ -230,6 +230,16 @@ BAD = [
         id="eligible-nothing",
     ),
     pytest.param(
+        _set(["requests", 0, "eligible"], [{"sites": "MUC"}]),
+        "requests[0] (id 'r1'): eligible[0]: unknown key 'sites'",
+        id="eligible-typo",
+    ),
+    pytest.param(
+        _set(["requests", 0, "demand"], 10**400),
+        "requests[0] (id 'r1'): demand must be a non-negative number, got 1000000",
+        id="demand-beyond-float",
+    ),
+    pytest.param(
         _set(["requests", 0, "eligible"], []),
         "requests[0] (id 'r1'): eligible must not be empty",
         id="eligible-empty",
