@@ -87,26 +87,15 @@ class _FreeChips:
         # narrow, node by node, stopping as soon as nothing changes above.
         lo, hi = lo >> 1, ((hi - 1) >> 1) + 1
         while hi - lo > 2:
-            mins[lo:hi] = map(min, mins[2 * lo : 2 * hi : 2], mins[2 * lo + 1 : 2 * hi : 2])
-            maxs[lo:hi] = map(max, maxs[2 * lo : 2 * hi : 2], maxs[2 * lo + 1 : 2 * hi : 2])
+            # Comprehensions, not map(min, ...): the builtin's call overhead
+            # per pair would cost more than the comparison itself.
+            left, right = mins[2 * lo : 2 * hi : 2], mins[2 * lo + 1 : 2 * hi : 2]
+            mins[lo:hi] = [a if a < b else b for a, b in zip(left, right, strict=True)]
+            left, right = maxs[2 * lo : 2 * hi : 2], maxs[2 * lo + 1 : 2 * hi : 2]
+            maxs[lo:hi] = [a if a > b else b for a, b in zip(left, right, strict=True)]
             lo, hi = lo >> 1, ((hi - 1) >> 1) + 1
-        self._refresh(mins, lo, hi, min)
-        self._refresh(maxs, lo, hi, max)
-
-    @staticmethod
-    def _refresh(tree: list[int], lo: int, hi: int, combine: Callable[[int, int], int]) -> None:
-        # Each tree stops on its own: the max tree usually stops right away
-        # because a busier-elsewhere subtree already holds the maximum.
-        while lo >= 1:
-            changed = False
-            for node in range(lo, hi):
-                value = combine(tree[2 * node], tree[2 * node + 1])
-                if value != tree[node]:
-                    tree[node] = value
-                    changed = True
-            if not changed or lo == 1:
-                return
-            lo, hi = lo >> 1, ((hi - 1) >> 1) + 1
+        _refresh_min(mins, lo, hi)
+        _refresh_max(maxs, lo, hi)
 
     def last_below(self, end: int, chips: int) -> int:
         """Last hour < ``end`` with fewer than ``chips`` free (or -1)."""
@@ -156,6 +145,39 @@ class _FreeChips:
                 return start
             start = blocked + 1
         return -1
+
+
+# The narrow top of a refresh, node by node. Each tree stops on its own as soon
+# as a level is unchanged: the max tree usually stops at once, because a
+# less busy subtree elsewhere already holds the maximum.
+
+
+def _refresh_min(tree: list[int], lo: int, hi: int) -> None:
+    while lo >= 1:
+        changed = False
+        for node in range(lo, hi):
+            left, right = tree[2 * node], tree[2 * node + 1]
+            value = left if left < right else right
+            if value != tree[node]:
+                tree[node] = value
+                changed = True
+        if not changed or lo == 1:
+            return
+        lo, hi = lo >> 1, ((hi - 1) >> 1) + 1
+
+
+def _refresh_max(tree: list[int], lo: int, hi: int) -> None:
+    while lo >= 1:
+        changed = False
+        for node in range(lo, hi):
+            left, right = tree[2 * node], tree[2 * node + 1]
+            value = left if left > right else right
+            if value != tree[node]:
+                tree[node] = value
+                changed = True
+        if not changed or lo == 1:
+            return
+        lo, hi = lo >> 1, ((hi - 1) >> 1) + 1
 
 
 def _hour_floor(moment: datetime, origin: datetime) -> int:
