@@ -11,6 +11,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +34,7 @@ from allocation.models import (
     RequestStatus,
     RoundStatus,
     Tenant,
+    UsageRecord,
 )
 
 
@@ -274,3 +276,21 @@ def audit_visible_to(*, user: Any) -> QuerySet[AuditEvent]:
     if policies.is_committee(user):
         return qs
     return qs.filter(tenant__memberships__user=user)
+
+
+def fair_share_by_tenant(*, now: datetime) -> dict[int, float]:
+    """Tenant id -> Slurm-style fair-share factor F from decayed usage.
+
+    Usage older than 20 half-lives weighs less than a millionth and is not read.
+    """
+    half_life = settings.FAIR_SHARE_HALF_LIFE_HOURS
+    tenants = [fairshare.Tenant(id=str(pk), pool=str(pool_id), weight=weight)
+               for pk, pool_id, weight in Tenant.objects.values_list("id", "pool_id", "weight")]
+    pools = [fairshare.Pool(id=str(pid), weight=max(w, 1e-6)) for pid, w in pool_weights().items()]
+    usage = [fairshare.Usage(tenant=str(tenant_id), at=at, normalized_hours=hours)
+             for tenant_id, at, hours in UsageRecord.objects.filter(
+                 at__gt=now - timedelta(hours=20 * half_life), at__lte=now).values_list(
+                 "tenant_id", "at", "normalized_hours")]
+    factors = fairshare.fair_share_factors(pools=pools, tenants=tenants, usage=usage, now=now,
+                                           half_life_hours=half_life)
+    return {int(tenant_id): factor for tenant_id, factor in factors.items()}

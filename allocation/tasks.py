@@ -44,3 +44,34 @@ def round_commit(round_id: int, actor_id: int) -> str:
         # Refused, not crashed: record why for the committee and do not retry.
         AllocationRound.objects.filter(pk=round_id).update(failure=exc.message)
         return "refused"
+
+
+@shared_task(name="allocation.tasks.booking_round")
+def booking_round() -> int:
+    """Beat's entry: one shard task per connected group of resources, as a Celery group.
+
+    More workers on more machines place the shards in parallel.
+    """
+    from celery import group
+
+    from allocation.services.booking_round import booking_round_shards
+
+    shards = booking_round_shards()
+    if shards:
+        group(booking_round_shard.s(shard) for shard in shards).apply_async()
+    return len(shards)
+
+
+@shared_task(name="allocation.tasks.booking_round_shard")
+def booking_round_shard(inventory_ids: list[int]) -> dict[str, object]:
+    from allocation.services.booking_round import booking_round_run
+
+    return booking_round_run(inventory_ids=inventory_ids)
+
+
+@shared_task(name="allocation.tasks.bookings_advance")
+def bookings_advance() -> dict[str, int]:
+    """Start, finish and expire bookings as the clock passes their times."""
+    from allocation.services.bookings import bookings_advance as advance
+
+    return advance()

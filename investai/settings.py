@@ -157,6 +157,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "allocation.tasks.scheduler_heartbeat",
         "schedule": float(os.environ.get("HEARTBEAT_SECONDS", "60")),
     },
+    "booking-round": {
+        "task": "allocation.tasks.booking_round",
+        "schedule": float(os.environ.get("BOOKING_ROUND_SECONDS", "300")),
+    },
+    "bookings-advance": {
+        "task": "allocation.tasks.bookings_advance",
+        "schedule": 60.0,
+    },
 }
 
 # --- Auth -----------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from allocation.models.audit import AuditEvent
 from allocation.models.bookings import Booking, BookingKind, BookingStatus, UsageRecord
 from allocation.models.heartbeat import Heartbeat
+from allocation.models.ledger import QuotaBalance, ResourceHour
 from allocation.models.partners import Contribution, Partner, PartnerKind, Pool, Tranche
 from allocation.models.periods import (
     AllocationPeriod,
@@ -59,7 +60,9 @@ __all__ = [
     "PeriodStatus",
     "Pool",
     "Quota",
+    "QuotaBalance",
     "RequestStatus",
+    "ResourceHour",
     "RoleKind",
     "RoundStatus",
     "Tenant",

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from allocation.models.periods import AllocationPeriod
 from allocation.models.sites import Inventory
 from allocation.models.tenants import Tenant
 
@@ -58,6 +59,8 @@ class Booking(models.Model):
     earliest_start = models.DateTimeField(_("earliest start"), null=True, blank=True)
     latest_end = models.DateTimeField(_("latest end"), null=True, blank=True)
     eligible = models.ManyToManyField(Inventory, blank=True, related_name="+")
+    # The period whose quota pays for the booking, and how much it drew.
+    period = models.ForeignKey(AllocationPeriod, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     cost_normalized_hours = models.FloatField(_("cost (normalized hours)"), default=0)
     unplaced_reason = models.CharField(_("reason not placed"), max_length=10, blank=True)
     idempotency_key = models.CharField(max_length=120, null=True, blank=True)

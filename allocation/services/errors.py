@@ -9,11 +9,13 @@ from __future__ import annotations
 
 
 class ServiceError(Exception):
-    def __init__(self, field: str, message: str, *, code: str = "invalid") -> None:
+    def __init__(self, field: str, message: str, *, code: str = "invalid", **extra: object) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
         self.code = code
+        # Machine-readable details a client can act on (e.g. earliest_start).
+        self.extra = extra
 
     def as_dict(self) -> dict[str, list[str]]:
         return {self.field: [self.message]}
@@ -22,9 +24,13 @@ class ServiceError(Exception):
 class Conflict(ServiceError):
     """The request was fine but the world changed under it (HTTP 409)."""
 
-    def __init__(self, field: str, message: str, *, code: str = "conflict") -> None:
-        super().__init__(field, message, code=code)
+    def __init__(self, field: str, message: str, *, code: str = "conflict", **extra: object) -> None:
+        super().__init__(field, message, code=code, **extra)
 
 
 class NotAllowed(Exception):
     """The actor may see the object but not do this to it (HTTP 403)."""
+
+
+class IdempotencyMismatch(ServiceError):
+    """An idempotency key reused with a different body (HTTP 422)."""

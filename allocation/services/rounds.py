@@ -36,6 +36,7 @@ from allocation.models import (
 )
 from allocation.services.audit import audit_record
 from allocation.services.errors import Conflict, NotAllowed, ServiceError
+from allocation.services.ledger import balances_regrant
 from allocation.services.notifications import notify_tenant
 
 TRANSITIONS: dict[str, set[str]] = {
@@ -168,6 +169,8 @@ def round_commit(*, actor: Any, round_id: int) -> AllocationRound:
     if current != rnd.result["fingerprint"]:
         raise Conflict("round", "Decisions, capacity or pool weights changed since this preview; "
                                 "run a new preview and commit that.", code="stale_preview")
+    affected = set(Quota.objects.filter(period=rnd.period, round__status=RoundStatus.COMMITTED)
+                   .values_list("tenant_id", flat=True))
     for previous in AllocationRound.objects.select_for_update().filter(period=rnd.period,
                                                                        status=RoundStatus.COMMITTED):
         round_transition(previous, RoundStatus.SUPERSEDED)
@@ -190,6 +193,7 @@ def round_commit(*, actor: Any, round_id: int) -> AllocationRound:
          for q in quotas],
         batch_size=2000,
     )
+    balances_regrant(period_id=rnd.period_id, tenant_ids=affected | {q.tenant_id for q in quotas})
     _fault_injection_pause()
     rnd.committed_at = timezone.now()
     rnd.save(update_fields=["status", "committed_at"])

@@ -1,0 +1,155 @@
+"""The booking round: place pending flexible bookings with the engine.
+
+Invariants:
+- the engine decides on a snapshot (pending bookings, placed bookings and
+  maintenance as reservations, remaining quotas, fair-share factors); the
+  writes then go through the same ledger as fixed bookings, one booking per
+  transaction, so a snapshot gone stale can only make a placement fail
+  (the booking stays pending with its reason), never overbook;
+- each write locks the booking and re-checks it is still pending: two rounds
+  running at once (two beat ticks, two workers) or a round re-run after a
+  crash place nothing twice;
+- shards are connected groups of resources (linked by bookings that accept
+  several), so shards share no booking and can run on different workers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from allocation import fairshare, selectors
+from allocation.models import Booking, BookingStatus, Inventory, MaintenanceWindow, QuotaBalance, Tenant
+from allocation.services import ledger
+from allocation.services.audit import audit_record, snapshot
+from allocation.services.bookings import AUDITED, MAX_HOURS, booking_transition
+from allocation.services.errors import Conflict
+from allocation.services.notifications import notify_tenant
+
+PLACED = [BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.AT_RISK]
+
+
+def booking_round_shards(*, now: datetime | None = None) -> list[list[int]]:
+    """Groups of inventory ids that pending bookings connect (union-find)."""
+    now = now or timezone.now()
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    links: dict[int, list[int]] = defaultdict(list)
+    through = Booking.eligible.through.objects.filter(booking__status=BookingStatus.PENDING,
+                                                      booking__latest_end__gt=now)
+    for booking_id, inventory_id in through.values_list("booking_id", "inventory_id"):
+        links[booking_id].append(inventory_id)
+    for inventories in links.values():
+        root = find(inventories[0])
+        for other in inventories[1:]:
+            parent[find(other)] = root
+    groups: dict[int, list[int]] = defaultdict(list)
+    for inventory_id in parent:
+        groups[find(inventory_id)].append(inventory_id)
+    return sorted(sorted(g) for g in groups.values())
+
+
+def _engine_input(inventory_ids: list[int], now: datetime) -> tuple[fairshare.BookingInput, dict[str, Inventory]]:
+    inventories = {f"{inv.gigafactory.slug}/{inv.chip_type.slug}": inv for inv in Inventory.objects.filter(
+        pk__in=inventory_ids).select_related("gigafactory", "chip_type").order_by("gigafactory__slug",
+                                                                                   "chip_type__slug")}
+    key_of = {inv.pk: (inv.gigafactory.slug, inv.chip_type.slug) for inv in inventories.values()}
+    pending = list(Booking.objects.filter(status=BookingStatus.PENDING, latest_end__gt=now,
+                                          eligible__in=inventory_ids).distinct().prefetch_related("eligible"))
+    start = ledger.ceil_hour(now)
+    last_end = max((b.latest_end for b in pending if b.latest_end), default=start)
+    horizon_hours = max(1, min(MAX_HOURS, int((last_end - start) / ledger.HOUR) + 1))
+    end = start + horizon_hours * ledger.HOUR
+    reserved = [
+        fairshare.Reservation(site=key_of[b.inventory_id][0], chip_type=key_of[b.inventory_id][1], chips=b.chips,
+                              start=b.starts_at, end=b.ends_at)
+        for b in Booking.objects.filter(status__in=PLACED, inventory_id__in=inventory_ids, starts_at__lt=end,
+                                        ends_at__gt=start).only("inventory_id", "chips", "starts_at", "ends_at")
+    ]
+    reserved += [
+        fairshare.Reservation(site=key_of[w.inventory_id][0], chip_type=key_of[w.inventory_id][1], chips=w.chips,
+                              start=w.starts_at, end=w.ends_at)
+        for w in MaintenanceWindow.objects.filter(inventory_id__in=inventory_ids, starts_at__lt=end, ends_at__gt=start)
+    ]
+    tenant_ids = {b.tenant_id for b in pending}
+    period = ledger.period_at(start)
+    remaining = {}
+    if period is not None:
+        for tenant_id in tenant_ids:
+            granted = ledger.granted_in_force(tenant_id=tenant_id, period_id=period.pk)
+            used = QuotaBalance.objects.filter(tenant_id=tenant_id, period=period).values_list("used", flat=True)
+            remaining[tenant_id] = max(0.0, granted - (used[0] if used else 0.0))
+    factors = selectors.fair_share_by_tenant(now=now)
+    tenants = Tenant.objects.filter(pk__in=tenant_ids)
+    engine_input = fairshare.BookingInput(
+        resources=tuple(fairshare.Resource(site=inv.gigafactory.slug, chip_type=inv.chip_type.slug,
+                                           throughput=inv.chip_type.throughput, chips=inv.chips_in_service)
+                        for inv in inventories.values()),
+        tenants=tuple(fairshare.Tenant(id=str(t.pk), pool=str(t.pool_id), weight=t.weight,
+                                       quota=remaining.get(t.pk, 0.0)) for t in tenants),
+        horizon_start=start, horizon_hours=horizon_hours, reserved=tuple(reserved),
+        bookings=tuple(fairshare.BookingAsk(
+            id=str(b.pk), tenant=str(b.tenant_id), chips=b.chips, hours=b.hours,
+            earliest_start=max(b.earliest_start, start) if b.earliest_start else start,
+            latest_end=b.latest_end or end, submitted_at=b.submitted_at,
+            eligible=tuple(key_of[inv.pk] for inv in b.eligible.all() if inv.pk in key_of))
+            for b in sorted(pending, key=lambda b: b.pk)),
+        fair_share={str(t.pk): factors.get(t.pk, 1.0) for t in tenants},
+    )
+    return engine_input, inventories
+
+
+def _place(placement: fairshare.Placement, inventory: Inventory) -> str:
+    """Write one placement; returns "placed" or the reason it could not be."""
+    with transaction.atomic():
+        booking = Booking.objects.select_for_update().get(pk=int(placement.booking))
+        if booking.status != BookingStatus.PENDING:
+            return "already"
+        before = snapshot(booking, AUDITED)
+        cost = booking.chips * booking.hours * inventory.chip_type.throughput
+        try:
+            with transaction.atomic():
+                ledger.hold_chips(inventory=inventory, start=placement.start, hours=booking.hours, chips=booking.chips)
+                period = ledger.period_at(placement.start)
+                ledger.charge_quota(tenant_id=booking.tenant_id, period=period, cost=cost)
+        except Conflict as refused:
+            Booking.objects.filter(pk=booking.pk).update(unplaced_reason=refused.field)
+            return refused.field
+        booking_transition(booking, BookingStatus.CONFIRMED)
+        booking.inventory, booking.starts_at = inventory, placement.start
+        booking.ends_at = placement.start + booking.hours * ledger.HOUR
+        booking.period, booking.cost_normalized_hours, booking.unplaced_reason = period, cost, ""
+        booking.save()
+        audit_record(actor=None, action="booking.placed", obj=booking, tenant=booking.tenant, before=before,
+                     after=snapshot(booking, AUDITED))
+        notify_tenant(tenant_id=booking.tenant_id, subject=f"Booking {booking.pk} confirmed",
+                      body=f"{booking.chips} chips on {inventory} from {placement.start:%Y-%m-%d %H:00} UTC "
+                           f"for {booking.hours} h.")
+    return "placed"
+
+
+def booking_round_run(*, inventory_ids: list[int], now: datetime | None = None) -> dict[str, Any]:
+    """Run the engine on one shard and write its placements."""
+    now = now or timezone.now()
+    engine_input, inventories = _engine_input(inventory_ids, now)
+    if not engine_input.bookings:
+        return {"bookings": 0, "placed": 0, "unplaced": {}}
+    result = fairshare.place_bookings(engine_input)
+    outcome: dict[str, int] = defaultdict(int)
+    for placement in result.placements:
+        outcome[_place(placement, inventories[f"{placement.site}/{placement.chip_type}"])] += 1
+    for unplaced in result.unplaced:
+        Booking.objects.filter(pk=int(unplaced.booking), status=BookingStatus.PENDING).update(
+            unplaced_reason=unplaced.reason)
+        outcome[unplaced.reason] += 1
+    return {"bookings": len(engine_input.bookings), "placed": outcome.pop("placed", 0), "unplaced": dict(outcome)}

@@ -1,0 +1,226 @@
+"""Bookings: fixed ones confirmed at once, flexible ones queued for the round.
+
+Invariants:
+- a booking's status changes only in ``booking_transition``, along the
+  lifecycle of shared/spec/domain.md;
+- a placed booking holds its chips in ``ResourceHour`` and its cost in
+  ``QuotaBalance`` in the same transaction that places it; cancelling gives
+  back what it held, an active booking keeps what it already used;
+- the database refuses what does not fit, so two clients racing for the last
+  chips or the last quota get exactly one confirmation between them;
+- an idempotency key is remembered per tenant with a fingerprint of the
+  request: the same key and body return the original booking, the same key
+  with another body is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from allocation import policies
+from allocation.models import Booking, BookingKind, BookingStatus, Inventory, Tenant
+from allocation.services import ledger
+from allocation.services.audit import audit_record, snapshot
+from allocation.services.errors import Conflict, IdempotencyMismatch, NotAllowed, ServiceError
+from allocation.services.notifications import notify_tenant
+
+MAX_HOURS = 24 * 92
+TRANSITIONS: dict[str, set[str]] = {
+    BookingStatus.PENDING: {BookingStatus.CONFIRMED, BookingStatus.EXPIRED, BookingStatus.CANCELLED},
+    BookingStatus.CONFIRMED: {BookingStatus.ACTIVE, BookingStatus.CANCELLED, BookingStatus.AT_RISK},
+    BookingStatus.ACTIVE: {BookingStatus.COMPLETED, BookingStatus.CANCELLED, BookingStatus.AT_RISK},
+    BookingStatus.AT_RISK: {BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.CANCELLED},
+}
+AUDITED = ["status", "inventory", "starts_at", "ends_at", "chips", "hours", "cost_normalized_hours"]
+
+
+def booking_transition(booking: Booking, to: str) -> None:
+    """The one place a booking's status changes."""
+    if to not in TRANSITIONS.get(booking.status, set()):
+        raise ServiceError("status", f"A {booking.get_status_display().lower()} booking cannot become "
+                                     f"{BookingStatus(to).label.lower()}.", code="invalid_transition")
+    booking.status = to
+
+
+def fingerprint(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _validate_shape(*, chips: Any, hours: Any) -> None:
+    if not isinstance(chips, int) or isinstance(chips, bool) or chips <= 0:
+        raise ServiceError("chips", "Book a whole, positive number of chips.")
+    if not isinstance(hours, int) or isinstance(hours, bool) or hours <= 0 or hours > MAX_HOURS:
+        raise ServiceError("hours", f"Book a whole number of hours from 1 to {MAX_HOURS}.")
+
+
+def _on_the_hour(moment: datetime, field: str) -> None:
+    if moment.minute or moment.second or moment.microsecond:
+        raise ServiceError(field, "Bookings start on the hour (UTC), e.g. 2027-01-08T09:00:00Z.")
+
+
+def _replay(*, tenant: Tenant, key: str | None, print_: str) -> Booking | None:
+    if not key:
+        return None
+    existing = Booking.objects.filter(tenant=tenant, idempotency_key=key).first()
+    if existing is None:
+        return None
+    if existing.request_fingerprint != print_:
+        raise IdempotencyMismatch("idempotency_key", "This Idempotency-Key was used with a different request.",
+                                  code="idempotency_mismatch")
+    return existing
+
+
+def booking_fixed_create(
+    *, actor: Any, tenant: Tenant, inventory: Inventory, starts_at: datetime, hours: int, chips: int,
+    idempotency_key: str | None = None,
+) -> tuple[Booking, bool]:
+    """Confirm a fixed booking or refuse it; returns (booking, created)."""
+    if not policies.is_member(actor, tenant.pk):
+        raise NotAllowed("Only members of the tenant may book for it.")
+    _validate_shape(chips=chips, hours=hours)
+    _on_the_hour(starts_at, "starts_at")
+    print_ = fingerprint({"kind": "fixed", "inventory": inventory.pk, "starts_at": starts_at.isoformat(),
+                          "hours": hours, "chips": chips})
+    if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
+        return replayed, False
+    if starts_at < timezone.now() - ledger.HOUR:
+        raise ServiceError("starts_at", "That hour has passed; book from the current hour on.")
+    if chips > inventory.chips_in_service:
+        raise ServiceError("chips", f"{inventory} has {inventory.chips_in_service:,} chips in service.")
+    period = ledger.period_at(starts_at)
+    cost = chips * hours * inventory.chip_type.throughput
+    try:
+        with transaction.atomic():
+            ledger.hold_chips(inventory=inventory, start=starts_at, hours=hours, chips=chips)
+            ledger.charge_quota(tenant_id=tenant.pk, period=period, cost=cost)
+            booking = Booking.objects.create(
+                tenant=tenant, created_by=actor, kind=BookingKind.FIXED, status=BookingStatus.CONFIRMED,
+                chips=chips, hours=hours, inventory=inventory, starts_at=starts_at,
+                ends_at=starts_at + hours * ledger.HOUR, period=period, cost_normalized_hours=cost,
+                idempotency_key=idempotency_key or None, request_fingerprint=print_)
+            audit_record(actor=actor, action="booking.confirmed", obj=booking, tenant=tenant,
+                         after=snapshot(booking, AUDITED))
+    except Conflict as refused:
+        if refused.field == "capacity":
+            fit = ledger.earliest_fit(inventory=inventory, chips=chips, hours=hours, after=starts_at)
+            refused.extra["earliest_start"] = fit.isoformat() if fit else None
+            if fit:
+                refused.message += f" The earliest start that fits is {fit:%Y-%m-%d %H:00} UTC."
+        raise
+    except IntegrityError:
+        # Two retries with one key raced; the winner's booking is the answer.
+        if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
+            return replayed, False
+        raise
+    return booking, True
+
+
+def booking_flexible_create(
+    *, actor: Any, tenant: Tenant, eligible: list[Inventory], earliest_start: datetime, latest_end: datetime,
+    hours: int, chips: int, idempotency_key: str | None = None,
+) -> tuple[Booking, bool]:
+    """Queue a flexible booking for the booking round; returns (booking, created)."""
+    if not policies.is_member(actor, tenant.pk):
+        raise NotAllowed("Only members of the tenant may book for it.")
+    _validate_shape(chips=chips, hours=hours)
+    if not eligible:
+        raise ServiceError("eligible", "Choose at least one acceptable site and chip type.")
+    if latest_end <= earliest_start:
+        raise ServiceError("latest_end", "The window must end after it starts.")
+    if ledger.floor_hour(latest_end) - ledger.ceil_hour(earliest_start) < hours * ledger.HOUR:
+        raise ServiceError("hours", f"A window from {earliest_start:%Y-%m-%d %H:%M} to {latest_end:%Y-%m-%d %H:%M} "
+                                    f"cannot hold {hours} whole hours.")
+    if latest_end <= timezone.now():
+        raise ServiceError("latest_end", "That window is already over.")
+    if chips > max(inv.chips_in_service for inv in eligible):
+        raise ServiceError("chips", "No acceptable resource has that many chips in service.")
+    print_ = fingerprint({"kind": "flexible", "eligible": sorted(inv.pk for inv in eligible), "hours": hours,
+                          "chips": chips, "earliest_start": earliest_start.isoformat(),
+                          "latest_end": latest_end.isoformat()})
+    if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
+        return replayed, False
+    try:
+        with transaction.atomic():
+            booking = Booking.objects.create(
+                tenant=tenant, created_by=actor, kind=BookingKind.FLEXIBLE, status=BookingStatus.PENDING,
+                chips=chips, hours=hours, earliest_start=earliest_start, latest_end=latest_end,
+                idempotency_key=idempotency_key or None, request_fingerprint=print_)
+            booking.eligible.set(eligible)
+            audit_record(actor=actor, action="booking.queued", obj=booking, tenant=tenant,
+                         after=snapshot(booking, AUDITED))
+    except IntegrityError:
+        if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
+            return replayed, False
+        raise
+    return booking, True
+
+
+def _hours_used(booking: Booking, now: datetime) -> int:
+    assert booking.starts_at is not None
+    if now <= booking.starts_at:
+        return 0
+    return min(booking.hours, math.ceil((now - booking.starts_at) / ledger.HOUR))
+
+
+@transaction.atomic
+def booking_cancel(*, actor: Any, booking: Booking, now: datetime | None = None) -> Booking:
+    """Cancel; a started booking ends early and is charged for the hours used."""
+    now = now or timezone.now()
+    booking = Booking.objects.select_for_update(of=("self",)).select_related("inventory__chip_type").get(pk=booking.pk)
+    if not policies.is_member(actor, booking.tenant_id) and not policies.is_operator(actor):
+        raise NotAllowed("Only the tenant's members or a site operator may cancel this booking.")
+    before = snapshot(booking, AUDITED)
+    was = booking.status
+    booking_transition(booking, BookingStatus.CANCELLED)
+    if was != BookingStatus.PENDING and booking.inventory is not None and booking.starts_at is not None:
+        used = _hours_used(booking, now)
+        ledger.release_chips(inventory_id=booking.inventory_id, start=booking.starts_at + used * ledger.HOUR,
+                             hours=booking.hours - used, chips=booking.chips,
+                             at_risk=was == BookingStatus.AT_RISK)
+        kept = booking.chips * used * booking.inventory.chip_type.throughput
+        ledger.refund_quota(tenant_id=booking.tenant_id, period_id=booking.period_id,
+                            cost=booking.cost_normalized_hours - kept)
+        booking.cost_normalized_hours = kept
+        if used:
+            booking.ends_at = booking.starts_at + used * ledger.HOUR
+    booking.save(update_fields=["status", "cost_normalized_hours", "ends_at"])
+    audit_record(actor=actor, action="booking.cancelled", obj=booking, tenant=booking.tenant, before=before,
+                 after=snapshot(booking, AUDITED))
+    return booking
+
+
+def bookings_advance(*, now: datetime | None = None) -> dict[str, int]:
+    """Move bookings along with the clock: start, finish, expire. Safe to run any time."""
+    now = now or timezone.now()
+    counts = {"active": 0, "completed": 0, "expired": 0}
+    moves = (
+        (Booking.objects.filter(status=BookingStatus.CONFIRMED, starts_at__lte=now), BookingStatus.ACTIVE),
+        (Booking.objects.filter(status=BookingStatus.ACTIVE, ends_at__lte=now), BookingStatus.COMPLETED),
+        (Booking.objects.filter(status=BookingStatus.PENDING, latest_end__lte=now),
+         BookingStatus.EXPIRED),
+    )
+    for queryset, to in moves:
+        for booking_id in queryset.values_list("id", flat=True):
+            with transaction.atomic():
+                booking = Booking.objects.select_for_update().get(pk=booking_id)
+                if to not in TRANSITIONS.get(booking.status, set()):
+                    continue  # another runner moved it first
+                if to == BookingStatus.COMPLETED and booking.status == BookingStatus.CONFIRMED:
+                    continue
+                before = snapshot(booking, AUDITED)
+                booking_transition(booking, to)
+                booking.save(update_fields=["status"])
+                audit_record(actor=None, action=f"booking.{to}", obj=booking, tenant=booking.tenant,
+                             before=before, after=snapshot(booking, AUDITED))
+                counts[str(to)] += 1
+                if to == BookingStatus.EXPIRED:
+                    notify_tenant(tenant_id=booking.tenant_id, subject=f"Booking {booking.pk} expired",
+                                  body="Its window ended before the booking round could place it.")
+    return counts

@@ -1,0 +1,168 @@
+"""Hold and release chips per hour and normalized hours of quota.
+
+Invariants:
+- the database refuses any hold that does not fit (CHECK constraints in
+  ``allocation.models.ledger``); this module only turns that refusal into a
+  ``Conflict`` naming ``capacity`` or ``quota``;
+- every transaction locks ledger rows in one global order (resource hours by
+  inventory then hour, then the quota balance), so concurrent bookings wait
+  for each other instead of deadlocking;
+- every call must run inside the caller's transaction; a failed hold is
+  rolled back to a savepoint and leaves the caller's transaction usable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+
+from allocation.models import (
+    AllocationPeriod,
+    Inventory,
+    MaintenanceWindow,
+    Quota,
+    QuotaBalance,
+    ResourceHour,
+    RoundStatus,
+)
+from allocation.services.errors import Conflict
+
+HOUR = timedelta(hours=1)
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(moment: datetime) -> datetime:
+    floor = floor_hour(moment)
+    return floor if floor == moment else floor + HOUR
+
+
+def hour_range(start: datetime, hours: int) -> list[datetime]:
+    return [start + i * HOUR for i in range(hours)]
+
+
+def capacity_by_hour(*, inventory: Inventory, start: datetime, hours: int) -> dict[datetime, int]:
+    """Chips in service each hour: the fleet minus overlapping maintenance."""
+    end = start + hours * HOUR
+    capacity = {h: inventory.chips_in_service for h in hour_range(start, hours)}
+    windows = MaintenanceWindow.objects.filter(inventory=inventory, starts_at__lt=end, ends_at__gt=start)
+    for chips, w_start, w_end in windows.values_list("chips", "starts_at", "ends_at"):
+        for h in capacity:
+            if w_start < h + HOUR and w_end > h:
+                capacity[h] = max(0, capacity[h] - chips)
+    return capacity
+
+
+def ensure_hours(*, inventory: Inventory, start: datetime, hours: int) -> None:
+    """Create the ledger rows a booking will touch (concurrent callers are fine)."""
+    end = start + hours * HOUR
+    have = set(ResourceHour.objects.filter(inventory=inventory, hour__gte=start, hour__lt=end)
+               .values_list("hour", flat=True))
+    if len(have) == hours:
+        return
+    capacity = capacity_by_hour(inventory=inventory, start=start, hours=hours)
+    ResourceHour.objects.bulk_create(
+        [ResourceHour(inventory=inventory, hour=h, capacity=c) for h, c in capacity.items() if h not in have],
+        ignore_conflicts=True,
+    )
+
+
+def _lock_hours(inventory_id: int, start: datetime, hours: int) -> None:
+    list(ResourceHour.objects.select_for_update().filter(
+        inventory_id=inventory_id, hour__gte=start, hour__lt=start + hours * HOUR).order_by("hour")
+        .values_list("id", flat=True))
+
+
+def hold_chips(*, inventory: Inventory, start: datetime, hours: int, chips: int) -> None:
+    ensure_hours(inventory=inventory, start=start, hours=hours)
+    _lock_hours(inventory.pk, start, hours)
+    try:
+        with transaction.atomic():
+            ResourceHour.objects.filter(inventory=inventory, hour__gte=start, hour__lt=start + hours * HOUR) \
+                .update(booked=F("booked") + chips)
+    except IntegrityError:
+        raise Conflict("capacity", f"{inventory} has fewer than {chips} free chips in some hour of that slot.",
+                       code="capacity") from None
+
+
+def release_chips(*, inventory_id: int, start: datetime, hours: int, chips: int, at_risk: bool = False) -> None:
+    if hours <= 0:
+        return
+    _lock_hours(inventory_id, start, hours)
+    column = "at_risk" if at_risk else "booked"
+    ResourceHour.objects.filter(inventory_id=inventory_id, hour__gte=start, hour__lt=start + hours * HOUR) \
+        .update(**{column: F(column) - chips})
+
+
+def granted_in_force(*, tenant_id: int, period_id: int) -> float:
+    total = Quota.objects.filter(tenant_id=tenant_id, period_id=period_id, round__status=RoundStatus.COMMITTED) \
+        .aggregate(total=Sum("normalized_hours"))["total"]
+    return float(total or 0.0)
+
+
+def _balance(tenant_id: int, period_id: int) -> QuotaBalance:
+    balance, _ = QuotaBalance.objects.get_or_create(
+        tenant_id=tenant_id, period_id=period_id,
+        defaults={"granted": granted_in_force(tenant_id=tenant_id, period_id=period_id)})
+    return QuotaBalance.objects.select_for_update().get(pk=balance.pk)
+
+
+def charge_quota(*, tenant_id: int, period: AllocationPeriod | None, cost: float) -> None:
+    if period is None:
+        raise Conflict("quota", "No allocation period covers that time, so there is no quota to book from.",
+                       code="quota")
+    balance = _balance(tenant_id, period.pk)
+    try:
+        with transaction.atomic():
+            QuotaBalance.objects.filter(pk=balance.pk).update(used=F("used") + cost)
+    except IntegrityError:
+        raise Conflict("quota", f"This needs {cost:,.1f} normalized hours but only {balance.remaining:,.1f} "
+                                f"remain of the quota for {period.name}.", code="quota") from None
+
+
+def refund_quota(*, tenant_id: int, period_id: int | None, cost: float) -> None:
+    if period_id is None or cost <= 0:
+        return
+    balance = _balance(tenant_id, period_id)
+    QuotaBalance.objects.filter(pk=balance.pk).update(used=F("used") - cost)
+
+
+def balances_regrant(*, period_id: int, tenant_ids: Iterable[int]) -> None:
+    """After a round commits: the quota in force changes, the usage does not."""
+    for tenant_id in sorted(set(tenant_ids)):
+        balance = _balance(tenant_id, period_id)
+        granted = granted_in_force(tenant_id=tenant_id, period_id=period_id)
+        if balance.used > granted + 1e-6:
+            raise Conflict("round", f"Tenant {tenant_id} has already booked {balance.used:,.0f} normalized hours, "
+                                    f"more than this round would grant ({granted:,.0f}).", code="overdrawn")
+        QuotaBalance.objects.filter(pk=balance.pk).update(granted=granted)
+
+
+def period_at(moment: datetime) -> AllocationPeriod | None:
+    return AllocationPeriod.objects.filter(starts_at__lte=moment, ends_at__gt=moment).order_by("starts_at").first()
+
+
+def free_chips(*, inventory: Inventory, start: datetime, hours: int) -> list[int]:
+    """Free chips in each hour from the ledger (hours without a row are untouched capacity)."""
+    capacity = capacity_by_hour(inventory=inventory, start=start, hours=hours)
+    rows = ResourceHour.objects.filter(inventory=inventory, hour__gte=start, hour__lt=start + hours * HOUR)
+    for hour, cap, booked, at_risk in rows.values_list("hour", "capacity", "booked", "at_risk"):
+        capacity[hour] = max(0, cap - booked - at_risk)
+    return [capacity[h] for h in sorted(capacity)]
+
+
+def earliest_fit(*, inventory: Inventory, chips: int, hours: int, after: datetime,
+                 horizon_hours: int = 24 * 90) -> datetime | None:
+    """The first start at or after ``after`` where the slot fits, within the horizon."""
+    free = free_chips(inventory=inventory, start=after, hours=horizon_hours + hours)
+    run = 0
+    for i, available in enumerate(free):
+        run = run + 1 if available >= chips else 0
+        if run == hours:
+            return after + (i - hours + 1) * HOUR
+    return None

@@ -1,0 +1,118 @@
+"""What site operators do: schedule maintenance and report usage.
+
+Invariants:
+- maintenance always goes in: when it takes chips that confirmed bookings
+  hold, the latest-submitted of those bookings are flagged ``at_risk`` (their
+  chips moved from ``booked`` to ``at_risk`` in the ledger) until every hour
+  fits again, and their tenants are told; the site is never silently
+  overbooked and never silently loses a booking;
+- a usage record id is stored once: a batch re-sent after a timeout creates
+  nothing new, and a different figure under a known id is refused;
+- only operators (or platform admins) do either.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+
+from allocation import policies
+from allocation.models import Booking, BookingStatus, Inventory, MaintenanceWindow, ResourceHour, UsageRecord
+from allocation.services import ledger
+from allocation.services.audit import audit_record, snapshot
+from allocation.services.bookings import AUDITED, booking_transition
+from allocation.services.errors import NotAllowed, ServiceError
+from allocation.services.notifications import notify_tenant
+
+
+def _flag_at_risk(booking: Booking) -> None:
+    before = snapshot(booking, AUDITED)
+    booking_transition(booking, BookingStatus.AT_RISK)
+    booking.save(update_fields=["status"])
+    assert booking.starts_at is not None
+    ResourceHour.objects.filter(inventory_id=booking.inventory_id, hour__gte=booking.starts_at,
+                                hour__lt=booking.ends_at).update(booked=F("booked") - booking.chips,
+                                                                 at_risk=F("at_risk") + booking.chips)
+    audit_record(actor=None, action="booking.at_risk", obj=booking, tenant=booking.tenant, before=before,
+                 after=snapshot(booking, AUDITED))
+    notify_tenant(tenant_id=booking.tenant_id, subject=f"Booking {booking.pk} is at risk",
+                  body=f"Maintenance on {booking.inventory} takes chips your booking holds from "
+                       f"{booking.starts_at:%Y-%m-%d %H:00} UTC. A site operator will contact you.")
+
+
+@transaction.atomic
+def maintenance_create(
+    *, actor: Any, inventory: Inventory, chips: int, starts_at: datetime, ends_at: datetime, reason: str = ""
+) -> tuple[MaintenanceWindow, list[Booking]]:
+    """Schedule maintenance; returns the window and the bookings it put at risk."""
+    if not policies.is_operator(actor):
+        raise NotAllowed("Only site operators schedule maintenance.")
+    if not isinstance(chips, int) or chips <= 0:
+        raise ServiceError("chips", "Take a whole, positive number of chips out of service.")
+    if ends_at <= starts_at:
+        raise ServiceError("ends_at", "Maintenance must end after it starts.")
+    window = MaintenanceWindow.objects.create(inventory=inventory, chips=chips, starts_at=starts_at,
+                                              ends_at=ends_at, reason=reason)
+    first = ledger.floor_hour(starts_at)
+    hours = math.ceil((ends_at - first) / ledger.HOUR)
+    ledger.ensure_hours(inventory=inventory, start=first, hours=hours)
+    list(ResourceHour.objects.select_for_update().filter(inventory=inventory, hour__gte=first,
+                                                         hour__lt=first + hours * ledger.HOUR).order_by("hour"))
+    displaced: list[Booking] = []
+    for row in ResourceHour.objects.filter(inventory=inventory, hour__gte=first,
+                                           hour__lt=first + hours * ledger.HOUR).order_by("hour"):
+        # Rows created just now already count this window; older rows do not.
+        fresh = ledger.capacity_by_hour(inventory=inventory, start=row.hour, hours=1)[row.hour]
+        new_capacity = min(row.capacity, fresh)
+        booked = row.booked - sum(b.chips for b in displaced if b.starts_at <= row.hour < b.ends_at)
+        if booked > new_capacity:
+            holders = Booking.objects.select_for_update().filter(
+                inventory=inventory, status__in=[BookingStatus.CONFIRMED, BookingStatus.ACTIVE],
+                starts_at__lte=row.hour, ends_at__gt=row.hour).exclude(pk__in=[b.pk for b in displaced]) \
+                .order_by("-submitted_at", "-pk")
+            for booking in holders:
+                if booked <= new_capacity:
+                    break
+                _flag_at_risk(booking)
+                displaced.append(booking)
+                booked -= booking.chips
+        ResourceHour.objects.filter(pk=row.pk).update(capacity=new_capacity)
+    audit_record(actor=actor, action="maintenance.scheduled", obj=window,
+                 after={"inventory": inventory.pk, "chips": chips, "starts_at": starts_at.isoformat(),
+                        "ends_at": ends_at.isoformat(), "at_risk": [b.pk for b in displaced]})
+    return window, displaced
+
+
+@transaction.atomic
+def usage_records_report(*, actor: Any, records: list[dict[str, Any]]) -> dict[str, int]:
+    """Store a batch of usage reports; each record id is stored once."""
+    if not policies.is_operator(actor):
+        raise NotAllowed("Only site operators report usage.")
+    ids = [str(r["record_id"]) for r in records]
+    if len(set(ids)) != len(ids):
+        raise ServiceError("records", "A batch lists a record id twice.")
+    known = {u.record_id: u for u in UsageRecord.objects.filter(record_id__in=ids)}
+    bookings = {b.pk: b for b in Booking.objects.filter(pk__in=[r["booking"] for r in records])
+                .select_related("inventory__chip_type")}
+    new: list[UsageRecord] = []
+    for index, record in enumerate(records):
+        field = f"records[{index}]"
+        booking = bookings.get(record["booking"])
+        if booking is None or booking.inventory is None:
+            raise ServiceError(field, f"Booking {record['booking']} does not exist or was never placed.")
+        gpu_hours = float(record["gpu_hours"])
+        if not math.isfinite(gpu_hours) or gpu_hours < 0 or gpu_hours > booking.chips * booking.hours:
+            raise ServiceError(field, f"gpu_hours must be between 0 and the booking's {booking.chips * booking.hours}.")
+        if (existing := known.get(str(record["record_id"]))) is not None:
+            if existing.booking_id != booking.pk or not math.isclose(existing.gpu_hours, gpu_hours):
+                raise ServiceError(field, f"Record {existing.record_id} was already reported with other figures.")
+            continue
+        new.append(UsageRecord(record_id=str(record["record_id"]), booking=booking, tenant_id=booking.tenant_id,
+                               reported_by=actor, at=record["at"], gpu_hours=gpu_hours,
+                               normalized_hours=gpu_hours * booking.inventory.chip_type.throughput))
+    UsageRecord.objects.bulk_create(new, ignore_conflicts=True)
+    return {"created": len(new), "already_reported": len(records) - len(new)}

@@ -1,0 +1,166 @@
+"""Bookings at the service level: confirm, refuse with a reason, cancel, round, maintenance.
+
+The concurrent-client proof is tests/integration/test_booking_races.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from allocation.models import AllocationRound, Booking, BookingStatus, Quota, QuotaBalance, ResourceHour
+from allocation.services import ledger
+from allocation.services.booking_round import booking_round_run, booking_round_shards
+from allocation.services.bookings import booking_cancel, booking_fixed_create, booking_flexible_create
+from allocation.services.errors import Conflict, IdempotencyMismatch, ServiceError
+from allocation.services.operations import maintenance_create, usage_records_report
+
+pytestmark = pytest.mark.django_db
+START = datetime(2027, 1, 8, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def eager_celery() -> Iterator[None]:
+    from investai.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def grant(catalogue: Any, tenant: Any, carol: Any, normalized_hours: float) -> None:
+    """A committed round's quota, written directly (the round itself is tested elsewhere)."""
+    from allocation.models import AllocationRequest
+
+    rnd, _ = AllocationRound.objects.get_or_create(period=catalogue.period, status="committed",
+                                                   defaults={"created_by": carol})
+    req = AllocationRequest.objects.create(period=catalogue.period, tenant=tenant, created_by=carol, title="q",
+                                           chip_type=catalogue.h100, demand_gpu_hours=normalized_hours,
+                                           demand_normalized_hours=normalized_hours, status="accepted",
+                                           accepted_normalized_hours=normalized_hours)
+    Quota.objects.create(round=rnd, period=catalogue.period, tenant=tenant, request=req,
+                         inventory=catalogue.muc_h100, gpu_hours=normalized_hours, normalized_hours=normalized_hours)
+
+
+@pytest.fixture
+def funded(catalogue: Any, aurora: Any, nimbus: Any, carol: Any) -> Any:
+    grant(catalogue, aurora, carol, 10_000)
+    grant(catalogue, nimbus, carol, 10_000)
+    return catalogue
+
+
+def test_fixed_booking_is_confirmed_and_holds_chips_and_quota(funded: Any, aurora: Any, alice: Any) -> None:
+    booking, created = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100,
+                                            starts_at=START, hours=10, chips=60)
+    assert created and booking.status == BookingStatus.CONFIRMED
+    assert set(ResourceHour.objects.filter(inventory=funded.lux_h100).values_list("booked", flat=True)) == {60}
+    assert QuotaBalance.objects.get(tenant=aurora).used == 600
+
+
+def test_capacity_refusal_names_the_earliest_start_that_fits(
+    funded: Any, aurora: Any, alice: Any, nimbus: Any, mallory: Any
+) -> None:
+    booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START, hours=10, chips=60)
+    with pytest.raises(Conflict) as refused:
+        booking_fixed_create(actor=mallory, tenant=nimbus, inventory=funded.lux_h100,
+                             starts_at=START + timedelta(hours=2), hours=5, chips=40)
+    assert refused.value.field == "capacity"
+    assert refused.value.extra["earliest_start"] == (START + timedelta(hours=10)).isoformat()
+    assert Booking.objects.filter(tenant=nimbus).count() == 0
+
+
+def test_quota_refusal(funded: Any, aurora: Any, alice: Any) -> None:
+    with pytest.raises(Conflict) as refused:
+        booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.muc_b200, starts_at=START, hours=100,
+                             chips=50)  # 50 * 100 * 2.5 = 12,500 > 10,000
+    assert refused.value.field == "quota"
+    assert ResourceHour.objects.filter(booked__gt=0).count() == 0  # the chips were given back
+
+
+def test_bad_shapes_name_the_field(funded: Any, aurora: Any, alice: Any) -> None:
+    for kwargs, field in (({"chips": 0}, "chips"), ({"hours": -1}, "hours"),
+                          ({"starts_at": START + timedelta(minutes=30)}, "starts_at"),
+                          ({"chips": 10_000}, "chips")):
+        args = {"starts_at": START, "hours": 1, "chips": 1, **kwargs}
+        with pytest.raises(ServiceError) as err:
+            booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, **args)
+        assert err.value.field == field
+
+
+def test_idempotency_key_replays_and_refuses_a_different_body(funded: Any, aurora: Any, alice: Any) -> None:
+    first, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START,
+                                    hours=2, chips=1, idempotency_key="run-42")
+    again, created = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START,
+                                          hours=2, chips=1, idempotency_key="run-42")
+    assert (again.pk, created) == (first.pk, False)
+    with pytest.raises(IdempotencyMismatch):
+        booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START, hours=3,
+                             chips=1, idempotency_key="run-42")
+    assert Booking.objects.count() == 1
+
+
+def test_cancel_releases_chips_and_quota_and_an_active_one_pays_for_hours_used(
+    funded: Any, aurora: Any, alice: Any
+) -> None:
+    booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START,
+                                      hours=10, chips=10)
+    booking.status = BookingStatus.ACTIVE
+    booking.save()
+    booking_cancel(actor=alice, booking=booking, now=START + timedelta(hours=3, minutes=20))
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.CANCELLED
+    assert booking.cost_normalized_hours == 40  # 4 started hours x 10 chips
+    assert QuotaBalance.objects.get(tenant=aurora).used == 40
+    booked = dict(ResourceHour.objects.filter(inventory=funded.lux_h100).values_list("hour", "booked"))
+    assert booked[START + timedelta(hours=3)] == 10 and booked[START + timedelta(hours=4)] == 0
+
+
+def test_booking_round_places_by_fair_share_and_reports_reasons(
+    funded: Any, aurora: Any, alice: Any, nimbus: Any, mallory: Any
+) -> None:
+    now = START - timedelta(hours=1)
+    window = dict(earliest_start=START, latest_end=START + timedelta(hours=10), hours=10, chips=60,
+                  eligible=[funded.lux_h100])
+    a, _ = booking_flexible_create(actor=alice, tenant=aurora, **window)
+    n, _ = booking_flexible_create(actor=mallory, tenant=nimbus, **window)
+    shards = booking_round_shards(now=now)
+    assert shards == [[funded.lux_h100.pk]]
+    outcome = booking_round_run(inventory_ids=shards[0], now=now)
+    assert outcome == {"bookings": 2, "placed": 1, "unplaced": {"capacity": 1}}
+    a.refresh_from_db()
+    n.refresh_from_db()
+    assert a.status == BookingStatus.CONFIRMED and a.starts_at == START  # equal F: submitted first wins
+    assert (n.status, n.unplaced_reason) == (BookingStatus.PENDING, "capacity")
+    # A second run (or one racing it) places nothing twice.
+    assert booking_round_run(inventory_ids=shards[0], now=now)["placed"] == 0
+    assert Booking.objects.filter(status=BookingStatus.CONFIRMED).count() == 1
+
+
+def test_maintenance_flags_the_bookings_it_displaces(
+    funded: Any, aurora: Any, alice: Any, nimbus: Any, mallory: Any, oscar: Any
+) -> None:
+    booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START,
+                         hours=5, chips=50)
+    late, _ = booking_fixed_create(actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START,
+                                   hours=5, chips=30)
+    _, displaced = maintenance_create(actor=oscar, inventory=funded.lux_h100, chips=30, starts_at=START,
+                                      ends_at=START + timedelta(hours=2))
+    assert [b.pk for b in displaced] == [late.pk]  # 90 - 30 = 60 left: the later booking goes
+    late.refresh_from_db()
+    assert late.status == BookingStatus.AT_RISK
+    row = ResourceHour.objects.get(inventory=funded.lux_h100, hour=START)
+    assert (row.capacity, row.booked, row.at_risk) == (60, 50, 30)
+
+
+def test_usage_reports_are_idempotent_per_record(funded: Any, aurora: Any, alice: Any, oscar: Any) -> None:
+    booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.muc_b200, starts_at=START,
+                                      hours=2, chips=4)
+    batch = [{"record_id": "muc-1", "booking": booking.pk, "at": START, "gpu_hours": 8}]
+    assert usage_records_report(actor=oscar, records=batch) == {"created": 1, "already_reported": 0}
+    assert usage_records_report(actor=oscar, records=batch) == {"created": 0, "already_reported": 1}
+    with pytest.raises(ServiceError):
+        usage_records_report(actor=oscar, records=[{**batch[0], "gpu_hours": 7}])
+    assert ledger.floor_hour(START + timedelta(minutes=59)) == START
