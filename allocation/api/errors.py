@@ -4,7 +4,8 @@ Invariant: every error body is ``{"error": {"code", "message", "fields"?}}``
 where ``fields`` maps each offending field to its messages, so a client
 always finds the field it got wrong in the same place. Domain errors from
 the services map to HTTP here and nowhere else: ``ServiceError`` 400,
-``Conflict`` 409, ``NotAllowed`` 403.
+``Conflict`` 409, ``NotAllowed`` 403, ``IdempotencyMismatch`` (an
+Idempotency-Key reused with another body) 422.
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from allocation.services.errors import Conflict, NotAllowed, ServiceError
+from allocation.services.errors import Conflict, IdempotencyMismatch, NotAllowed, ServiceError
 
 
 class ConflictError(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
+
+
+class UnprocessableError(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "unprocessable"
 
 
 def _flatten(detail: Any) -> Any:
@@ -32,6 +38,8 @@ def _flatten(detail: Any) -> Any:
 
 
 def _from_service(exc: Exception) -> Exception:
+    if isinstance(exc, IdempotencyMismatch):
+        return UnprocessableError({exc.field: [exc.message]}, code=exc.code)
     if isinstance(exc, Conflict):
         return ConflictError({exc.field: [exc.message]}, code=exc.code)
     if isinstance(exc, ServiceError):
