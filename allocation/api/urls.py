@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
+from allocation.api.views.audit import AuditEventViewSet
 from allocation.api.views.me import MeView, TokenView
+from allocation.api.views.periods import PeriodViewSet
+from allocation.api.views.quotas import QuotaViewSet
+from allocation.api.views.requests import AllocationRequestViewSet
+from allocation.api.views.rounds import AllocationRoundViewSet
+
+router = SimpleRouter()
+router.register("periods", PeriodViewSet, basename="period")
+router.register("allocation-requests", AllocationRequestViewSet, basename="allocation-request")
+router.register("quotas", QuotaViewSet, basename="quota")
+router.register("allocation-rounds", AllocationRoundViewSet, basename="allocation-round")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("me/", MeView.as_view(), name="api-me"),
+    *router.urls,
 ]
