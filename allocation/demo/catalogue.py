@@ -87,8 +87,8 @@ KIND_SUFFIX = {
     "public_body": ["Statistics Office", "Meteorological Service", "Health Agency", "Space Agency",
                     "Energy Regulator"],
 }
-# Share of the 200 base tenants of each kind.
-KIND_COUNTS = {"startup": 60, "sme": 50, "researcher": 50, "large_enterprise": 25, "public_body": 15}
+# Base tenants of each kind per unit of --scale (1,000 in all).
+KIND_COUNTS = {"startup": 200, "sme": 200, "researcher": 200, "large_enterprise": 200, "public_body": 200}
 
 REQUEST_TOPICS = ["Pretraining a multilingual foundation model", "Protein structure prediction",
                   "Weather and climate emulator", "Fine-tuning a legal-domain LLM",

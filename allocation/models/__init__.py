@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from allocation.models.audit import AuditEvent
-from allocation.models.bookings import Booking, BookingKind, BookingStatus, UsageRecord
+from allocation.models.bookings import PLACED_STATUSES, Booking, BookingKind, BookingStatus, UsageRecord
 from allocation.models.heartbeat import Heartbeat
 from allocation.models.ledger import QuotaBalance, ResourceHour
 from allocation.models.partners import Contribution, Partner, PartnerKind, Pool, Tranche
@@ -36,6 +36,7 @@ from allocation.models.tenants import (
 )
 
 __all__ = [
+    "PLACED_STATUSES",
     "AllocationPeriod",
     "AllocationRequest",
     "AllocationRound",

@@ -3,7 +3,7 @@
 Invariants:
 - idempotent: every row is keyed by a natural key (slug, username, request
   title per tenant and period), so a second run adds nothing;
-- ``scale`` multiplies tenants (200 per unit) and their requests; the
+- ``scale`` multiplies tenants (1,000 per unit, 200 of each kind) and their requests; the
   catalogue (chip types, sites, partners) does not scale;
 - deterministic: the same scale gives the same data on every machine;
 - one password hash is computed for all demo users (hashing 1,000 users
@@ -187,7 +187,7 @@ def _requests(tenants: list[Tenant], period: AllocationPeriod, chips: dict[str, 
         if (tenant.id, title) in existing:
             continue
         chip = chips[big_chips[i % len(big_chips)]]
-        unit = 2_000_000 if tenant.kind == TenantKind.LARGE_ENTERPRISE else 400_000
+        unit = 250_000 if tenant.kind == TenantKind.LARGE_ENTERPRISE else 90_000
         gpu_hours = float(rng.randint(1, 20) * unit)
         submitted = i % 5 != 0
         rows.append(AllocationRequest(

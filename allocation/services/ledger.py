@@ -133,14 +133,26 @@ def refund_quota(*, tenant_id: int, period_id: int | None, cost: float) -> None:
 
 
 def balances_regrant(*, period_id: int, tenant_ids: Iterable[int]) -> None:
-    """After a round commits: the quota in force changes, the usage does not."""
-    for tenant_id in sorted(set(tenant_ids)):
-        balance = _balance(tenant_id, period_id)
-        granted = granted_in_force(tenant_id=tenant_id, period_id=period_id)
-        if balance.used > granted + 1e-6:
+    """After a round commits: the quota in force changes, the usage does not.
+
+    A handful of queries however many tenants the round touched.
+    """
+    ids = sorted(set(tenant_ids))
+    granted = dict(
+        Quota.objects.filter(period_id=period_id, tenant_id__in=ids, round__status=RoundStatus.COMMITTED)
+        .values("tenant_id").annotate(total=Sum("normalized_hours")).values_list("tenant_id", "total"))
+    balances = {b.tenant_id: b for b in QuotaBalance.objects.select_for_update().filter(
+        period_id=period_id, tenant_id__in=ids).order_by("tenant_id")}
+    for tenant_id, balance in balances.items():
+        if balance.used > granted.get(tenant_id, 0.0) + 1e-6:
             raise Conflict("round", f"Tenant {tenant_id} has already booked {balance.used:,.0f} normalized hours, "
-                                    f"more than this round would grant ({granted:,.0f}).", code="overdrawn")
-        QuotaBalance.objects.filter(pk=balance.pk).update(granted=granted)
+                                    f"more than this round would grant ({granted.get(tenant_id, 0.0):,.0f}).",
+                           code="overdrawn")
+        balance.granted = granted.get(tenant_id, 0.0)
+    QuotaBalance.objects.bulk_update(list(balances.values()), ["granted"], batch_size=2000)
+    QuotaBalance.objects.bulk_create(
+        [QuotaBalance(tenant_id=t, period_id=period_id, granted=granted.get(t, 0.0)) for t in ids if t not in balances],
+        ignore_conflicts=True, batch_size=2000)
 
 
 def period_at(moment: datetime) -> AllocationPeriod | None:
