@@ -5,11 +5,30 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from allocation.web import pages
+from allocation.web import committee, pages, requests
 
 urlpatterns = [
     path("", pages.home, name="home"),
     path("sites/", pages.site_list, name="site-list"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # A tenant's requests and settings.
+    path("requests/", requests.request_list, name="request-list"),
+    path("requests/new/", requests.request_create, name="request-create"),
+    path("requests/<int:pk>/", requests.request_detail, name="request-detail"),
+    path("requests/<int:pk>/edit/", requests.request_edit, name="request-edit"),
+    path("requests/<int:pk>/submit/", requests.request_submit, name="request-submit"),
+    path("requests/<int:pk>/withdraw/", requests.request_withdraw, name="request-withdraw"),
+    path("settings/", requests.settings_page, name="settings"),
+    # The allocation committee.
+    path("committee/", committee.committee_home, name="committee-home"),
+    path("committee/periods/<slug:slug>/review/", committee.review_queue, name="review-queue"),
+    path("committee/requests/<int:pk>/decide/", committee.request_decide, name="request-decide"),
+    path("committee/periods/<slug:slug>/rounds/", committee.round_period, name="round-period"),
+    path("committee/periods/<slug:slug>/rounds/preview/", committee.round_preview, name="round-preview"),
+    path("committee/rounds/<int:pk>/", committee.round_detail, name="round-detail"),
+    path("committee/rounds/<int:pk>/status/", committee.round_status, name="round-status"),
+    path("committee/rounds/<int:pk>/commit/", committee.round_commit, name="round-commit"),
+    path("committee/rounds/<int:pk>/discard/", committee.round_discard, name="round-discard"),
+    path("audit/", committee.audit_list, name="audit-list"),
 ]

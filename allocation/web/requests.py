@@ -1,0 +1,150 @@
+"""The tenant's pages: my requests, a new or edited draft, one request, my settings.
+
+Thin: parse a form, call a service, redirect with a message. A request
+outside ``selectors.requests_visible_to`` is a 404 (ids never leak); a
+service's ``NotAllowed`` is a 403; a ``ServiceError`` goes back on the form.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from allocation import policies, selectors
+from allocation.models import AllocationRequest, NotificationSettings, RequestStatus
+from allocation.services import notifications
+from allocation.services import requests as request_services
+from allocation.services.errors import NotAllowed, ServiceError
+from allocation.web.forms import NotificationForm, RequestContentForm, RequestCreateForm, add_service_error
+
+PAGE_SIZE = 25
+TIMELINE_LABELS = {
+    "request.created": gettext_lazy("Drafted"),
+    "request.updated": gettext_lazy("Draft edited"),
+    "request.submitted": gettext_lazy("Submitted to the committee"),
+    "request.accepted": gettext_lazy("Accepted"),
+    "request.rejected": gettext_lazy("Rejected"),
+    "request.withdrawn": gettext_lazy("Withdrawn"),
+}
+
+
+def _visible(request: HttpRequest, pk: int) -> AllocationRequest:
+    return get_object_or_404(selectors.requests_visible_to(user=request.user), pk=pk)
+
+
+@login_required
+def request_list(request: HttpRequest) -> HttpResponse:
+    mine = selectors.requests_visible_to(user=request.user).filter(
+        tenant__in=selectors.tenants_of(user=request.user).values("pk"))
+    page = Paginator(mine.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "allocation/requests/list.html", {"page": page})
+
+
+@login_required
+def request_create(request: HttpRequest) -> HttpResponse:
+    form = RequestCreateForm(request.POST if request.method == "POST" else None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = request_services.request_create(
+                actor=request.user, tenant=form.cleaned_data["tenant"], period=form.cleaned_data["period"],
+                content=form.content())
+        except NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except ServiceError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, _("Draft saved. Your PI can submit it when it is ready."))
+            return redirect("request-detail", pk=created.pk)
+    return render(request, "allocation/requests/form.html", {"form": form, "editing": None})
+
+
+@login_required
+def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    obj = _visible(request, pk)
+    if not policies.is_member(request.user, obj.tenant_id):
+        raise PermissionDenied(_("Only members of the tenant may edit its requests."))
+    if obj.status != RequestStatus.DRAFT:
+        messages.error(request, _("A request is read-only once it has been submitted."))
+        return redirect("request-detail", pk=obj.pk)
+    form = RequestContentForm(request.POST if request.method == "POST" else None,
+                              initial=RequestContentForm.initial_from(obj))
+    if request.method == "POST" and form.is_valid():
+        try:
+            request_services.request_update(actor=request.user, request=obj, content=form.content())
+        except NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except ServiceError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, _("Draft updated."))
+            return redirect("request-detail", pk=obj.pk)
+    return render(request, "allocation/requests/form.html", {"form": form, "editing": obj})
+
+
+@login_required
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    obj = _visible(request, pk)
+    is_member = policies.is_member(request.user, obj.tenant_id)
+    timeline = list(selectors.audit_visible_to(user=request.user)
+                    .filter(object_type="allocationrequest", object_id=str(obj.pk)).order_by("at", "id"))
+    for event in timeline:
+        event.label = TIMELINE_LABELS.get(event.action, event.action)
+    context = {
+        "req": obj,
+        "sites": obj.eligible_sites.all(),
+        "chip_types": obj.eligible_chip_types.all(),
+        "timeline": timeline,
+        "quotas": selectors.quotas_visible_to(user=request.user).filter(request=obj).order_by(
+            "inventory__gigafactory__slug", "inventory__chip_type__slug"),
+        "can_edit": is_member and obj.status == RequestStatus.DRAFT,
+        "can_submit": obj.status == RequestStatus.DRAFT and policies.is_pi(request.user, obj.tenant_id),
+        "can_withdraw": is_member and obj.status in (RequestStatus.DRAFT, RequestStatus.SUBMITTED),
+    }
+    return render(request, "allocation/requests/detail.html", context)
+
+
+def _transition(request: HttpRequest, pk: int, service: object, done: str) -> HttpResponse:
+    obj = _visible(request, pk)
+    try:
+        service(actor=request.user, request=obj)  # type: ignore[operator]
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+    return redirect("request-detail", pk=obj.pk)
+
+
+@login_required
+@require_POST
+def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _transition(request, pk, request_services.request_submit,
+                       _("Submitted. The allocation committee will review it."))
+
+
+@login_required
+@require_POST
+def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    return _transition(request, pk, request_services.request_withdraw, _("Withdrawn."))
+
+
+@login_required
+def settings_page(request: HttpRequest) -> HttpResponse:
+    current = NotificationSettings.objects.filter(user=request.user).values_list("email_enabled", flat=True).first()
+    form = NotificationForm(request.POST if request.method == "POST" else None,
+                            initial={"email_enabled": current is not False})
+    if request.method == "POST" and form.is_valid():
+        enabled = form.cleaned_data["email_enabled"]
+        notifications.email_preference_set(user=request.user, enabled=enabled)
+        messages.success(request, _("E-mail notifications are on.") if enabled
+                         else _("E-mail notifications are off."))
+        return redirect("settings")
+    return render(request, "allocation/settings.html", {"form": form})
