@@ -246,7 +246,7 @@ def demand_against_capacity(*, period: AllocationPeriod) -> list[dict[str, Any]]
     capacity = period_capacity(period=period)
     inventory = list(Inventory.objects.select_related("gigafactory", "chip_type").order_by(
         "gigafactory__slug", "chip_type__slug"))
-    rows = {inv.pk: {"inventory": inv, "submitted": 0.0, "accepted": 0.0,
+    rows: dict[int, dict[str, Any]] = {inv.pk: {"inventory": inv, "submitted": 0.0, "accepted": 0.0,
                      "capacity_normalized_hours": capacity.get(inv.pk, 0.0) * inv.chip_type.throughput}
             for inv in inventory}
     live = AllocationRequest.objects.filter(period=period, status__in=[RequestStatus.SUBMITTED, RequestStatus.ACCEPTED])

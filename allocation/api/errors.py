@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -38,6 +40,11 @@ def _flatten(detail: Any) -> Any:
 
 
 def _from_service(exc: Exception) -> Exception:
+    # Django's own 404/403 (get_object_or_404, PermissionDenied) get the same body as DRF's.
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
     if isinstance(exc, IdempotencyMismatch):
         return UnprocessableError({exc.field: [exc.message]}, code=exc.code)
     if isinstance(exc, Conflict):

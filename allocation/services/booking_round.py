@@ -70,11 +70,12 @@ def _engine_input(inventory_ids: list[int], now: datetime) -> tuple[fairshare.Bo
     last_end = max((b.latest_end for b in pending if b.latest_end), default=start)
     horizon_hours = max(1, min(MAX_HOURS, int((last_end - start) / ledger.HOUR) + 1))
     end = start + horizon_hours * ledger.HOUR
+    placed = Booking.objects.filter(status__in=PLACED, inventory_id__in=inventory_ids, starts_at__lt=end,
+                                    ends_at__gt=start)
     reserved = [
-        fairshare.Reservation(site=key_of[b.inventory_id][0], chip_type=key_of[b.inventory_id][1], chips=b.chips,
-                              start=b.starts_at, end=b.ends_at)
-        for b in Booking.objects.filter(status__in=PLACED, inventory_id__in=inventory_ids, starts_at__lt=end,
-                                        ends_at__gt=start).only("inventory_id", "chips", "starts_at", "ends_at")
+        fairshare.Reservation(site=key_of[inv][0], chip_type=key_of[inv][1], chips=chips, start=s, end=e)
+        for inv, chips, s, e in placed.values_list("inventory_id", "chips", "starts_at", "ends_at")
+        if s is not None and e is not None  # placed bookings always have both (a CHECK says so)
     ]
     reserved += [
         fairshare.Reservation(site=key_of[w.inventory_id][0], chip_type=key_of[w.inventory_id][1], chips=w.chips,

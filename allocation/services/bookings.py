@@ -179,7 +179,8 @@ def booking_cancel(*, actor: Any, booking: Booking, now: datetime | None = None)
     before = snapshot(booking, AUDITED)
     was = booking.status
     booking_transition(booking, BookingStatus.CANCELLED)
-    if was != BookingStatus.PENDING and booking.inventory is not None and booking.starts_at is not None:
+    if was != BookingStatus.PENDING and booking.inventory_id is not None and booking.inventory is not None \
+            and booking.starts_at is not None:
         used = _hours_used(booking, now)
         ledger.release_chips(inventory_id=booking.inventory_id, start=booking.starts_at + used * ledger.HOUR,
                              hours=booking.hours - used, chips=booking.chips,

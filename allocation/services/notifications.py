@@ -7,6 +7,8 @@ the sending itself happens in a Celery task, never in a web request.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.mail import send_mass_mail
 from django.db import transaction
@@ -38,6 +40,6 @@ def tenant_email_send(*, tenant_id: int, subject: str, body: str) -> int:
     return send_mass_mail(messages, fail_silently=False) if messages else 0
 
 
-def email_preference_set(*, user: object, enabled: bool) -> NotificationSettings:
+def email_preference_set(*, user: Any, enabled: bool) -> NotificationSettings:
     prefs, _ = NotificationSettings.objects.update_or_create(user=user, defaults={"email_enabled": enabled})
     return prefs

@@ -29,11 +29,15 @@ from allocation.services.errors import NotAllowed, ServiceError
 from allocation.services.notifications import notify_tenant
 
 
+def _covers(booking: Booking, hour: datetime) -> bool:
+    return booking.starts_at is not None and booking.ends_at is not None and booking.starts_at <= hour < booking.ends_at
+
+
 def _flag_at_risk(booking: Booking) -> None:
     before = snapshot(booking, AUDITED)
     booking_transition(booking, BookingStatus.AT_RISK)
     booking.save(update_fields=["status"])
-    assert booking.starts_at is not None
+    assert booking.starts_at is not None and booking.inventory_id is not None
     ResourceHour.objects.filter(inventory_id=booking.inventory_id, hour__gte=booking.starts_at,
                                 hour__lt=booking.ends_at).update(booked=F("booked") - booking.chips,
                                                                  at_risk=F("at_risk") + booking.chips)
@@ -63,12 +67,12 @@ def maintenance_create(
     list(ResourceHour.objects.select_for_update().filter(inventory=inventory, hour__gte=first,
                                                          hour__lt=first + hours * ledger.HOUR).order_by("hour"))
     displaced: list[Booking] = []
+    fresh = ledger.capacity_by_hour(inventory=inventory, start=first, hours=hours)
     for row in ResourceHour.objects.filter(inventory=inventory, hour__gte=first,
                                            hour__lt=first + hours * ledger.HOUR).order_by("hour"):
         # Rows created just now already count this window; older rows do not.
-        fresh = ledger.capacity_by_hour(inventory=inventory, start=row.hour, hours=1)[row.hour]
-        new_capacity = min(row.capacity, fresh)
-        booked = row.booked - sum(b.chips for b in displaced if b.starts_at <= row.hour < b.ends_at)
+        new_capacity = min(row.capacity, fresh[row.hour])
+        booked = row.booked - sum(b.chips for b in displaced if _covers(b, row.hour))
         if booked > new_capacity:
             holders = Booking.objects.select_for_update().filter(
                 inventory=inventory, status__in=[BookingStatus.CONFIRMED, BookingStatus.ACTIVE],

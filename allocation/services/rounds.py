@@ -84,7 +84,9 @@ def _summary(snap: selectors.AllocationSnapshot, result: fairshare.AllocationRes
     tenant_weight_in_pool: dict[int, float] = defaultdict(float)
     for tenant in snap.tenants.values():
         tenant_weight_in_pool[tenant.pool_id] += tenant.weight
-    tenants, by_kind, entitlement_met = [], defaultdict(lambda: [0.0, 0.0]), []
+    tenants: list[dict[str, Any]] = []
+    by_kind: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    entitlement_met: list[float] = []
     for tenant in sorted(snap.tenants.values(), key=lambda t: t.name):
         granted = result.tenants.get(str(tenant.pk), 0.0)
         demand = demand_of_tenant[tenant.pk]
