@@ -22,6 +22,7 @@ from allocation import fairshare, policies
 from allocation.models import (
     AllocationPeriod,
     AllocationRequest,
+    AllocationRound,
     AuditEvent,
     Contribution,
     Gigafactory,
@@ -294,3 +295,10 @@ def fair_share_by_tenant(*, now: datetime) -> dict[int, float]:
     factors = fairshare.fair_share_factors(pools=pools, tenants=tenants, usage=usage, now=now,
                                            half_life_hours=half_life)
     return {int(tenant_id): factor for tenant_id, factor in factors.items()}
+
+
+def rounds_visible_to(*, user: Any) -> QuerySet[AllocationRound]:
+    """Every round for the committee (and platform admins), none for anyone else."""
+    if not policies.is_committee(user):
+        return AllocationRound.objects.none()
+    return AllocationRound.objects.select_related("period", "created_by")

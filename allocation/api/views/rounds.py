@@ -33,7 +33,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from allocation import policies, tasks
+from allocation import policies, selectors, tasks
 from allocation.api.filters import RoundFilter
 from allocation.api.views.periods import PeriodRefField, visible_or_404
 from allocation.models import AllocationRound, RoundStatus
@@ -43,13 +43,6 @@ from allocation.services.errors import Conflict, ServiceError
 TENANT_ROWS = 500
 SUMMARY_KEYS = ("capacity_normalized_hours", "demand_normalized_hours", "granted_normalized_hours",
                 "public_share", "public_target", "jain_index", "pools", "kinds")
-
-
-def _rounds_visible_to(*, user: Any) -> QuerySet[AllocationRound]:
-    """Every round for the committee (and platform admins), none for anyone else."""
-    if not policies.is_committee(user):
-        return AllocationRound.objects.none()
-    return AllocationRound.objects.select_related("period", "created_by")
 
 
 def _with_summary(qs: QuerySet[AllocationRound]) -> QuerySet[AllocationRound]:
@@ -153,7 +146,7 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet[AllocationRound]:
         if getattr(self, "swagger_fake_view", False):
             return AllocationRound.objects.none()
-        return _rounds_visible_to(user=self.request.user)
+        return selectors.rounds_visible_to(user=self.request.user)
 
     def _visible(self, pk: Any) -> AllocationRound:
         return visible_or_404(self.get_queryset(), pk)
