@@ -7,11 +7,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from allocation.api.views.audit import AuditEventViewSet
+from allocation.api.views.bookings import BookingViewSet, FairShareView
 from allocation.api.views.me import MeView, TokenView
 from allocation.api.views.periods import PeriodViewSet
 from allocation.api.views.quotas import QuotaViewSet
 from allocation.api.views.requests import AllocationRequestViewSet
+from allocation.api.views.resources import AvailabilityView, ResourceViewSet
 from allocation.api.views.rounds import AllocationRoundViewSet
+from allocation.api.views.usage import UsageRecordViewSet
 
 router = SimpleRouter()
 router.register("periods", PeriodViewSet, basename="period")
@@ -19,11 +22,16 @@ router.register("allocation-requests", AllocationRequestViewSet, basename="alloc
 router.register("quotas", QuotaViewSet, basename="quota")
 router.register("allocation-rounds", AllocationRoundViewSet, basename="allocation-round")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("resources", ResourceViewSet, basename="resource")
+router.register("bookings", BookingViewSet, basename="booking")
+router.register("usage-records", UsageRecordViewSet, basename="usage-record")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("me/", MeView.as_view(), name="api-me"),
+    path("availability/", AvailabilityView.as_view(), name="api-availability"),
+    path("fair-share/", FairShareView.as_view(), name="api-fair-share"),
     *router.urls,
 ]

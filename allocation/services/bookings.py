@@ -108,6 +108,10 @@ def booking_fixed_create(
             audit_record(actor=actor, action="booking.confirmed", obj=booking, tenant=tenant,
                          after=snapshot(booking, AUDITED))
     except Conflict as refused:
+        # A retry that waited on the ledger rows its own first request held finds
+        # them full; if that request committed under the key, it is the answer.
+        if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
+            return replayed, False
         if refused.field == "capacity":
             fit = ledger.earliest_fit(inventory=inventory, chips=chips, hours=hours, after=starts_at)
             refused.extra["earliest_start"] = fit.isoformat() if fit else None
