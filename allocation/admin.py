@@ -185,3 +185,40 @@ class AuditEventAdmin(admin.ModelAdmin):
 @admin.register(m.Heartbeat)
 class HeartbeatAdmin(admin.ModelAdmin):
     list_display = ["name", "seen_at", "beats"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Ledgers are written by services only; the admin shows them."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(m.ResourceHour)
+class ResourceHourAdmin(ReadOnlyAdmin):
+    list_display = ["inventory", "hour", "capacity", "booked", "at_risk"]
+    list_filter = ["inventory__gigafactory", "inventory__chip_type"]
+    date_hierarchy = "hour"
+    list_select_related = ["inventory__gigafactory", "inventory__chip_type"]
+
+
+@admin.register(m.QuotaBalance)
+class QuotaBalanceAdmin(ReadOnlyAdmin):
+    list_display = ["tenant", "period", "granted", "used"]
+    list_filter = ["period"]
+    search_fields = ["tenant__name"]
+    list_select_related = ["tenant", "period"]
+
+
+@admin.register(m.NotificationSettings)
+class NotificationSettingsAdmin(admin.ModelAdmin):
+    list_display = ["user", "email_enabled"]
+    list_filter = ["email_enabled"]
+    search_fields = ["user__username", "user__email"]
+    list_select_related = ["user"]
