@@ -571,6 +571,6 @@ def place_bookings_for(scenario: Scenario, factors: Mapping[str, float]) -> Book
     )
 
 
-def run_scenario(data: Mapping[str, Any] | object, *, explain: bool = False) -> dict[str, Any]:
+def run_scenario(data: object, *, explain: bool = False) -> dict[str, Any]:
     """Validate and run a decoded scenario; the dict ``simulate`` prints."""
     return run_parsed(parse_scenario(data), explain=explain)
