@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from allocation.web import committee, pages, requests
+from allocation.web import bookings, committee, pages, requests
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -31,4 +31,14 @@ urlpatterns = [
     path("committee/rounds/<int:pk>/commit/", committee.round_commit, name="round-commit"),
     path("committee/rounds/<int:pk>/discard/", committee.round_discard, name="round-discard"),
     path("audit/", committee.audit_list, name="audit-list"),
+    # Bookings: book chips, my bookings, one booking, a resource's timeline (issue 5).
+    path("bookings/", bookings.booking_list, name="booking-list"),
+    path("bookings/new/", bookings.booking_new, name="booking-new"),
+    path("bookings/new/flexible/", bookings.booking_new_flexible, name="booking-new-flexible"),
+    path("bookings/availability/", bookings.booking_availability, name="booking-availability"),
+    path("bookings/<int:pk>/", bookings.booking_detail, name="booking-detail"),
+    path("bookings/<int:pk>/cancel/", bookings.booking_cancel_view, name="booking-cancel"),
+    path("resources/<slug:site>/<slug:chip>/timeline/", bookings.resource_timeline, name="resource-timeline"),
+    path("resources/<slug:site>/<slug:chip>/timeline.svg", bookings.resource_timeline, {"fmt": "svg"},
+         name="resource-timeline-svg"),
 ]
