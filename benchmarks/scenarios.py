@@ -9,7 +9,10 @@ Invariants:
   request, so the round is contended and every step has real work.
 - ``multi_fraction`` of the requests accept several resources: any site with
   the tenant's chip type, any chip type at the tenant's site, or one of a few
-  fixed explicit pairs; the rest name the tenant's home resource.
+  fixed explicit pairs; the rest name the tenant's home resource.  A tenant
+  keeps one eligibility profile for all its requests, except a
+  ``mixed_tenant_fraction`` of tenants whose requests each draw afresh (the
+  expensive case: their totals can be routed several ways).
 - Runs as ``python benchmarks/scenarios.py`` from anywhere (repo root is put
   on ``sys.path``); imports nothing beyond the standard library and
   ``allocation.fairshare``.
@@ -51,7 +54,13 @@ def _lognormal_demands(rng: random.Random, n: int, mean: float) -> list[float]:
 
 
 def gigafactory_allocation_input(
-    *, seed: int, tenants: int, requests: int, pools: int = 12, multi_fraction: float = 0.5
+    *,
+    seed: int,
+    tenants: int,
+    requests: int,
+    pools: int = 12,
+    multi_fraction: float = 0.5,
+    mixed_tenant_fraction: float = 0.1,
 ) -> AllocationInput:
     rng = random.Random(seed)
     resources = gigafactory_resources(rng)
@@ -70,6 +79,10 @@ def gigafactory_allocation_input(
         Tenant(f"t{i}", tenant_pool[i], 2.0 if rng.random() < 0.1 else 1.0) for i in range(tenants)
     )
     home = [rng.choice(keys) for _ in range(tenants)]
+    # Most teams run the same kind of job everywhere: one eligibility profile
+    # per tenant; a mixed tenant draws each request's eligibility afresh.
+    mixed = [rng.random() < mixed_tenant_fraction for _ in range(tenants)]
+    profile = [rng.random() for _ in range(tenants)]
     owner = list(range(min(tenants, requests)))
     owner += [rng.randrange(tenants) for _ in range(requests - len(owner))]
     capacity = sum(r.capacity_gpu_hours * r.throughput for r in resources)
@@ -79,8 +92,9 @@ def gigafactory_allocation_input(
         i = owner[q]
         site, chip = home[i]
         eligible: tuple[ResourceKey, ...] = (home[i],)
-        if rng.random() < multi_fraction:
-            kind = rng.random()
+        draw = rng.random() if mixed[i] else profile[i]
+        if draw < multi_fraction:
+            kind = rng.random() if mixed[i] else profile[i] / multi_fraction
             if kind < 0.4:
                 eligible = tuple(by_chip[chip])
             elif kind < 0.8:

@@ -67,6 +67,71 @@ def _guaranteed(
     return sum(min(capped[e], weight[e] * at) for e in members if not frozen[e])
 
 
+def _close_classes(
+    side: list[bool],
+    gnode: list[int],
+    class0: int,
+    active: list[int],
+    members: list[list[int]],
+    frozen: list[bool],
+    g_edges: list[list[tuple[int, float, int]]],
+    reach: list[float],
+    net: FlowNetwork,
+) -> None:
+    """After a tight cut, sink-side groups can never again send flow into
+    source-side classes (those resources are spoken for), so drop the edges
+    and cap each member at what its open classes can still take.  This turns
+    the many per-tenant "blocked" events that would follow into plain demand
+    saturation, which needs no max-flow."""
+    for g in active:
+        if side[gnode[g]] or all(frozen[e] for e in members[g]):
+            continue
+        open_cap = 0.0
+        for k, _cap, e in g_edges[g]:
+            if side[class0 + k]:
+                net.set_capacity(e, 0.0)
+            else:
+                open_cap += net.base[e]
+        for e in members[g]:
+            if not frozen[e] and open_cap < reach[e]:
+                reach[e] = open_cap
+
+
+def _retire(
+    g: int,
+    net: FlowNetwork,
+    s: int,
+    e_src: list[int],
+    e_extra: list[int],
+    g_edges: list[list[tuple[int, float, int]]],
+    frozen_sum: list[float],
+    pooled: dict[tuple[int, ...], tuple[int, list[int]]],
+    class0: int,
+) -> bool:
+    """Move a frozen multi-class member onto a node shared by all frozen
+    members with the same open classes, so the graph shrinks as the filling
+    goes on.  Exact for one or two classes: a fixed total v split over two
+    classes with caps d is the segment y1 <= min(v, d1), y2 <= min(v, d2),
+    y1 + y2 = v, and such segments add up class by class."""
+    v = frozen_sum[g]
+    opened = [(k, net.base[e]) for k, _cap, e in g_edges[g] if net.base[e] > 0.0]
+    if len(opened) > 2:
+        return False  # three or more classes do not add up like this: keep the node
+    key = tuple(k for k, _ in opened)
+    if key not in pooled:
+        node = net.add_node()
+        edges = [net.add_edge(s, node, 0.0)]
+        edges += [net.add_edge(node, class0 + k, 0.0) for k in key]
+        pooled[key] = (node, edges)
+    _, edges = pooled[key]
+    net.set_capacity(e_src[g], 0.0)
+    net.set_capacity(e_extra[g], 0.0)
+    net.set_capacity(edges[0], net.base[edges[0]] + v)
+    for (_, cap), e in zip(opened, edges[1:], strict=True):
+        net.set_capacity(e, net.base[e] + min(v, cap))
+    return True
+
+
 def solve_step(pb: StepProblem) -> StepOutcome:
     tol = 1e-9 * pb.scale
     n_res, n_cls = len(pb.resource_capacity), len(pb.class_resources)
@@ -86,9 +151,10 @@ def solve_step(pb: StepProblem) -> StepOutcome:
     e_src = [net.add_edge(s, gnode[g], 0.0) for g in range(n_groups)]
     e_par = [net.add_edge(s, pnode[p], 0.0) for p in range(n_parents)]
     e_extra = [net.add_edge(pnode[pb.group_parent[g]], gnode[g], 0.0) for g in range(n_groups)]
-    for g, edges in enumerate(pb.group_edges):
-        for k, c in edges:
-            net.add_edge(gnode[g], 2 + n_res + k, c)
+    g_edges = [
+        [(k, c, net.add_edge(gnode[g], 2 + n_res + k, c)) for k, c in edges]
+        for g, edges in enumerate(pb.group_edges)
+    ]
     need = sum(pb.fixed_class_supply) + sum(pb.parent_total)
 
     m = len(pb.demand)
@@ -99,12 +165,18 @@ def solve_step(pb: StepProblem) -> StepOutcome:
     for g in range(n_groups):
         groups_of[pb.group_parent[g]].append(g)
     demand, weight = pb.demand, pb.weight
+    # Demand a member can still reach: shrinks when a tight cut closes classes.
+    reach = list(demand)
+    side: list[bool] | None = None
     value = [0.0] * m
     frozen = [False] * m
     reason = [""] * m
     level = [0.0] * m
     frozen_sum = [0.0] * n_groups
     rounds = flows = 0
+    retired = [False] * n_groups
+    retired_sum = [0.0] * n_parents
+    pooled: dict[tuple[int, ...], tuple[int, list[int]]] = {}
     while True:
         active = [g for g in range(n_groups) if any(not frozen[e] for e in members[g])]
         if not active:
@@ -120,21 +192,24 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                 fixed += frozen_sum[g]
                 for e in members[g]:
                     if not frozen[e]:
-                        ds.append(demand[e])
+                        ds.append(reach[e])
                         ws.append(weight[e])
             if ds:
                 par_level[p] = water_level(ds, ws, max(pb.parent_total[p] - fixed, 0.0))
         capped = [
-            min(demand[e], weight[e] * par_level[pb.group_parent[pb.group[e]]]) for e in range(m)
+            min(reach[e], weight[e] * par_level[pb.group_parent[pb.group[e]]]) for e in range(m)
         ]
         lvl = max(capped[e] / weight[e] for g in active for e in members[g] if not frozen[e])
 
+        live = [g for g in range(n_groups) if not retired[g]]
+        side = None
+        converged = False
         while True:
-            par_used = [0.0] * n_parents
-            for g in range(n_groups):
+            par_used = list(retired_sum)
+            for g in live:
                 u = _guaranteed(members[g], frozen, capped, weight, lvl)
                 net.set_capacity(e_src[g], frozen_sum[g] + u)
-                unmet = sum(demand[e] for e in members[g] if not frozen[e]) - u
+                unmet = sum(reach[e] for e in members[g] if not frozen[e]) - u
                 net.set_capacity(e_extra[g], max(unmet, 0.0))
                 par_used[pb.group_parent[g]] += frozen_sum[g] + u
             for p in range(n_parents):
@@ -142,6 +217,7 @@ def solve_step(pb: StepProblem) -> StepOutcome:
             deficit = need - net.max_flow(s, t)
             flows += 1
             if deficit <= tol:
+                converged = True
                 break
             side = net.reachable_from(s)
             tight = [
@@ -166,8 +242,8 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                 if frozen[e]:
                     continue
                 v = min(capped[e], weight[e] * lvl)
-                if demand[e] - v <= tol:
-                    why, v = DEMAND, demand[e]
+                if reach[e] - v <= tol:
+                    why, v = (DEMAND if demand[e] - v <= tol else BLOCKED), reach[e]
                 elif par_level[p] <= lvl * (1.0 + 1e-12):
                     why = PARENT
                 elif stuck:
@@ -177,6 +253,23 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                 frozen[e], value[e], reason[e], level[e] = True, v, why, lvl
                 frozen_sum[g] += v
                 changed = True
+        if side is not None and converged:
+            # The cut that fixed the level stays saturated from here on: a
+            # sink-side group fed by a source-side parent keeps getting all it
+            # can take, so it is settled now.  Its parent's remaining total
+            # then shrinks, which turns what would be one blocking event per
+            # parent into a plain parent water level (no max-flow).
+            for g in active:
+                if side[gnode[g]] or not side[pnode[pb.group_parent[g]]]:
+                    continue
+                for e in members[g]:
+                    if not frozen[e]:
+                        v = reach[e]
+                        why = DEMAND if demand[e] - v <= tol else BLOCKED
+                        frozen[e], value[e], reason[e], level[e] = True, v, why, lvl
+                        frozen_sum[g] += v
+                        changed = True
+            _close_classes(side, gnode, 2 + n_res, active, members, frozen, g_edges, reach, net)
         if not changed:
             # Float dust hid the blocking cut: freeze everything still below
             # the level rather than loop; the error is within tolerance.
@@ -186,4 +279,9 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                         v = min(capped[e], weight[e] * lvl)
                         frozen[e], value[e], reason[e], level[e] = True, v, BLOCKED, lvl
                         frozen_sum[g] += v
+        for g in active:
+            single = len(g_edges[g]) > 1 and len(members[g]) == 1 and frozen[members[g][0]]
+            if single and _retire(g, net, s, e_src, e_extra, g_edges, frozen_sum, pooled, 2 + n_res):
+                retired[g] = True
+                retired_sum[pb.group_parent[g]] += frozen_sum[g]
     return StepOutcome(value, reason, level, rounds, flows)

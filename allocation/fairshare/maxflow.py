@@ -7,7 +7,11 @@ Invariants:
   what its reverse edge gained, ``cap[e ^ 1] - base[e ^ 1]``.  Capacities may be ``inf``.
 - A residual capacity at or below ``eps`` counts as zero everywhere, so float
   dust never creates a path (and never makes a saturated resource look free).
-- Deterministic: the same edges added in the same order give the same flow.
+- Deterministic: the same edges and the same sequence of capacity changes
+  give the same flow.
+- Warm start: after the first ``max_flow`` the flow persists; every
+  ``set_capacity`` keeps it feasible, and each graph built here is a DAG
+  (source -> ... -> sink layers), so cancelling excess flow terminates.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class FlowNetwork:
         self.to: list[int] = []
         self.cap: list[float] = []
         self.base: list[float] = []
+        self.ends: tuple[int, int] | None = None  # (s, t) once a flow exists
 
     def add_node(self) -> int:
         self.adj.append([])
@@ -42,21 +47,68 @@ class FlowNetwork:
         return e
 
     def set_capacity(self, e: int, capacity: float) -> None:
+        """Change a forward edge's capacity, keeping the current flow valid:
+        flow above the new capacity is cancelled along flow-carrying paths to
+        the source and the sink (the graphs here are DAGs, so the walk ends)."""
+        carried = self.cap[e ^ 1]
+        if self.ends is not None and carried > capacity:
+            excess = carried - capacity
+            self.cap[e ^ 1] -= excess
+            self._cancel_down(self.to[e], excess)
+            self._cancel_up(self.to[e ^ 1], excess)
+            carried = capacity
         self.base[e] = capacity
+        self.cap[e] = capacity - carried
+
+    def _cancel_down(self, u: int, amount: float) -> None:
+        adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
+        assert self.ends is not None
+        if u == self.ends[1]:
+            return
+        for e in adj[u]:
+            if e & 1 or cap[e ^ 1] <= 0.0:
+                continue
+            d = min(amount, cap[e ^ 1])
+            cap[e ^ 1] -= d
+            cap[e] += d
+            self._cancel_down(to[e], d)
+            amount -= d
+            if amount <= eps:
+                return
+
+    def _cancel_up(self, u: int, amount: float) -> None:
+        adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
+        assert self.ends is not None
+        if u == self.ends[0]:
+            return
+        for e in adj[u]:
+            if not e & 1 or cap[e] <= 0.0:
+                continue
+            d = min(amount, cap[e])
+            cap[e] -= d
+            cap[e ^ 1] += d
+            self._cancel_up(to[e], d)
+            amount -= d
+            if amount <= eps:
+                return
 
     def flow(self, e: int) -> float:
         # Read from the reverse edge: base - cap is nan on infinite edges.
         return self.cap[e ^ 1] - self.base[e ^ 1]
 
     def max_flow(self, s: int, t: int) -> float:
-        """Recompute the flow from zero with the current base capacities."""
-        self.cap = list(self.base)
-        total = 0.0
+        """Augment the current flow (zero at first) to a maximum one; later
+        calls start from the previous flow, which capacity changes kept valid,
+        so a Newton step only pays for the difference."""
+        if self.ends is None:
+            self.cap = list(self.base)
+            self.ends = (s, t)
         while True:
             level = self._levels(s, t)
             if level[t] < 0:
-                return total
-            total += self._blocking_flow(s, t, level)
+                break
+            self._blocking_flow(s, t, level)
+        return sum(self.cap[e ^ 1] for e in self.adj[s] if not e & 1)
 
     def _levels(self, s: int, t: int) -> list[int]:
         adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
@@ -76,39 +128,37 @@ class FlowNetwork:
     def _blocking_flow(self, s: int, t: int, level: list[int]) -> float:
         adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
         it = [0] * self.n
-        total = 0.0
-        path: list[int] = []
-        u = s
-        while True:
+
+        def push(u: int, limit: float) -> float:
+            # Multi-push DFS: one call saturates as many level-graph paths
+            # through u as ``limit`` allows, so each edge is scanned about
+            # once per phase instead of once per augmenting path.
             if u == t:
-                f = min(cap[e] for e in path)
-                for e in path:
-                    cap[e] -= f
-                    cap[e ^ 1] += f
-                total += f
-                path.clear()
-                u = s
-                continue
+                return limit
+            sent = 0.0
             lst = adj[u]
-            i = it[u]
             want = level[u] + 1
+            i = it[u]
             while i < len(lst):
                 e = lst[i]
-                if cap[e] > eps and level[to[e]] == want:
-                    break
+                if cap[e] > eps:
+                    v = to[e]
+                    if level[v] == want:
+                        room = cap[e]
+                        d = push(v, room if room < limit - sent else limit - sent)
+                        if d > 0.0:
+                            cap[e] -= d
+                            cap[e ^ 1] += d
+                            sent += d
+                            if limit - sent <= eps:
+                                it[u] = i
+                                return sent
                 i += 1
             it[u] = i
-            if i < len(lst):
-                path.append(lst[i])
-                u = to[lst[i]]
-                continue
-            # Dead end: prune the node for this phase and step back.
-            level[u] = -1
-            if not path:
-                return total
-            e = path.pop()
-            u = to[e ^ 1]
-            it[u] += 1
+            level[u] = -1  # dead end for the rest of this phase
+            return sent
+
+        return push(s, INF)
 
     def reachable_from(self, s: int) -> list[bool]:
         """Source side of the minimum cut after ``max_flow``."""

@@ -88,7 +88,7 @@ class _LP:
             stuck = []
             for e in unfrozen:
                 c = np.append(-rows[e], 0.0)
-                best = -self.solve(c, [f for f, o in zip(floor, unfrozen) if o != e])[0]
+                best = -self.solve(c, [f for f, o in zip(floor, unfrozen, strict=True) if o != e])[0]
                 if best <= weights[e] * t_star + _TOL * self.scale:
                     stuck.append(e)
             if not stuck:  # numerical safety: the smallest riser is stuck
