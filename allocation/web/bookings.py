@@ -67,7 +67,7 @@ HISTORY_LABELS = {
 CANCELLABLE = {BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.AT_RISK}
 TIMELINE_DAYS = 7
 TIMELINE_MAX_DAYS = 92
-OWN_BOOKINGS_SHOWN = 50
+OWN_BOOKINGS_SHOWN = 12
 
 
 def _visible(user: Any) -> QuerySet[Booking]:
@@ -339,7 +339,7 @@ def timeline_chart(*, inventory: Inventory, start: datetime, days: int, own_tena
         capacity=[capacity[h] for h in sorted(capacity)], layers=layers, maintenance=windows, now=now,
         labels={"capacity": _("Capacity"), "maintenance": _("Maintenance"), "now": _("Now"), "chips": _("chips")})
     own = list(placed.filter(tenant_id__in=own_tenant_ids).select_related("tenant").order_by(
-        "starts_at", "pk")[:OWN_BOOKINGS_SHOWN])
+        "starts_at", "pk")[:OWN_BOOKINGS_SHOWN + 1])
     return chart, own
 
 
@@ -360,7 +360,8 @@ def resource_timeline(request: HttpRequest, site: str, chip: str, fmt: str = "ht
         return base + "?" + urlencode({"start": f"{moved:%Y-%m-%d}", "days": str(span)})
 
     return render(request, "allocation/bookings/timeline.html", {
-        "inventory": inventory, "svg": svg, "start": start, "days": days, "own": own,
+        "inventory": inventory, "svg": svg, "start": start, "days": days, "own": own[:OWN_BOOKINGS_SHOWN],
+        "more_own": len(own) > OWN_BOOKINGS_SHOWN,
         "end": start + timedelta(days=days), "last_day": start + timedelta(days=days) - ledger.HOUR,
         "earlier": link(start - timedelta(days=days), days), "later": link(start + timedelta(days=days), days),
         "spans": [(n, link(start, n)) for n in (1, 7, 30, 90)],

@@ -229,6 +229,19 @@ def render_timeline_svg(chart: Chart, *, width: int = 1040, plot_height: int = 2
           f'<title>{escape(labels["capacity"])}</title></path>')
     w("</g>")
 
+    # The viewer's own bookings as a rug under the plot: visible even when they are a sliver of the fleet.
+    own = next((layer for layer in chart.layers if layer.key == "own"), None)
+    if own is not None:
+        held = _bucket(own.values, bucket, max)
+        run_start: int | None = None
+        for i, value in enumerate([*held, 0]):
+            if value and run_start is None:
+                run_start = i
+            elif not value and run_start is not None:
+                w(f'<rect class="tl-own" x="{left + run_start * sx:.1f}" y="{top + plot_height + 1}" '
+                  f'width="{max((i - run_start) * sx, 1):.1f}" height="4"/>')
+                run_start = None
+
     # "Now".
     if chart.now is not None and chart.start <= chart.now < end:
         x = left + (chart.now - chart.start) / HOUR / bucket * sx

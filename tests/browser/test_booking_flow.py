@@ -2,7 +2,8 @@
 
 alice (member of Aurora Lab, with quota) opens Book chips on a resource
 where Nimbus already holds 60 of 90 chips: the htmx preview shows red hours
-and the earliest start that fits, she takes it, books, finds the confirmed
+and the earliest start that fits; booking anyway is refused with that start
+under the field, she takes it, books, finds the confirmed
 booking in My bookings, cancels it through the confirm dialog, and opens the
 resource's timeline.
 
@@ -81,12 +82,18 @@ def test_book_with_the_live_preview_then_cancel_and_see_the_timeline(page, live_
     assert free == [30, 30, 30, 30, 90, 90]
     screenshot(page, "booking_1_preview_red")
 
-    # 3. Take the earliest start that fits: the preview turns green.
-    availability.get_by_role("button", name="Use it").click()
+    # 3. Booking anyway is refused under the start, with the earliest start that fits; take it.
+    page.get_by_role("button", name="Book", exact=True).click()
+    expect(page.locator(".has-error .errorlist")).to_have_text(
+        "Only 30 chips are free in some hour of that slot; the earliest start that fits is 2027-01-08 10:00 UTC.")
+    expect(availability.locator("rect.short")).to_have_count(4)  # the preview reloads with the posted values
+    assert not Booking.objects.filter(tenant=aurora).exists()
+    screenshot(page, "booking_2_refused")
+    page.get_by_role("button", name="Use the earliest start that fits").click()
     expect(page.get_by_label("Start (UTC, on the hour)")).to_have_value("2027-01-08T10:00")
     expect(availability).to_contain_text("40 chips are free in every hour of this slot.")
     expect(availability.locator("rect.short")).to_have_count(0)
-    screenshot(page, "booking_2_preview_fits")
+    screenshot(page, "booking_2b_preview_fits")
 
     # 4. Book: confirmed at once.
     page.get_by_role("button", name="Book", exact=True).click()

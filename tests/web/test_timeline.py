@@ -196,3 +196,17 @@ def test_the_page_never_names_other_tenants(client, crowded, mallory):
     svg = html[html.index("<svg"):html.index("</svg>") + len("</svg>")]
     parse(svg)
     assert len(svg.encode()) < SIZE_BOUND
+
+
+@pytest.mark.django_db
+def test_the_page_lists_the_first_of_the_viewers_own_bookings(client, crowded, alice):
+    client.force_login(alice)
+
+    response = client.get(reverse("resource-timeline", args=["muc", "mi355x"]), {"start": "2027-01-01",
+                                                                                 "days": "30"})
+
+    assert len(response.context["own"]) == 12
+    assert "The first 12 are listed;" in response.content.decode()
+    svg = response.context["svg"]
+    rug = [r for r in parse(svg).iter(f"{SVG}rect") if r.get("class") == "tl-own" and r.get("height") == "4"]
+    assert rug  # alice's bookings marked under the plot
