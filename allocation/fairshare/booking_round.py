@@ -38,7 +38,6 @@ from allocation.fairshare.types import (
     BookingResult,
     Placement,
     Reservation,
-    Resource,
     ResourceKey,
     Unplaced,
 )
@@ -210,7 +209,9 @@ def place_bookings(inp: BookingInput) -> BookingResult:
     """Decide every booking of ``inp``; see the module invariants."""
     free = _build_free(inp)
     position = {res.key: index for index, res in enumerate(inp.resources)}
-    by_key: dict[ResourceKey, Resource] = {res.key: res for res in inp.resources}
+    theta = {res.key: res.throughput for res in inp.resources}
+    # Many bookings share an eligible list; resolve each distinct list once.
+    resolved: dict[tuple[ResourceKey, ...], list[ResourceKey]] = {}
     remaining: dict[str, float | None] = {t.id: t.quota for t in inp.tenants}
     placements: list[Placement] = []
     unplaced: list[Unplaced] = []
@@ -223,14 +224,18 @@ def place_bookings(inp: BookingInput) -> BookingResult:
         if ask.hours <= 0 or last < first:
             unplaced.append(Unplaced(ask.id, "window"))
             continue
+        keys = resolved.get(ask.eligible)
+        if keys is None:
+            # Scenario order decides ties, whatever order the ask lists them in.
+            keys = sorted({k for k in ask.eligible if k in free}, key=position.__getitem__)
+            resolved[ask.eligible] = keys
         quota = remaining.get(ask.tenant)
-        # Scenario order decides ties, whatever order the ask lists them in.
-        keys = sorted({k for k in ask.eligible if k in free}, key=position.__getitem__)
-        affordable: list[tuple[ResourceKey, float]] = []
-        for key in keys:
-            cost = ask.chips * ask.hours * by_key[key].throughput
-            if quota is None or cost <= quota + _QUOTA_TOLERANCE * max(1.0, abs(quota)):
-                affordable.append((key, cost))
+        volume = ask.chips * ask.hours
+        if quota is None:
+            affordable = [(key, volume * theta[key]) for key in keys]
+        else:
+            limit = quota + _QUOTA_TOLERANCE * max(1.0, abs(quota))
+            affordable = [(key, volume * theta[key]) for key in keys if volume * theta[key] <= limit]
         if keys and not affordable:
             unplaced.append(Unplaced(ask.id, "quota"))
             continue
