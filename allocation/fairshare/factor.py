@@ -43,8 +43,7 @@ def global_shares(*, pools: Sequence[Pool], tenants: Sequence[Tenant]) -> dict[s
     total_pool_weight = sum(pool_weight.values())
     tenant_weight_in_pool = _tenant_weight_per_pool(pool_weight, tenants)
     return {
-        tenant.id: (pool_weight[tenant.pool] / total_pool_weight)
-        * (tenant.weight / tenant_weight_in_pool[tenant.pool])
+        tenant.id: (pool_weight[tenant.pool] / total_pool_weight) * (tenant.weight / tenant_weight_in_pool[tenant.pool])
         for tenant in tenants
     }
 
@@ -81,9 +80,7 @@ def fair_share_factors(
     return factors
 
 
-def _tenant_weight_per_pool(
-    pool_weight: dict[str, float], tenants: Sequence[Tenant]
-) -> dict[str, float]:
+def _tenant_weight_per_pool(pool_weight: dict[str, float], tenants: Sequence[Tenant]) -> dict[str, float]:
     totals = dict.fromkeys(pool_weight, 0.0)
     for tenant in tenants:
         if tenant.pool not in totals:
