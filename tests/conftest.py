@@ -20,8 +20,10 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _fast_password_hashing() -> None:
+def _fast_password_hashing(request: pytest.FixtureRequest) -> None:
     # PBKDF2's deliberate slowness costs a second per persona on a busy CI box.
+    if not request.config.pluginmanager.has_plugin("django"):
+        return  # the pure engine tests run without Django at all
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
