@@ -302,3 +302,28 @@ def test_schema_documents_the_booking_endpoints(alice: Any) -> None:
 def test_extra_member_books_for_the_same_tenant(funded: Any, aurora: Any) -> None:
     dave = member("dave", aurora, role="member")
     assert book(dave, fixed(chips=5)).status_code == 201
+
+
+def test_a_flexible_booking_placed_by_the_round_shows_its_slot(funded: Any, alice: Any) -> None:
+    from allocation.services.booking_round import booking_round_run, booking_round_shards
+
+    body = {"kind": "flexible", "eligible": ["lux/h100"], "hours": 3, "chips": 30, "earliest_start": iso(START),
+            "latest_end": iso(START + timedelta(days=1))}
+    booking_id = book(alice, body).json()["id"]
+    now = START - timedelta(hours=1)
+    booking_round_run(inventory_ids=booking_round_shards(now=now)[0], now=now)
+    data = client_for(alice).get(f"{URL}{booking_id}/").json()
+    assert (data["status"], data["resource"], data["starts_at"]) == ("confirmed", "lux/h100", "2027-01-08T00:00:00Z")
+    assert data["cost_normalized_hours"] == 90.0 and data["eligible"] == ["lux/h100"]
+
+
+def test_the_list_costs_a_bounded_number_of_queries(
+    funded: Any, alice: Any, django_assert_max_num_queries: Any
+) -> None:
+    for i in range(12):
+        book(alice, fixed(chips=1, hours=1, starts_at=iso(START + timedelta(hours=i))))
+        book(alice, {"kind": "flexible", "eligible": ["lux/h100", "muc/h100"], "hours": 1, "chips": 1,
+                     "earliest_start": iso(START), "latest_end": iso(START + timedelta(days=1))})
+    client = client_for(alice)
+    with django_assert_max_num_queries(8):
+        assert client.get(URL).json()["count"] == 24

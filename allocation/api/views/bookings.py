@@ -320,7 +320,10 @@ class BookingViewSet(viewsets.GenericViewSet):
                     latest_end=data["latest_end"], **common)
         except Conflict as refused:
             return self._error(refused)
-        response = Response(self.OutputSerializer(self._visible(booking.pk)).data,
+        # A new booking already holds every row its answer shows (tenant, resource, period, author);
+        # a replay is read back with them joined.
+        shown = booking if created else self._visible(booking.pk)
+        response = Response(self.OutputSerializer(shown).data,
                             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
         if key is not None and not created:
             response["Idempotent-Replayed"] = "true"
