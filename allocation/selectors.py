@@ -32,6 +32,7 @@ from allocation.models import (
     Membership,
     Pool,
     Quota,
+    QuotaBalance,
     RequestStatus,
     RoundStatus,
     Tenant,
@@ -302,3 +303,13 @@ def rounds_visible_to(*, user: Any) -> QuerySet[AllocationRound]:
     if not policies.is_committee(user):
         return AllocationRound.objects.none()
     return AllocationRound.objects.select_related("period", "created_by")
+
+
+def quota_remaining(*, period: AllocationPeriod, tenant_ids: Iterable[int]) -> dict[int, float]:
+    """Tenant id -> normalized hours of the period's quota in force not yet booked (two queries)."""
+    ids = list(tenant_ids)
+    granted = dict(
+        Quota.objects.filter(period=period, tenant_id__in=ids, round__status=RoundStatus.COMMITTED)
+        .values("tenant_id").annotate(total=Sum("normalized_hours")).values_list("tenant_id", "total"))
+    used = dict(QuotaBalance.objects.filter(period=period, tenant_id__in=ids).values_list("tenant_id", "used"))
+    return {t: max(0.0, (granted.get(t) or 0.0) - used.get(t, 0.0)) for t in ids}

@@ -164,3 +164,28 @@ def test_usage_reports_are_idempotent_per_record(funded: Any, aurora: Any, alice
     with pytest.raises(ServiceError):
         usage_records_report(actor=oscar, records=[{**batch[0], "gpu_hours": 7}])
     assert ledger.floor_hour(START + timedelta(minutes=59)) == START
+
+
+def test_a_round_run_before_the_period_starts_books_from_that_periods_quota(
+    funded: Any, aurora: Any, alice: Any
+) -> None:
+    booking, _ = booking_flexible_create(actor=alice, tenant=aurora, earliest_start=START,
+                                         latest_end=START + timedelta(days=2), hours=4, chips=10,
+                                         eligible=[funded.lux_h100])
+    a_month_before = funded.period.starts_at - timedelta(days=30)
+    outcome = booking_round_run(inventory_ids=[funded.lux_h100.pk], now=a_month_before)
+    booking.refresh_from_db()
+    assert outcome["placed"] == 1
+    assert (booking.status, booking.starts_at, booking.period_id) == (BookingStatus.CONFIRMED, START, funded.period.pk)
+    assert QuotaBalance.objects.get(tenant=aurora, period=funded.period).used == 40
+
+
+def test_a_window_no_period_covers_stays_pending_for_lack_of_quota(funded: Any, aurora: Any, alice: Any) -> None:
+    after = funded.period.ends_at + timedelta(days=10)
+    booking, _ = booking_flexible_create(actor=alice, tenant=aurora, earliest_start=after,
+                                         latest_end=after + timedelta(days=1), hours=4, chips=10,
+                                         eligible=[funded.lux_h100])
+    outcome = booking_round_run(inventory_ids=[funded.lux_h100.pk], now=START)
+    booking.refresh_from_db()
+    assert outcome == {"bookings": 1, "placed": 0, "unplaced": {"quota": 1}}
+    assert (booking.status, booking.unplaced_reason) == (BookingStatus.PENDING, "quota")

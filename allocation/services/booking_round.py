@@ -20,10 +20,11 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from allocation import fairshare, selectors
-from allocation.models import Booking, BookingStatus, Inventory, MaintenanceWindow, QuotaBalance, Tenant
+from allocation.models import AllocationPeriod, Booking, BookingStatus, Inventory, MaintenanceWindow, Tenant
 from allocation.services import ledger
 from allocation.services.audit import audit_record, snapshot
 from allocation.services.bookings import AUDITED, MAX_HOURS, booking_transition
@@ -59,17 +60,16 @@ def booking_round_shards(*, now: datetime | None = None) -> list[list[int]]:
     return sorted(sorted(g) for g in groups.values())
 
 
-def _engine_input(inventory_ids: list[int], now: datetime) -> tuple[fairshare.BookingInput, dict[str, Inventory]]:
+def _engine_input(
+    inventory_ids: list[int], period: AllocationPeriod, start: datetime, end: datetime
+) -> tuple[fairshare.BookingInput, dict[str, Inventory]]:
+    """The snapshot for one period: its hours, its quotas, the bookings whose window overlaps it."""
     inventories = {f"{inv.gigafactory.slug}/{inv.chip_type.slug}": inv for inv in Inventory.objects.filter(
         pk__in=inventory_ids).select_related("gigafactory", "chip_type").order_by("gigafactory__slug",
                                                                                    "chip_type__slug")}
     key_of = {inv.pk: (inv.gigafactory.slug, inv.chip_type.slug) for inv in inventories.values()}
-    pending = list(Booking.objects.filter(status=BookingStatus.PENDING, latest_end__gt=now,
+    pending = list(Booking.objects.filter(status=BookingStatus.PENDING, latest_end__gt=start, earliest_start__lt=end,
                                           eligible__in=inventory_ids).distinct().prefetch_related("eligible"))
-    start = ledger.ceil_hour(now)
-    last_end = max((b.latest_end for b in pending if b.latest_end), default=start)
-    horizon_hours = max(1, min(MAX_HOURS, int((last_end - start) / ledger.HOUR) + 1))
-    end = start + horizon_hours * ledger.HOUR
     placed = Booking.objects.filter(status__in=PLACED, inventory_id__in=inventory_ids, starts_at__lt=end,
                                     ends_at__gt=start)
     reserved = [
@@ -83,14 +83,8 @@ def _engine_input(inventory_ids: list[int], now: datetime) -> tuple[fairshare.Bo
         for w in MaintenanceWindow.objects.filter(inventory_id__in=inventory_ids, starts_at__lt=end, ends_at__gt=start)
     ]
     tenant_ids = {b.tenant_id for b in pending}
-    period = ledger.period_at(start)
-    remaining = {}
-    if period is not None:
-        for tenant_id in tenant_ids:
-            granted = ledger.granted_in_force(tenant_id=tenant_id, period_id=period.pk)
-            used = QuotaBalance.objects.filter(tenant_id=tenant_id, period=period).values_list("used", flat=True)
-            remaining[tenant_id] = max(0.0, granted - (used[0] if used else 0.0))
-    factors = selectors.fair_share_by_tenant(now=now)
+    remaining = selectors.quota_remaining(period=period, tenant_ids=tenant_ids)
+    factors = selectors.fair_share_by_tenant(now=start)
     tenants = Tenant.objects.filter(pk__in=tenant_ids)
     engine_input = fairshare.BookingInput(
         resources=tuple(fairshare.Resource(site=inv.gigafactory.slug, chip_type=inv.chip_type.slug,
@@ -98,11 +92,10 @@ def _engine_input(inventory_ids: list[int], now: datetime) -> tuple[fairshare.Bo
                         for inv in inventories.values()),
         tenants=tuple(fairshare.Tenant(id=str(t.pk), pool=str(t.pool_id), weight=t.weight,
                                        quota=remaining.get(t.pk, 0.0)) for t in tenants),
-        horizon_start=start, horizon_hours=horizon_hours, reserved=tuple(reserved),
+        horizon_start=start, horizon_hours=int((end - start) / ledger.HOUR), reserved=tuple(reserved),
         bookings=tuple(fairshare.BookingAsk(
             id=str(b.pk), tenant=str(b.tenant_id), chips=b.chips, hours=b.hours,
-            earliest_start=max(b.earliest_start, start) if b.earliest_start else start,
-            latest_end=b.latest_end or end, submitted_at=b.submitted_at,
+            earliest_start=b.earliest_start or start, latest_end=b.latest_end or end, submitted_at=b.submitted_at,
             eligible=tuple(key_of[inv.pk] for inv in b.eligible.all() if inv.pk in key_of))
             for b in sorted(pending, key=lambda b: b.pk)),
         fair_share={str(t.pk): factors.get(t.pk, 1.0) for t in tenants},
@@ -140,17 +133,36 @@ def _place(placement: fairshare.Placement, inventory: Inventory) -> str:
 
 
 def booking_round_run(*, inventory_ids: list[int], now: datetime | None = None) -> dict[str, Any]:
-    """Run the engine on one shard and write its placements."""
+    """Run the engine on one shard and write its placements, period by period.
+
+    A placement draws on the quota of the period it falls in, so each period
+    is its own round over its own hours; a booking whose window spans two
+    periods is tried in the first and, if it did not fit, in the next.
+    """
     now = now or timezone.now()
-    engine_input, inventories = _engine_input(inventory_ids, now)
-    if not engine_input.bookings:
+    start = ledger.ceil_hour(now)
+    pending = Booking.objects.filter(status=BookingStatus.PENDING, latest_end__gt=now, eligible__in=inventory_ids)
+    last_end = pending.aggregate(last=Max("latest_end"))["last"]
+    if last_end is None:
         return {"bookings": 0, "placed": 0, "unplaced": {}}
-    result = fairshare.place_bookings(engine_input)
-    outcome: dict[str, int] = defaultdict(int)
-    for placement in result.placements:
-        outcome[_place(placement, inventories[f"{placement.site}/{placement.chip_type}"])] += 1
-    for unplaced in result.unplaced:
-        Booking.objects.filter(pk=int(unplaced.booking), status=BookingStatus.PENDING).update(
-            unplaced_reason=unplaced.reason)
-        outcome[unplaced.reason] += 1
-    return {"bookings": len(engine_input.bookings), "placed": outcome.pop("placed", 0), "unplaced": dict(outcome)}
+    considered = set(pending.values_list("id", flat=True))
+    placed = 0
+    for period in AllocationPeriod.objects.filter(ends_at__gt=start, starts_at__lt=last_end).order_by("starts_at"):
+        begin = max(start, ledger.ceil_hour(period.starts_at))
+        end = ledger.floor_hour(min(period.ends_at, last_end, begin + MAX_HOURS * ledger.HOUR))
+        if end <= begin:
+            continue
+        engine_input, inventories = _engine_input(inventory_ids, period, begin, end)
+        if not engine_input.bookings:
+            continue
+        result = fairshare.place_bookings(engine_input)
+        for placement in result.placements:
+            placed += _place(placement, inventories[f"{placement.site}/{placement.chip_type}"]) == "placed"
+        for unplaced in result.unplaced:
+            Booking.objects.filter(pk=int(unplaced.booking), status=BookingStatus.PENDING).update(
+                unplaced_reason=unplaced.reason)
+    # Windows no allocation period covers have no quota to draw from.
+    still = Booking.objects.filter(pk__in=considered, status=BookingStatus.PENDING)
+    still.filter(unplaced_reason="").update(unplaced_reason="quota")
+    reasons = dict(still.values("unplaced_reason").annotate(n=Count("id")).values_list("unplaced_reason", "n"))
+    return {"bookings": len(considered), "placed": placed, "unplaced": reasons}

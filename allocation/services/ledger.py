@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 
 from allocation.models import (
@@ -31,6 +30,7 @@ from allocation.models import (
 from allocation.services.errors import Conflict
 
 HOUR = timedelta(hours=1)
+TOLERANCE = 1e-6  # costs are sums of floats; the CHECK constraint allows the same hair
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -72,31 +72,38 @@ def ensure_hours(*, inventory: Inventory, start: datetime, hours: int) -> None:
     )
 
 
-def _lock_hours(inventory_id: int, start: datetime, hours: int) -> None:
-    list(ResourceHour.objects.select_for_update().filter(
+def _locked_hours(inventory_id: int, start: datetime, hours: int) -> list[tuple[int, int, int]]:
+    """Lock the slot's rows in hour order; (id, free chips, capacity) per existing hour."""
+    rows = ResourceHour.objects.select_for_update().filter(
         inventory_id=inventory_id, hour__gte=start, hour__lt=start + hours * HOUR).order_by("hour")
-        .values_list("id", flat=True))
+    return [(pk, capacity - booked - at_risk, capacity)
+            for pk, capacity, booked, at_risk in rows.values_list("id", "capacity", "booked", "at_risk")]
 
 
 def hold_chips(*, inventory: Inventory, start: datetime, hours: int, chips: int) -> None:
-    ensure_hours(inventory=inventory, start=start, hours=hours)
-    _lock_hours(inventory.pk, start, hours)
-    try:
-        with transaction.atomic():
-            ResourceHour.objects.filter(inventory=inventory, hour__gte=start, hour__lt=start + hours * HOUR) \
-                .update(booked=F("booked") + chips)
-    except IntegrityError:
-        raise Conflict("capacity", f"{inventory} has fewer than {chips} free chips in some hour of that slot.",
-                       code="capacity") from None
+    """Hold chips for every hour of the slot, or raise ``Conflict`` having changed nothing.
+
+    Two round trips on the usual path: lock the hours (in hour order), then
+    one UPDATE. The rows are locked when their free chips are compared, and
+    the CHECK constraint refuses an overbooking whatever this code does.
+    """
+    rows = _locked_hours(inventory.pk, start, hours)
+    if len(rows) < hours:  # first booking of these hours: create their rows
+        ensure_hours(inventory=inventory, start=start, hours=hours)
+        rows = _locked_hours(inventory.pk, start, hours)
+    least = min(free for _, free, _ in rows)
+    if least < chips:
+        raise Conflict("capacity", f"Only {max(least, 0):,} chips of {inventory} are free in some hour of that "
+                                   f"slot; {chips:,} were asked for.", code="capacity", free=max(least, 0))
+    ResourceHour.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(booked=F("booked") + chips)
 
 
 def release_chips(*, inventory_id: int, start: datetime, hours: int, chips: int, at_risk: bool = False) -> None:
     if hours <= 0:
         return
-    _lock_hours(inventory_id, start, hours)
+    rows = _locked_hours(inventory_id, start, hours)
     column = "at_risk" if at_risk else "booked"
-    ResourceHour.objects.filter(inventory_id=inventory_id, hour__gte=start, hour__lt=start + hours * HOUR) \
-        .update(**{column: F(column) - chips})
+    ResourceHour.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(**{column: F(column) - chips})
 
 
 def granted_in_force(*, tenant_id: int, period_id: int) -> float:
@@ -113,16 +120,23 @@ def _balance(tenant_id: int, period_id: int) -> QuotaBalance:
 
 
 def charge_quota(*, tenant_id: int, period: AllocationPeriod | None, cost: float) -> None:
+    """Draw ``cost`` from the tenant's quota for the period, or raise ``Conflict``.
+
+    One conditional UPDATE on the usual path: it takes the row lock and
+    re-checks the balance under it, so concurrent charges queue up and only
+    those that fit succeed (and the CHECK constraint stands behind it).
+    """
     if period is None:
         raise Conflict("quota", "No allocation period covers that time, so there is no quota to book from.",
                        code="quota")
-    balance = _balance(tenant_id, period.pk)
-    try:
-        with transaction.atomic():
-            QuotaBalance.objects.filter(pk=balance.pk).update(used=F("used") + cost)
-    except IntegrityError:
-        raise Conflict("quota", f"This needs {cost:,.1f} normalized hours but only {balance.remaining:,.1f} "
-                                f"remain of the quota for {period.name}.", code="quota") from None
+    room = {"used__lte": F("granted") - cost + TOLERANCE}
+    if QuotaBalance.objects.filter(tenant_id=tenant_id, period_id=period.pk, **room).update(used=F("used") + cost):
+        return
+    balance = _balance(tenant_id, period.pk)  # absent until the tenant's first booking in the period
+    if QuotaBalance.objects.filter(pk=balance.pk, **room).update(used=F("used") + cost):
+        return
+    raise Conflict("quota", f"This needs {cost:,.1f} normalized hours but only {balance.remaining:,.1f} "
+                            f"remain of the quota for {period.name}.", code="quota")
 
 
 def refund_quota(*, tenant_id: int, period_id: int | None, cost: float) -> None:
