@@ -24,6 +24,7 @@ from allocation.models import (
     AllocationRequest,
     AllocationRound,
     AuditEvent,
+    Booking,
     Contribution,
     Gigafactory,
     GlobalRole,
@@ -308,8 +309,29 @@ def rounds_visible_to(*, user: Any) -> QuerySet[AllocationRound]:
 def quota_remaining(*, period: AllocationPeriod, tenant_ids: Iterable[int]) -> dict[int, float]:
     """Tenant id -> normalized hours of the period's quota in force not yet booked (two queries)."""
     ids = list(tenant_ids)
+    granted, used = _granted_and_used(period, ids)
+    return {t: max(0.0, granted.get(t, 0.0) - used.get(t, 0.0)) for t in ids}
+
+
+def _granted_and_used(period: AllocationPeriod, ids: list[int]) -> tuple[dict[int, float], dict[int, float]]:
     granted = dict(
         Quota.objects.filter(period=period, tenant_id__in=ids, round__status=RoundStatus.COMMITTED)
         .values("tenant_id").annotate(total=Sum("normalized_hours")).values_list("tenant_id", "total"))
     used = dict(QuotaBalance.objects.filter(period=period, tenant_id__in=ids).values_list("tenant_id", "used"))
-    return {t: max(0.0, (granted.get(t) or 0.0) - used.get(t, 0.0)) for t in ids}
+    return granted, used
+
+
+def quota_summary(*, tenant_id: int, period: AllocationPeriod) -> dict[str, float]:
+    """Granted, used and remaining normalized hours of a tenant's quota for the period."""
+    granted, used = _granted_and_used(period, [tenant_id])
+    g, u = float(granted.get(tenant_id, 0.0)), float(used.get(tenant_id, 0.0))
+    return {"granted": g, "used": u, "remaining": max(0.0, g - u)}
+
+
+def bookings_visible_to(*, user: Any) -> QuerySet[Booking]:
+    """Operators see every booking (they cancel and report usage for any); members their tenants'."""
+    qs = Booking.objects.select_related("tenant", "inventory__gigafactory", "inventory__chip_type", "period",
+                                        "created_by")
+    if policies.is_operator(user):
+        return qs
+    return qs.filter(tenant__in=tenants_of(user=user).values("pk"))

@@ -19,7 +19,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -31,12 +31,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from allocation import selectors
 from allocation.models import (
-    AllocationPeriod,
     Booking,
     BookingStatus,
     Inventory,
     MaintenanceWindow,
-    QuotaBalance,
     ResourceHour,
     TenantKind,
 )
@@ -70,23 +68,9 @@ TIMELINE_MAX_DAYS = 92
 OWN_BOOKINGS_SHOWN = 12
 
 
-def _visible(user: Any) -> QuerySet[Booking]:
-    """Bookings of the user's tenants; everything else is absent."""
-    return Booking.objects.filter(tenant__in=selectors.tenants_of(user=user).values("pk"))
-
-
 def _get_visible(request: HttpRequest, pk: int) -> Booking:
     return get_object_or_404(
-        _visible(request.user).select_related("tenant", "inventory__gigafactory", "inventory__chip_type", "period"),
-        pk=pk)
-
-
-def _quota_left(tenant_id: int, period: AllocationPeriod) -> dict[str, float]:
-    """Granted, used and remaining normalized hours, as the booking round reads them."""
-    granted = ledger.granted_in_force(tenant_id=tenant_id, period_id=period.pk)
-    used = QuotaBalance.objects.filter(tenant_id=tenant_id, period=period).values_list("used", flat=True).first()
-    used = float(used or 0.0)
-    return {"granted": granted, "used": used, "remaining": max(0.0, granted - used)}
+        selectors.bookings_visible_to(user=request.user), pk=pk)
 
 
 # --- book chips -------------------------------------------------------------------
@@ -217,7 +201,7 @@ def booking_availability(request: HttpRequest) -> HttpResponse:
                 period = ledger.period_at(start)
                 context["period"], context["checked_period"] = period, True
                 if period is not None:
-                    context["quota"] = _quota_left(tenant_id, period)
+                    context["quota"] = selectors.quota_summary(tenant_id=tenant_id, period=period)
     return render(request, "allocation/bookings/_availability.html", context)
 
 
@@ -228,8 +212,9 @@ def booking_availability(request: HttpRequest) -> HttpResponse:
 def booking_list(request: HttpRequest) -> HttpResponse:
     filter_form = BookingFilterForm(request.GET or None)
     filters = filter_form.filters() if request.GET else {}
-    bookings = _visible(request.user).select_related(
-        "tenant", "inventory__gigafactory", "inventory__chip_type").prefetch_related(
+    # "My bookings": the user's own tenants' bookings, even for an operator who may see all.
+    bookings = selectors.bookings_visible_to(user=request.user).filter(
+        tenant__in=selectors.tenants_of(user=request.user).values("pk")).prefetch_related(
         Prefetch("eligible", queryset=resources()))
     if filters.get("status"):
         bookings = bookings.filter(status=filters["status"])

@@ -372,7 +372,7 @@ def test_my_bookings_runs_a_bounded_number_of_queries(client, funded, aurora, al
     make_bookings(funded, aurora, alice, n)
     client.force_login(alice)
 
-    with django_assert_max_num_queries(12):  # session, user, nav, filters, tenants, F, page
+    with django_assert_max_num_queries(13):  # session, user, nav, filters, tenants, roles, F, page
         response = client.get(reverse("booking-list"))
 
     assert len(response.context["page"]) == min(n, 25)

@@ -33,7 +33,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from allocation import policies, selectors
+from allocation import selectors
 from allocation.api.errors import exception_handler
 from allocation.api.views.periods import visible_or_404
 from allocation.api.views.resources import resource_by_key, resource_key
@@ -51,14 +51,6 @@ FLEXIBLE_EXAMPLE = {"kind": "flexible", "tenant": "aurora-lab",
                     "eligible": ["lux/h100", {"site": "muc", "chip_type": "h100"}, {"chip_type": "b200"}],
                     "earliest_start": "2027-01-08T00:00:00Z", "latest_end": "2027-01-15T00:00:00Z",
                     "hours": 24, "chips": 64}
-
-
-def _visible_bookings(user: Any) -> QuerySet[Booking]:
-    qs = Booking.objects.select_related("tenant", "inventory__gigafactory", "inventory__chip_type", "period",
-                                        "created_by")
-    if policies.is_operator(user):
-        return qs
-    return qs.filter(tenant__in=selectors.tenants_of(user=user))
 
 
 class BookingFilter(django_filters.FilterSet):
@@ -245,7 +237,7 @@ class BookingViewSet(viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet[Booking]:
         if getattr(self, "swagger_fake_view", False):
             return Booking.objects.none()
-        return _visible_bookings(self.request.user)
+        return selectors.bookings_visible_to(user=self.request.user)
 
     def _visible(self, pk: Any) -> Booking:
         return visible_or_404(self.get_queryset().prefetch_related(self._eligible_prefetch()), pk)
