@@ -243,7 +243,7 @@ def time_decision(period: Any) -> float:
 
     began = time.perf_counter()
     for shard in booking_round_shards(now=period.starts_at):
-        fairshare.place_bookings(_engine_input(shard, period.starts_at)[0])
+        fairshare.place_bookings(_engine_input(shard, period, period.starts_at, period.ends_at)[0])
     return time.perf_counter() - began
 
 

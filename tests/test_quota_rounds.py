@@ -135,3 +135,16 @@ def test_members_are_mailed_on_submission_decision_and_grant_unless_they_opted_o
         "[InvestAI] Quota granted for 2027 Q1",
     ]
     assert all(to == ["bob@example.eu"] for _, to in subjects)  # alice opted out
+
+
+def test_a_commit_sets_each_tenants_quota_balance_to_its_grants(
+    catalogue: Any, aurora: Any, bob: Any, nimbus: Any, mallory: Any, carol: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from allocation.models import QuotaBalance
+
+    accepted(catalogue, aurora, bob, carol, 5000)
+    accepted(catalogue, nimbus, mallory, carol, 3000)
+    committed_round(catalogue, carol, django_capture_on_commit_callbacks)
+    balances = dict(QuotaBalance.objects.values_list("tenant__slug", "granted"))
+    assert balances == {"aurora-lab": pytest.approx(5000), "nimbus-ai": pytest.approx(3000)}

@@ -195,10 +195,11 @@ def round_commit(*, actor: Any, round_id: int) -> AllocationRound:
          for q in quotas],
         batch_size=2000,
     )
-    balances_regrant(period_id=rnd.period_id, tenant_ids=affected | {q.tenant_id for q in quotas})
-    _fault_injection_pause()
     rnd.committed_at = timezone.now()
     rnd.save(update_fields=["status", "committed_at"])
+    # Only now are the new quotas "in force" for the balances to read.
+    balances_regrant(period_id=rnd.period_id, tenant_ids=affected | {q.tenant_id for q in quotas})
+    _fault_injection_pause()
     audit_record(actor=actor, action="round.committed", obj=rnd, before={"status": RoundStatus.PREVIEW},
                  after={"status": RoundStatus.COMMITTED, "quotas": len(quotas)})
     granted: dict[int, float] = defaultdict(float)
