@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 
 def fmt(v: float) -> str:
+    # 6 significant digits, always shown as a float (500.0, 12.5, 1234570.0).
     return repr(float(f"{v:.6g}"))
 
 
@@ -45,23 +46,36 @@ class TenantFacts:
     pool_level: float  # its pool's total per unit of the pool's share
 
 
+NO_REQUEST = "made no request this round, so it got 0.0 normalized hours"
+ASKED_NOTHING = "asked for nothing it can run this round, so it got 0.0 normalized hours"
+
+
+def saturated(demand: float) -> str:
+    return f"saturated: got its full demand of {fmt(demand)} normalized hours"
+
+
+def pool_cap_clause(pool_id: str, pool_total: float, exhausted: list[str]) -> str:
+    why = f"because its pool '{pool_id}' was capped at {fmt(pool_total)} normalized hours"
+    if exhausted:
+        why += f" by the exhausted resources {_names(exhausted)}"
+    return why + ", which its tenants share by weight"
+
+
+def held_by_pool(total: float, demand: float, share: float, clause: str) -> str:
+    got = f"{fmt(total)} of its {fmt(demand)} normalized hours"
+    return f"held at {got} ({fmt(total / share)} per unit of share) {clause}"
+
+
 def explain(t: TenantFacts, pool: PoolFacts, tol: float) -> str:
     if t.demand <= 0.0:
-        if not t.has_requests:
-            return "made no request this round, so it got 0.0 normalized hours"
-        return "got 0.0 normalized hours: none of its requests names a resource of this round"
+        return ASKED_NOTHING if t.has_requests else NO_REQUEST
     if t.total >= t.demand - tol:
-        return f"saturated: got its full demand of {fmt(t.demand)} normalized hours"
+        return saturated(t.demand)
+    if t.reason == "parent":
+        clause = pool_cap_clause(pool.id, pool.total, pool.exhausted)
+        return held_by_pool(t.total, t.demand, t.share, clause)
     level = t.total / t.share
     got = f"{fmt(t.total)} of its {fmt(t.demand)} normalized hours"
-    if t.reason == "parent":
-        why = (
-            f"held at {got} ({fmt(level)} per unit of share) because its pool "
-            f"'{pool.id}' was capped at {fmt(pool.total)} normalized hours"
-        )
-        if pool.exhausted:
-            why += f" by the exhausted resources {_names(pool.exhausted)}"
-        return why + ", which its tenants share by weight"
     res = _names(t.exhausted) if t.exhausted else "its eligible resources"
     rivals = _names([f"'{p}'" for p in t.rivals])
     if t.rivals and level < t.pool_level * (1.0 - 1e-9):

@@ -25,6 +25,7 @@ from collections import defaultdict
 from allocation.fairshare.allocation_explain import PoolFacts, TenantFacts, explain
 from allocation.fairshare.leximin import DEMAND, PARENT, StepProblem, solve_step
 from allocation.fairshare.maxflow import INF, FlowNetwork
+from allocation.fairshare.single_class import allocate_single_class, decimals, shared_class
 from allocation.fairshare.split import split_grants
 from allocation.fairshare.types import AllocationInput, AllocationResult, Grant
 from allocation.fairshare.waterfill import fill
@@ -268,14 +269,23 @@ def _requests(m: _Model, tenant_total: list[float]) -> list[float]:
     return value
 
 
-def _clean(v: float, tol: float) -> float:
-    if abs(v) <= 0.1 * tol:
-        return 0.0
-    return float(f"{v:.12g}")
-
-
 def allocate(inp: AllocationInput) -> AllocationResult:
+    """The allocation round of spec section 1 (see the module docstring)."""
+    rs = shared_class(inp)
+    if rs is not None:
+        return allocate_single_class(inp, rs)
+    return allocate_general(inp)
+
+
+def allocate_general(inp: AllocationInput) -> AllocationResult:
+    """The flow-based path; ``allocate`` skips it when there is one class."""
     m = _Model(inp)
+    nd = decimals(m.scale)
+
+    def _clean(v: float, _tol: float) -> float:
+        # Adding 0.0 turns a rounded -0.0 into 0.0.
+        return round(v, nd) + 0.0
+
     pool_raw, pool_reason = _pools(m)
     tenant_raw, tenant_reason = _tenants(m, pool_raw)
     req_raw = _requests(m, tenant_raw)

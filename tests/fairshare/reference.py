@@ -40,29 +40,45 @@ class _LP:
         for j, (_, r) in enumerate(self.pairs):
             cap[r, j] = 1.0
         self.a_ub = [cap, self.g]
+        # HiGHS tolerances are absolute, so the LPs run in units that put the
+        # total capacity near 1000; figures are scaled back at the end.
+        total = sum(r.capacity_gpu_hours * r.throughput for r in inp.resources)
+        self.unit = max(1.0, total / 1000.0)
         self.b_ub = [
-            np.array([r.capacity_gpu_hours for r in inp.resources], dtype=float),
-            np.array([max(q.demand, 0.0) for q in inp.requests], dtype=float),
+            np.array([r.capacity_gpu_hours for r in inp.resources], dtype=float) / self.unit,
+            np.array([max(q.demand, 0.0) for q in inp.requests], dtype=float) / self.unit,
         ]
         self.a_eq: list[np.ndarray] = []
         self.b_eq: list[float] = []
-        self.scale = max(1.0, sum(r.capacity_gpu_hours * r.throughput for r in inp.resources))
+        self.scale = max(1.0, total / self.unit)
 
     def solve(
         self, c: np.ndarray, extra_ub: list[tuple[np.ndarray, float]]
     ) -> tuple[float, np.ndarray]:
         """Minimise c.z over z = (x, t); returns (objective, z)."""
+        try:
+            return self._solve(c, extra_ub, 0.0)
+        except RuntimeError:
+            # Values fixed by earlier LPs can be a rounding error off the
+            # feasible set; give every fixed value and floor a hair of room.
+            return self._solve(c, extra_ub, 1e-7 * self.scale)
+
+    def _solve(
+        self, c: np.ndarray, extra_ub: list[tuple[np.ndarray, float]], relax: float
+    ) -> tuple[float, np.ndarray]:
         n = len(self.pairs)
+        if relax > 0.0:
+            extra_ub = [(row, v + relax) for row, v in extra_ub]
+            for row, v in zip(self.a_eq, self.b_eq, strict=True):
+                extra_ub.append((np.append(row, 0.0), v + relax))
+                extra_ub.append((np.append(-row, 0.0), -v + relax))
         rows = [np.hstack([a, np.zeros((a.shape[0], 1))]) for a in self.a_ub]
         b = list(np.concatenate(self.b_ub))
         a_ub = np.vstack(rows + [row.reshape(1, -1) for row, _ in extra_ub]) if rows else None
         b_ub = np.array(b + [v for _, v in extra_ub])
-        a_eq = (
-            np.vstack([np.append(row, 0.0).reshape(1, -1) for row in self.a_eq])
-            if self.a_eq
-            else None
-        )
-        b_eq = np.array(self.b_eq) if self.a_eq else None
+        exact = self.a_eq and relax == 0.0
+        a_eq = np.vstack([np.append(row, 0.0).reshape(1, -1) for row in self.a_eq]) if exact else None
+        b_eq = np.array(self.b_eq) if exact else None
         bounds = [(0, None)] * n + [(None, None)]
         res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
         if res.status != 0:
@@ -116,19 +132,21 @@ def reference_allocate(inp: AllocationInput) -> AllocationResult:
     p_rows = [np.zeros(n) for _ in inp.pools]
     for i, t in enumerate(inp.tenants):
         p_rows[pool_ix[t.pool]] += t_rows[i]
-    pools = lp.leximin(p_rows, [p.weight / total_w for p in inp.pools])
+    u = lp.unit
+    pools = [v * u for v in lp.leximin(p_rows, [p.weight / total_w for p in inp.pools])]
     shares = [
         inp.pools[pool_ix[t.pool]].weight / total_w * t.weight / pool_tw[pool_ix[t.pool]]
         for t in inp.tenants
     ]
-    tenants = lp.leximin(t_rows, shares)
-    reqs = lp.leximin([lp.g[q] for q in range(len(inp.requests))], [1.0] * len(inp.requests))
+    tenants = [v * u for v in lp.leximin(t_rows, shares)]
+    n_q = len(inp.requests)
+    reqs = [v * u for v in lp.leximin([lp.g[q] for q in range(n_q)], [1.0] * n_q)]
     _, z = lp.solve(np.zeros(n + 1), [])
     grants = []
     for j, (q, r) in enumerate(lp.pairs):
         if z[j] > 1e-9 * lp.scale:
             res = inp.resources[r]
-            grants.append(Grant(inp.requests[q].id, res.site, res.chip_type, float(z[j])))
+            grants.append(Grant(inp.requests[q].id, res.site, res.chip_type, float(z[j]) * u))
     return AllocationResult(
         pools={p.id: v for p, v in zip(inp.pools, pools, strict=True)},
         tenants={t.id: v for t, v in zip(inp.tenants, tenants, strict=True)},

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allocation.fairshare.allocation_round import allocate
+from allocation.fairshare.allocation_round import allocate, allocate_general
 from allocation.fairshare.types import AllocationInput, AllocationResult, Pool, Request, Resource, Tenant
 from tests.fairshare.reference import reference_allocate
 
@@ -120,3 +120,21 @@ def test_single_resource_sharing_incentive(inp: AllocationInput) -> None:
     for p in inp.pools:
         floor = min(demand[p.id], p.weight / total_w * cap)
         assert res.pools[p.id] >= floor - 1e-9 * max(cap, 1.0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(scenarios(max_resources=2))
+def test_single_class_fast_path_matches_the_general_path(inp: AllocationInput) -> None:
+    same = tuple(r.key for r in inp.resources)
+    one_class = AllocationInput(
+        inp.resources,
+        inp.pools,
+        inp.tenants,
+        tuple(Request(q.id, q.tenant, q.demand, same) for q in inp.requests),
+    )
+    fast, general = allocate(one_class), allocate_general(one_class)
+    for field in ("pools", "tenants", "requests"):
+        mine, ref = getattr(fast, field), getattr(general, field)
+        for k in ref:
+            assert _close(mine[k], ref[k], inp), (field, k, mine[k], ref[k])
+    assert fast.explanations == general.explanations
