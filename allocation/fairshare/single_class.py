@@ -144,10 +144,10 @@ def _grants(
     res = [inp.resources[r] for r in rs]
     if len(res) == 1:
         one, theta = res[0], res[0].throughput
-        gpu = [round(v / theta, nd) for v in q_val]
+        hours = [round(v / theta, nd) for v in q_val]
         return tuple(
             Grant(q.id, one.site, one.chip_type, g)
-            for q, g in zip(inp.requests, gpu, strict=True)
+            for q, g in zip(inp.requests, hours, strict=True)
             if g > 0.0
         )
     left = list(cap)
