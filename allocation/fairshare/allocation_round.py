@@ -12,7 +12,8 @@ Invariants:
   Members already settled (saturated, zero, or alone in one class) never
   enter a flow graph; they become fixed supply on their classes.
 - With a single class there is no routing choice at all and every step is
-  plain weighted water-filling (the million-tenant path).
+  plain weighted water-filling: ``single_class`` handles that (the
+  million-tenant path) and must agree with ``allocate_general``.
 - Deterministic: iteration follows input order everywhere; figures are
   cleaned of float dust relative to the scenario's scale.
 """

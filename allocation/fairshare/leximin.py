@@ -23,6 +23,17 @@ Invariants:
   the residual graph (it cannot rise without some sibling falling below L).
   At least one member freezes per round, and max-flow runs once per Newton
   step, never once per member.
+- The cut that fixed a round's level stays saturated for every higher level
+  (its source side's supply and outflow change in lockstep once its blocked
+  members are frozen).  So after a round: sink-side groups lose their edges
+  into source-side classes (a member's reachable demand shrinks to what its
+  open classes take), and sink-side groups fed by a source-side parent are
+  settled at that demand.  Both turn would-be blocking events into plain
+  demand or parent water-level events, which need no max-flow; the number of
+  rounds then follows the class/resource structure, not the member count.
+- Frozen members with one or two open classes move onto a shared node per
+  class set (exact: fixed totals over at most two classes add up class by
+  class), so the graph shrinks as the filling proceeds.
 """
 
 from __future__ import annotations
