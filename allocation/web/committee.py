@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django_htmx.middleware import HtmxDetails
 
 from allocation import policies, selectors
 from allocation.models import AllocationPeriod, AllocationRound, RequestStatus, RoundStatus, TenantKind
@@ -35,6 +36,12 @@ from allocation.web.forms import AuditFilterForm, DecisionForm, ReviewFilterForm
 REVIEW_PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 50
 ROUND_TENANTS_SHOWN = 100
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request that passed ``django_htmx.middleware.HtmxMiddleware``, which sets ``request.htmx``."""
+
+    htmx: HtmxDetails
 
 
 def committee_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -170,7 +177,7 @@ def _round_context(request: HttpRequest, rnd: AllocationRound) -> dict[str, Any]
 
 
 @committee_required
-def round_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def round_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     rnd = get_object_or_404(AllocationRound.objects.select_related("period", "created_by"), pk=pk)
     template = "allocation/committee/_round_body.html" if request.htmx else "allocation/committee/round.html"
     return render(request, template, _round_context(request, rnd))

@@ -8,9 +8,10 @@ chips the sites have, an open period) is the service's, whose
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -21,6 +22,7 @@ from allocation.models import (
     Gigafactory,
     PeriodStatus,
     Pool,
+    Tenant,
     TenantKind,
 )
 from allocation.services.errors import ServiceError
@@ -32,7 +34,7 @@ def add_service_error(form: forms.Form, error: ServiceError) -> None:
     form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
-def open_periods() -> Any:
+def open_periods() -> QuerySet[AllocationPeriod]:
     return AllocationPeriod.objects.filter(status=PeriodStatus.OPEN, request_deadline__gte=timezone.now()).order_by(
         "starts_at")
 
@@ -103,14 +105,18 @@ class RequestContentForm(forms.Form):
 class RequestCreateForm(RequestContentForm):
     """A new draft: for which of the user's organisations, in which open period."""
 
-    tenant = forms.ModelChoiceField(label=_("Organisation"), queryset=None, empty_label=None)
-    period = forms.ModelChoiceField(label=_("Allocation period"), queryset=None, empty_label=None)
+    tenant: forms.ModelChoiceField[Tenant] = forms.ModelChoiceField(
+        label=_("Organisation"), queryset=None, empty_label=None)
+    period: forms.ModelChoiceField[AllocationPeriod] = forms.ModelChoiceField(
+        label=_("Allocation period"), queryset=None, empty_label=None)
     field_order = ["tenant", "period"]
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tenant"].queryset = selectors.tenants_of(user=user).order_by("name")
-        self.fields["period"].queryset = open_periods()
+        # self.fields holds this form's deep copies of the declared fields, typed as plain Field.
+        cast("forms.ModelChoiceField[Tenant]", self.fields["tenant"]).queryset = (
+            selectors.tenants_of(user=user).order_by("name"))
+        cast("forms.ModelChoiceField[AllocationPeriod]", self.fields["period"]).queryset = open_periods()
 
 
 class NotificationForm(forms.Form):
@@ -133,7 +139,8 @@ class DecisionForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()  # Form.clean() returns self.cleaned_data; the stubs type it Optional.
+        data = self.cleaned_data
         if data.get("decision") == self.REDUCE and data.get("accepted_normalized_hours") is None:
             self.add_error("accepted_normalized_hours", _("Give the reduced amount."))
         return data
@@ -169,5 +176,6 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args: Any, actions: list[str], object_types: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = [("", _("Any action")), *((a, a) for a in actions)]
-        self.fields["object_type"].choices = [("", _("Any object")), *((t, t) for t in object_types)]
+        cast(forms.ChoiceField, self.fields["action"]).choices = [("", _("Any action")), *((a, a) for a in actions)]
+        cast(forms.ChoiceField, self.fields["object_type"]).choices = [
+            ("", _("Any object")), *((t, t) for t in object_types)]

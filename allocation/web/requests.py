@@ -7,18 +7,24 @@ service's ``NotAllowed`` is a 403; a ``ServiceError`` goes back on the form.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from allocation import policies, selectors
-from allocation.models import AllocationRequest, NotificationSettings, RequestStatus
+from allocation.models import AllocationRequest, AuditEvent, NotificationSettings, RequestStatus
 from allocation.services import notifications
 from allocation.services import requests as request_services
 from allocation.services.errors import NotAllowed, ServiceError
@@ -33,6 +39,28 @@ TIMELINE_LABELS = {
     "request.rejected": gettext_lazy("Rejected"),
     "request.withdrawn": gettext_lazy("Withdrawn"),
 }
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """The request of a ``login_required`` view: its user is signed in, never ``AnonymousUser``."""
+
+    user: User
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a request's timeline: what the page shows of an audit event, with a readable label."""
+
+    at: datetime
+    action: str
+    label: str | Promise
+    actor: User | None
+    after: Any
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> TimelineEntry:
+        return cls(at=event.at, action=event.action, label=TIMELINE_LABELS.get(event.action, event.action),
+                   actor=event.actor, after=event.after)
 
 
 def _visible(request: HttpRequest, pk: int) -> AllocationRequest:
@@ -92,10 +120,8 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     obj = _visible(request, pk)
     is_member = policies.is_member(request.user, obj.tenant_id)
-    timeline = list(selectors.audit_visible_to(user=request.user)
-                    .filter(object_type="allocationrequest", object_id=str(obj.pk)).order_by("at", "id"))
-    for event in timeline:
-        event.label = TIMELINE_LABELS.get(event.action, event.action)
+    timeline = [TimelineEntry.of(event) for event in selectors.audit_visible_to(user=request.user)
+                .filter(object_type="allocationrequest", object_id=str(obj.pk)).order_by("at", "id")]
     context = {
         "req": obj,
         "sites": obj.eligible_sites.all(),
@@ -137,7 +163,7 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def settings_page(request: HttpRequest) -> HttpResponse:
+def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     current = NotificationSettings.objects.filter(user=request.user).values_list("email_enabled", flat=True).first()
     form = NotificationForm(request.POST if request.method == "POST" else None,
                             initial={"email_enabled": current is not False})

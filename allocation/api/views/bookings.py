@@ -220,8 +220,10 @@ class BookingViewSet(viewsets.GenericViewSet):
         class BodySerializer(serializers.Serializer):
             code = serializers.CharField(help_text="capacity, quota, idempotency_mismatch, invalid, not_found, ...")
             message = serializers.CharField()
-            fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
-                                           required=False)
+            # SerializerMetaclass pops declared fields out of the class body, so this never shadows
+            # Serializer.fields at runtime; the stubs cannot express that, and the wire name must stay "fields".
+            fields = serializers.DictField(  # type: ignore[assignment]
+                child=serializers.ListField(child=serializers.CharField()), required=False)
             earliest_start = serializers.DateTimeField(
                 required=False, allow_null=True,
                 help_text="Capacity refusals only: the first start within 90 days where the booking fits.")

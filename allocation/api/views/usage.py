@@ -57,7 +57,10 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
             class Meta:
                 ref_name = "UsageRecordInput"
 
-        records = RecordSerializer(many=True, allow_empty=False, max_length=MAX_BATCH)
+        # What RecordSerializer(many=True, allow_empty=False, max_length=MAX_BATCH) builds, spelled out:
+        # the stubs' Serializer.__init__ does not list the ListSerializer-only max_length.
+        records: serializers.ListSerializer[Any] = serializers.ListSerializer(
+            child=RecordSerializer(), allow_empty=False, max_length=MAX_BATCH)
 
         class Meta:
             ref_name = "UsageBatchInput"
@@ -85,6 +88,7 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
 
         def get_resource(self, obj: UsageRecord) -> str:
             inv = obj.booking.inventory
+            assert inv is not None, "usage is only reported against a placed booking"
             return f"{inv.gigafactory.slug}/{inv.chip_type.slug}"
 
     def get_queryset(self) -> QuerySet[UsageRecord]:
