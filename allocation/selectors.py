@@ -90,7 +90,7 @@ def sites_with_inventory() -> QuerySet[Gigafactory]:
         .prefetch_related(
             Prefetch("inventory", queryset=Inventory.objects.select_related("chip_type"))
         )
-        .order_by("kind", "name")
+        .order_by("-kind", "name")  # the four gigafactories first
     )
 
 
