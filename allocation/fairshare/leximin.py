@@ -108,6 +108,15 @@ def _close_classes(
                 reach[e] = open_cap
 
 
+def _cut_capacity(net: FlowNetwork, side: list[bool]) -> float:
+    to, base = net.to, net.base
+    total = 0.0
+    for e in range(0, len(to), 2):
+        if side[to[e + 1]] and not side[to[e]]:
+            total += base[e]
+    return total
+
+
 def _retire(
     g: int,
     net: FlowNetwork,
@@ -163,8 +172,7 @@ def solve_step(pb: StepProblem) -> StepOutcome:
     e_par = [net.add_edge(s, pnode[p], 0.0) for p in range(n_parents)]
     e_extra = [net.add_edge(pnode[pb.group_parent[g]], gnode[g], 0.0) for g in range(n_groups)]
     g_edges = [
-        [(k, c, net.add_edge(gnode[g], 2 + n_res + k, c)) for k, c in edges]
-        for g, edges in enumerate(pb.group_edges)
+        [(k, c, net.add_edge(gnode[g], 2 + n_res + k, c)) for k, c in edges] for g, edges in enumerate(pb.group_edges)
     ]
     need = sum(pb.fixed_class_supply) + sum(pb.parent_total)
 
@@ -188,6 +196,7 @@ def solve_step(pb: StepProblem) -> StepOutcome:
     retired = [False] * n_groups
     retired_sum = [0.0] * n_parents
     pooled: dict[tuple[int, ...], tuple[int, list[int]]] = {}
+    cuts: list[list[bool]] = []  # source sides of recent violated cuts
     while True:
         active = [g for g in range(n_groups) if any(not frozen[e] for e in members[g])]
         if not active:
@@ -207,14 +216,13 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                         ws.append(weight[e])
             if ds:
                 par_level[p] = water_level(ds, ws, max(pb.parent_total[p] - fixed, 0.0))
-        capped = [
-            min(reach[e], weight[e] * par_level[pb.group_parent[pb.group[e]]]) for e in range(m)
-        ]
+        capped = [min(reach[e], weight[e] * par_level[pb.group_parent[pb.group[e]]]) for e in range(m)]
         lvl = max(capped[e] / weight[e] for g in active for e in members[g] if not frozen[e])
 
         live = [g for g in range(n_groups) if not retired[g]]
         side = None
         converged = False
+        recalled = False
         while True:
             par_used = list(retired_sum)
             for g in live:
@@ -225,15 +233,35 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                 par_used[pb.group_parent[g]] += frozen_sum[g] + u
             for p in range(n_parents):
                 net.set_capacity(e_par[p], max(pb.parent_total[p] - par_used[p], 0.0))
+            if not recalled:
+                # Cuts met in earlier rounds still bound this round's level from
+                # above (any cut does); starting below them saves the Newton
+                # steps that would only rediscover them.
+                recalled = True
+                bound = lvl
+                for old in cuts:
+                    cut_side = old + [False] * (net.n - len(old))
+                    tight = [g for g in active if cut_side[gnode[g]] and not cut_side[pnode[pb.group_parent[g]]]]
+                    short = need - _cut_capacity(net, cut_side)
+                    if tight and short > tol:
+                        budget = sum(_guaranteed(members[g], frozen, capped, weight, lvl) for g in tight) - short
+                        ds = [capped[e] for g in tight for e in members[g] if not frozen[e]]
+                        ws = [weight[e] for g in tight for e in members[g] if not frozen[e]]
+                        at = water_level(ds, ws, budget)
+                        if at < bound and budget > 0.0:
+                            bound, side = at, cut_side
+                if bound < lvl:
+                    lvl = bound
+                    continue
             deficit = need - net.max_flow(s, t)
             flows += 1
             if deficit <= tol:
                 converged = True
                 break
             side = net.reachable_from(s)
-            tight = [
-                g for g in active if side[gnode[g]] and not side[pnode[pb.group_parent[g]]]
-            ]
+            cuts.append(side)
+            del cuts[:-8]
+            tight = [g for g in active if side[gnode[g]] and not side[pnode[pb.group_parent[g]]]]
             if not tight:
                 break
             budget = sum(_guaranteed(members[g], frozen, capped, weight, lvl) for g in tight) - deficit
@@ -245,10 +273,18 @@ def solve_step(pb: StepProblem) -> StepOutcome:
             lvl = new
 
         comp = net.components(skip=s)
+        # The cut that fixed the level is tight there, so its source-side
+        # groups under sink-side parents are stuck by construction; asking
+        # the residual graph alone would miss them when float dust leaves a
+        # hair of capacity across the cut.
+        behind: set[int] = set()
+        if side is not None:
+            cut_side = side + [False] * (net.n - len(side))
+            behind = {g for g in active if cut_side[gnode[g]] and not cut_side[pnode[pb.group_parent[g]]]}
         changed = False
         for g in active:
             p = pb.group_parent[g]
-            stuck = net.flow(e_extra[g]) <= tol and comp[gnode[g]] != comp[pnode[p]]
+            stuck = g in behind or (net.flow(e_extra[g]) <= tol and comp[gnode[g]] != comp[pnode[p]])
             for e in members[g]:
                 if frozen[e]:
                     continue
@@ -265,6 +301,7 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                 frozen_sum[g] += v
                 changed = True
         if side is not None and converged:
+            side = side + [False] * (net.n - len(side))
             # The cut that fixed the level stays saturated from here on: a
             # sink-side group fed by a source-side parent keeps getting all it
             # can take, so it is settled now.  Its parent's remaining total
