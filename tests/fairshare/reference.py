@@ -52,9 +52,7 @@ class _LP:
         self.b_eq: list[float] = []
         self.scale = max(1.0, total / self.unit)
 
-    def solve(
-        self, c: np.ndarray, extra_ub: list[tuple[np.ndarray, float]]
-    ) -> tuple[float, np.ndarray]:
+    def solve(self, c: np.ndarray, extra_ub: list[tuple[np.ndarray, float]]) -> tuple[float, np.ndarray]:
         """Minimise c.z over z = (x, t); returns (objective, z)."""
         try:
             return self._solve(c, extra_ub, 0.0)
@@ -63,9 +61,7 @@ class _LP:
             # feasible set; give every fixed value and floor a hair of room.
             return self._solve(c, extra_ub, 1e-7 * self.scale)
 
-    def _solve(
-        self, c: np.ndarray, extra_ub: list[tuple[np.ndarray, float]], relax: float
-    ) -> tuple[float, np.ndarray]:
+    def _solve(self, c: np.ndarray, extra_ub: list[tuple[np.ndarray, float]], relax: float) -> tuple[float, np.ndarray]:
         n = len(self.pairs)
         if relax > 0.0:
             extra_ub = [(row, v + relax) for row, v in extra_ub]
@@ -134,10 +130,7 @@ def reference_allocate(inp: AllocationInput) -> AllocationResult:
         p_rows[pool_ix[t.pool]] += t_rows[i]
     u = lp.unit
     pools = [v * u for v in lp.leximin(p_rows, [p.weight / total_w for p in inp.pools])]
-    shares = [
-        inp.pools[pool_ix[t.pool]].weight / total_w * t.weight / pool_tw[pool_ix[t.pool]]
-        for t in inp.tenants
-    ]
+    shares = [inp.pools[pool_ix[t.pool]].weight / total_w * t.weight / pool_tw[pool_ix[t.pool]] for t in inp.tenants]
     tenants = [v * u for v in lp.leximin(t_rows, shares)]
     n_q = len(inp.requests)
     reqs = [v * u for v in lp.leximin([lp.g[q] for q in range(n_q)], [1.0] * n_q)]

@@ -30,14 +30,11 @@ def scenarios(draw: st.DrawFn, max_resources: int = 4) -> AllocationInput:
             unique=True,
         )
     )
-    resources = tuple(
-        Resource(s, c, CHIPS[c], float(draw(st.integers(0, 40)) * 5)) for s, c in keys
-    )
+    resources = tuple(Resource(s, c, CHIPS[c], float(draw(st.integers(0, 40)) * 5)) for s, c in keys)
     pools = tuple(Pool(f"p{i}", float(draw(st.integers(1, 3)))) for i in range(draw(st.integers(2, 4))))
     n_t = draw(st.integers(1, 6))
     tenants = tuple(
-        Tenant(f"t{i}", draw(st.sampled_from(pools)).id, float(draw(st.integers(1, 2))))
-        for i in range(n_t)
+        Tenant(f"t{i}", draw(st.sampled_from(pools)).id, float(draw(st.integers(1, 2)))) for i in range(n_t)
     )
     requests = []
     for q in range(draw(st.integers(1, 8))):
@@ -138,3 +135,24 @@ def test_single_class_fast_path_matches_the_general_path(inp: AllocationInput) -
         for k in ref:
             assert _close(mine[k], ref[k], inp), (field, k, mine[k], ref[k])
     assert fast.explanations == general.explanations
+
+
+@pytest.mark.parametrize(("seed", "mixed"), [(1, 0.1), (2, 1.0), (3, 0.5)])
+def test_gigafactory_sample_keeps_each_steps_totals(seed: int, mixed: float) -> None:
+    # Larger than the LP reference can take: the invariants hold, and the
+    # final figures still equal what steps 1 and 2 fixed (a step that lets
+    # its parents' totals drift shows up here).
+    from allocation.fairshare.allocation_round import _Model, _pools, _tenants
+    from benchmarks.scenarios import gigafactory_allocation_input
+
+    inp = gigafactory_allocation_input(seed=seed, tenants=1500, requests=3000, mixed_tenant_fraction=mixed)
+    res = allocate(inp)
+    _check_invariants(inp, res)
+    assert allocate(inp) == res
+    model = _Model(inp)
+    pools, _ = _pools(model)
+    tenants, _ = _tenants(model, pools)
+    for p, v in zip(inp.pools, pools, strict=True):
+        assert _close(res.pools[p.id], v, inp), p.id
+    for t, v in zip(inp.tenants, tenants, strict=True):
+        assert _close(res.tenants[t.id], v, inp), t.id
