@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,6 +28,22 @@ def _fast_password_hashing(request: pytest.FixtureRequest) -> None:
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Celery runs tasks inline (in the live server's thread too); the previous setting comes back after.
+
+    Use it with ``pytestmark = [..., pytest.mark.usefixtures("eager_celery")]``.
+    """
+    from investai.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = previous
 
 
 @pytest.fixture
@@ -83,3 +100,13 @@ def oscar(db: Any) -> Any:
     from tests.factories import with_role
 
     return with_role("oscar", "operator")
+
+
+@pytest.fixture
+def funded(catalogue: Any, aurora: Any, nimbus: Any, carol: Any) -> Any:
+    """The catalogue, with 10,000 normalized hours of quota each for Aurora Lab and Nimbus AI."""
+    from tests.factories import grant
+
+    grant(catalogue, aurora, carol, 10_000)
+    grant(catalogue, nimbus, carol, 10_000)
+    return catalogue

@@ -47,6 +47,19 @@ def with_role(username: str, role: str) -> Any:
     return user
 
 
+def grant(catalogue: Catalogue, tenant: m.Tenant, carol: Any, normalized_hours: float) -> None:
+    """A committed round's quota, written directly (the round itself is tested elsewhere)."""
+    rnd, _ = m.AllocationRound.objects.get_or_create(period=catalogue.period, status="committed",
+                                                     defaults={"created_by": carol})
+    req = m.AllocationRequest.objects.create(period=catalogue.period, tenant=tenant, created_by=carol, title="q",
+                                             chip_type=catalogue.h100, demand_gpu_hours=normalized_hours,
+                                             demand_normalized_hours=normalized_hours, status="accepted",
+                                             accepted_normalized_hours=normalized_hours)
+    m.Quota.objects.create(round=rnd, period=catalogue.period, tenant=tenant, request=req,
+                           inventory=catalogue.muc_h100, gpu_hours=normalized_hours,
+                           normalized_hours=normalized_hours)
+
+
 @dataclass
 class Catalogue:
     """Two sites, two chip types, a public and a private pool, an open period."""

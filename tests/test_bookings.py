@@ -5,51 +5,20 @@ The concurrent-client proof is tests/integration/test_booking_races.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from allocation.models import AllocationRound, Booking, BookingStatus, Quota, QuotaBalance, ResourceHour
+from allocation.models import Booking, BookingStatus, QuotaBalance, ResourceHour
 from allocation.services import ledger
 from allocation.services.booking_round import booking_round_run, booking_round_shards
 from allocation.services.bookings import booking_cancel, booking_fixed_create, booking_flexible_create
 from allocation.services.errors import Conflict, IdempotencyMismatch, ServiceError
 from allocation.services.operations import maintenance_create, usage_records_report
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 START = datetime(2027, 1, 8, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    from investai.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-def grant(catalogue: Any, tenant: Any, carol: Any, normalized_hours: float) -> None:
-    """A committed round's quota, written directly (the round itself is tested elsewhere)."""
-    from allocation.models import AllocationRequest
-
-    rnd, _ = AllocationRound.objects.get_or_create(period=catalogue.period, status="committed",
-                                                   defaults={"created_by": carol})
-    req = AllocationRequest.objects.create(period=catalogue.period, tenant=tenant, created_by=carol, title="q",
-                                           chip_type=catalogue.h100, demand_gpu_hours=normalized_hours,
-                                           demand_normalized_hours=normalized_hours, status="accepted",
-                                           accepted_normalized_hours=normalized_hours)
-    Quota.objects.create(round=rnd, period=catalogue.period, tenant=tenant, request=req,
-                         inventory=catalogue.muc_h100, gpu_hours=normalized_hours, normalized_hours=normalized_hours)
-
-
-@pytest.fixture
-def funded(catalogue: Any, aurora: Any, nimbus: Any, carol: Any) -> Any:
-    grant(catalogue, aurora, carol, 10_000)
-    grant(catalogue, nimbus, carol, 10_000)
-    return catalogue
 
 
 def test_fixed_booking_is_confirmed_and_holds_chips_and_quota(funded: Any, aurora: Any, alice: Any) -> None:

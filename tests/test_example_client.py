@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,22 +14,11 @@ from rest_framework.authtoken.models import Token
 
 from allocation.models import Booking, BookingStatus
 from allocation.services.bookings import booking_fixed_create
-from tests.factories import PASSWORD
-from tests.test_bookings import grant
+from tests.factories import PASSWORD, grant
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 CLIENT = Path(__file__).resolve().parents[1] / "examples" / "book_via_api.py"
 START = datetime(2027, 1, 8, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    from investai.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 def run_client(*args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,6 @@ Celery runs eagerly here; tests/integration covers real workers and crashes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,16 +15,7 @@ from allocation.services.errors import Conflict, NotAllowed
 from allocation.services.notifications import email_preference_set
 from allocation.services.requests import RequestContent, request_create, request_decide, request_submit
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    from investai.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 
 def accepted(catalogue: Any, tenant: Any, pi: Any, carol: Any, gpu_hours: float, **content: Any) -> AllocationRequest:

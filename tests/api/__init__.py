@@ -16,10 +16,12 @@ from rest_framework.test import APIClient
 Capture = Callable[..., AbstractContextManager[Any]]
 
 
-def client_for(user: Any) -> APIClient:
-    token, _ = Token.objects.get_or_create(user=user)
+def client_for(user: Any = None) -> APIClient:
+    """An API client signed in with ``user``'s token; anonymous without a user."""
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
 
 

@@ -7,51 +7,23 @@ tests/integration/test_booking_races.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from allocation.models import Booking, BookingStatus, QuotaBalance, ResourceHour
 from allocation.services.operations import usage_records_report
+from tests.api import client_for
 from tests.factories import member
-from tests.test_bookings import grant
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 URL = "/api/v1/bookings/"
 START = datetime(2027, 1, 8, tzinfo=UTC)
 
 
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    from investai.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
-
-
-def client_for(user: Any = None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
-
-
-@pytest.fixture
-def funded(catalogue: Any, aurora: Any, nimbus: Any, carol: Any) -> Any:
-    grant(catalogue, aurora, carol, 10_000)
-    grant(catalogue, nimbus, carol, 10_000)
-    return catalogue
 
 
 def fixed(**overrides: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ normalized hours; a period is found by slug or by id.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,19 +16,9 @@ from rest_framework.test import APIClient
 from allocation.models import AllocationPeriod, MaintenanceWindow
 from tests.api import client_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 URL = "/api/v1/periods/"
 HOURS = 90 * 24  # the catalogue's 2027 Q1
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    from investai.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 def later_period(slug: str, catalogue: Any, *, status: str = "open", quarters: int = 1) -> AllocationPeriod:

@@ -8,7 +8,6 @@ a bounded number of queries.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -18,19 +17,9 @@ from django.utils import timezone
 from allocation.models import AllocationRound, AuditEvent, Quota, RoundStatus
 from tests.api import accepted, client_for, commit, draft, preview
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 QUOTAS = "/api/v1/quotas/"
 AUDIT = "/api/v1/audit-events/"
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    from investai.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ of queries.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,18 +15,8 @@ import pytest
 from allocation.models import AllocationPeriod, AllocationRequest, AuditEvent, RequestStatus
 from tests.api import client_for, decide, draft, request_body, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 URL = "/api/v1/allocation-requests/"
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    from investai.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 def rows() -> tuple[int, int, list[tuple[int, str, Any]]]:

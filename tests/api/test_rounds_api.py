@@ -9,7 +9,6 @@ one round for everyone else.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,18 +16,8 @@ import pytest
 from allocation.models import AllocationRound, AuditEvent, Quota, RoundStatus
 from tests.api import accepted, client_for, commit, decide, draft, preview, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 URL = "/api/v1/allocation-rounds/"
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    from investai.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 def test_the_whole_walk_over_http(

@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from allocation.models import UsageRecord
 from allocation.services.bookings import booking_fixed_create
-from tests.test_bookings import grant
+from tests.api import client_for
+from tests.factories import grant
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 URL = "/api/v1/usage-records/"
 START = datetime(2027, 1, 8, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    from investai.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
-
-
-def client_for(user: Any) -> APIClient:
-    token, _ = Token.objects.get_or_create(user=user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@
   JavaScript errors are listed in ``page.js_errors``. After the test its
   last page is saved to ``test-artifacts/screenshots/<test name>.png``.
 - ``login``: ``login(page, live_server, username)`` signs in through the form.
+- ``assert_no_server_error(page)``: the page shows no Django error page.
 - ``demo``: the seeded demo partnership (``demo_seed(scale=1)``), whose users
   have the password ``investai-demo``.
 """
@@ -92,6 +93,13 @@ def page(browser: Any, live_server: Any, request: pytest.FixtureRequest) -> Iter
         except Exception as exc:  # a failed screenshot must not hide the test's own result
             print(f"no screenshot for {request.node.nodeid}: {exc}")
         context.close()
+
+
+def assert_no_server_error(page: Any) -> None:
+    """The page shows no Django error page or traceback."""
+    body = page.content()
+    for marker in ("Traceback", "Server Error", "Exception Value", "OperationalError"):
+        assert marker not in body, f"{page.url} shows {marker!r}"
 
 
 def login(page: Any, live_server: Any, username: str, password: str = DEMO_PASSWORD) -> Any:

@@ -18,26 +18,10 @@ import pytest
 from playwright.sync_api import expect
 
 from allocation.models import AllocationRequest, AllocationRound, Quota, RequestStatus, RoundStatus
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import assert_no_server_error, screenshot
 from tests.factories import PASSWORD
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Any:
-    from investai.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-def assert_no_server_error(page: Any) -> None:
-    body = page.content()
-    for marker in ("Traceback", "Server Error", "Exception Value", "OperationalError"):
-        assert marker not in body, f"{page.url} shows {marker!r}"
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
 
 def switch_user(page: Any, live_server: Any, login: Any, username: str) -> None:

@@ -23,28 +23,11 @@ from playwright.sync_api import expect
 from allocation.models import Booking, BookingStatus
 from allocation.services.bookings import booking_fixed_create
 from allocation.services.operations import maintenance_create
-from tests.browser.conftest import screenshot
-from tests.factories import PASSWORD
-from tests.web.test_booking_pages import grant
+from tests.browser.conftest import assert_no_server_error, screenshot
+from tests.factories import PASSWORD, grant
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 START = datetime(2027, 1, 8, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Any:
-    from investai.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-def assert_no_server_error(page: Any) -> None:
-    body = page.content()
-    for marker in ("Traceback", "Server Error", "Exception Value", "OperationalError"):
-        assert marker not in body, f"{page.url} shows {marker!r}"
 
 
 def test_book_with_the_live_preview_then_cancel_and_see_the_timeline(page, live_server, login, catalogue, aurora,

@@ -12,15 +12,9 @@ import pytest
 from playwright.sync_api import expect
 
 from allocation.models import Gigafactory, Membership
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import assert_no_server_error, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def assert_no_server_error(page) -> None:
-    body = page.content()
-    for marker in ("Traceback", "Server Error", "Exception Value", "OperationalError"):
-        assert marker not in body, f"{page.url} shows {marker!r}"
 
 
 def test_wrong_password_then_login_lands_on_the_dashboard(page, live_server, demo):

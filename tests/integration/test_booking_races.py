@@ -16,7 +16,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,10 +30,9 @@ from allocation.models import AuditEvent, Booking, BookingStatus, QuotaBalance, 
 from allocation.services import ledger
 from allocation.services.booking_round import booking_round_run, booking_round_shards
 from allocation.services.bookings import booking_flexible_create
-from tests.factories import TenantFactory, member
-from tests.test_bookings import grant
+from tests.factories import TenantFactory, grant, member
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
 # Django's development server listens with a backlog of 10 connections; forty
 # clients connecting at once overflow it and get resets before the app sees
@@ -47,16 +46,6 @@ START = datetime(2027, 1, 8, tzinfo=UTC)
 def postgres_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("concurrent connections need PostgreSQL (SQLite's test database is one in-memory connection)")
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    from investai.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 def iso(moment: datetime) -> str:

@@ -2,14 +2,13 @@
 
 Personas (tests/conftest.py): alice is a member of Aurora Lab, bob its PI,
 mallory the PI of Nimbus AI, who must never see Aurora's bookings. Quota is
-granted the way tests/test_bookings.py does it: a committed round's quota
-written directly.
+granted by ``funded`` (tests/conftest.py), through ``tests.factories.grant``:
+a committed round's quota written directly.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,48 +16,16 @@ import pytest
 from django.urls import reverse
 
 from allocation.models import (
-    AllocationRequest,
-    AllocationRound,
     Booking,
     BookingKind,
     BookingStatus,
-    Quota,
     QuotaBalance,
     ResourceHour,
 )
 from allocation.services.bookings import booking_fixed_create, booking_flexible_create
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 START = datetime(2027, 1, 8, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    from investai.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-def grant(catalogue: Any, tenant: Any, carol: Any, normalized_hours: float) -> None:
-    """A committed round's quota, written directly (the round itself is tested elsewhere)."""
-    rnd, _ = AllocationRound.objects.get_or_create(period=catalogue.period, status="committed",
-                                                   defaults={"created_by": carol})
-    req = AllocationRequest.objects.create(period=catalogue.period, tenant=tenant, created_by=carol, title="q",
-                                           chip_type=catalogue.h100, demand_gpu_hours=normalized_hours,
-                                           demand_normalized_hours=normalized_hours, status="accepted",
-                                           accepted_normalized_hours=normalized_hours)
-    Quota.objects.create(round=rnd, period=catalogue.period, tenant=tenant, request=req,
-                         inventory=catalogue.muc_h100, gpu_hours=normalized_hours, normalized_hours=normalized_hours)
-
-
-@pytest.fixture
-def funded(catalogue: Any, aurora: Any, nimbus: Any, carol: Any) -> Any:
-    grant(catalogue, aurora, carol, 10_000)
-    grant(catalogue, nimbus, carol, 10_000)
-    return catalogue
 
 
 def fixed_data(catalogue: Any, tenant: Any, **overrides: Any) -> dict[str, Any]:

@@ -17,17 +17,7 @@ from allocation.services.requests import content_from_ids, request_create, reque
 from allocation.services.rounds import round_compute
 from tests.factories import TenantFactory, member
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Any:
-    from investai.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 
 def submitted(catalogue: Any, tenant: Any, pi: Any, *, title: str = "Climate model", gpu_hours: float = 20_000.0,

@@ -15,17 +15,7 @@ from django.urls import reverse
 from allocation.models import AllocationPeriod, AllocationRequest, NotificationSettings, RequestStatus
 from allocation.services.requests import content_from_ids, request_create, request_submit
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Any:
-    from investai.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 
 def draft(catalogue: Any, tenant: Any, actor: Any, **overrides: Any) -> AllocationRequest:
