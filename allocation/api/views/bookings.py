@@ -35,12 +35,13 @@ from rest_framework.views import APIView
 
 from allocation import selectors
 from allocation.api.errors import exception_handler
+from allocation.api.fields import TenantOfUserField
 from allocation.api.views.periods import visible_or_404
 from allocation.api.views.resources import resource_by_key, resource_key
 from allocation.fairshare import Tenant as EngineTenant
 from allocation.fairshare import Usage
 from allocation.fairshare.factor import decayed_usage
-from allocation.models import Booking, BookingKind, BookingStatus, Inventory, Tenant, UsageRecord
+from allocation.models import Booking, BookingKind, BookingStatus, Inventory, UsageRecord
 from allocation.services import bookings as services
 from allocation.services.errors import Conflict
 
@@ -81,22 +82,6 @@ class BookingFilter(django_filters.FilterSet):
         return self._placed_or_eligible(qs, "chip_type", value) if value else qs
 
 
-class _TenantField(serializers.SlugRelatedField):
-    """A tenant slug naming one of the requesting user's tenants."""
-
-    default_error_messages = {
-        "does_not_exist": "You are not a member of a tenant '{value}'.",
-        "invalid": "Name the tenant by its slug.",
-    }
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(slug_field="slug", queryset=Tenant.objects.none(), **kwargs)
-
-    def get_queryset(self) -> QuerySet[Tenant]:
-        request = self.context.get("request")
-        return selectors.tenants_of(user=request.user) if request is not None else Tenant.objects.none()
-
-
 @extend_schema_field({
     "oneOf": [
         {"type": "string", "example": "lux/h100", "description": '"site/chip_type"'},
@@ -134,8 +119,8 @@ class BookingViewSet(viewsets.GenericViewSet):
 
     class InputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=BookingKind.choices, default=BookingKind.FIXED)
-        tenant = _TenantField(required=False, help_text="Slug of one of your tenants; may be left out if you "
-                                                        "belong to exactly one.")
+        tenant = TenantOfUserField(required=False, help_text="Slug of one of your tenants; may be left out if "
+                                                             "you belong to exactly one.")
         resource = serializers.CharField(required=False, help_text='Fixed: "site/chip_type" (or give site and '
                                                                     "chip_type).")
         site = serializers.SlugField(required=False, help_text="Fixed: site slug, with chip_type.")

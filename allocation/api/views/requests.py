@@ -29,9 +29,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from allocation import selectors
+from allocation.api.fields import TenantOfUserField
 from allocation.api.filters import RequestFilter
 from allocation.api.views.periods import PeriodRefField, visible_or_404
-from allocation.models import AllocationRequest, ChipType, Gigafactory, RequestStatus, Tenant
+from allocation.models import AllocationRequest, ChipType, Gigafactory, RequestStatus
 from allocation.services import requests as services
 from allocation.services.requests import RequestContent
 
@@ -47,24 +48,6 @@ CREATE_EXAMPLE = {
     "justification": "Scaling-law runs done on 1B; 7B is the next step.",
     "expected_outputs": "Open weights, a paper, evaluation suite.",
 }
-
-
-class _TenantOfUserField(serializers.SlugRelatedField):
-    """A tenant slug that must name one of the requesting user's tenants."""
-
-    default_error_messages = {
-        "does_not_exist": "You are not a member of a tenant '{value}'.",
-        "invalid": "Name the tenant by its slug.",
-    }
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(slug_field="slug", queryset=Tenant.objects.none(), **kwargs)
-
-    def get_queryset(self) -> QuerySet[Tenant]:
-        request = self.context.get("request")
-        if request is None:
-            return Tenant.objects.none()
-        return selectors.tenants_of(user=request.user)
 
 
 def _slugs(field: str, model: type[Any]) -> serializers.SlugRelatedField:
@@ -126,7 +109,7 @@ class AllocationRequestViewSet(viewsets.GenericViewSet):
     filterset_class = RequestFilter
 
     class CreateInputSerializer(_ContentInput):
-        tenant = _TenantOfUserField(help_text="Slug of one of your tenants.")
+        tenant = TenantOfUserField(help_text="Slug of one of your tenants.")
         period = PeriodRefField(help_text="Period slug or id.")
 
         class Meta:

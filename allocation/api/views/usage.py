@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from allocation import policies, selectors
+from allocation.api.views.resources import resource_key
 from allocation.models import UsageRecord
 from allocation.services.operations import usage_records_report
 
@@ -89,7 +90,7 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
         def get_resource(self, obj: UsageRecord) -> str:
             inv = obj.booking.inventory
             assert inv is not None, "usage is only reported against a placed booking"
-            return f"{inv.gigafactory.slug}/{inv.chip_type.slug}"
+            return resource_key(inv)
 
     def get_queryset(self) -> QuerySet[UsageRecord]:
         if getattr(self, "swagger_fake_view", False):

@@ -1,0 +1,36 @@
+"""Serializer fields shared by the API's views.
+
+Invariants:
+- ``TenantOfUserField`` resolves a slug only among the requesting user's
+  tenants (``selectors.tenants_of``); another tenant's slug, or any slug
+  without a request in the serializer's context, is the same 400 as an
+  unknown one, so the field never tells which tenants exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import serializers
+
+from allocation import selectors
+from allocation.models import Tenant
+
+
+class TenantOfUserField(serializers.SlugRelatedField):
+    """A tenant slug that must name one of the requesting user's tenants."""
+
+    default_error_messages = {
+        "does_not_exist": "You are not a member of a tenant '{value}'.",
+        "invalid": "Name the tenant by its slug.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(slug_field="slug", queryset=Tenant.objects.none(), **kwargs)
+
+    def get_queryset(self) -> QuerySet[Tenant]:
+        request = self.context.get("request")
+        if request is None:
+            return Tenant.objects.none()
+        return selectors.tenants_of(user=request.user)
