@@ -128,9 +128,9 @@ def _retire(
     pooled: dict[tuple[int, ...], tuple[int, list[int]]],
     class0: int,
 ) -> bool:
-    """Move a frozen multi-class member onto a node shared by all frozen
-    members with the same open classes, so the graph shrinks as the filling
-    goes on.  Exact for one or two classes: a fixed total v split over two
+    """Move a settled group (one member, or one class) onto a node shared by
+    all settled groups with the same open classes, so the graph shrinks as
+    the filling goes on.  Exact for one or two classes: a fixed total v split over two
     classes with caps d is the segment y1 <= min(v, d1), y2 <= min(v, d2),
     y1 + y2 = v, and such segments add up class by class."""
     v = frozen_sum[g]
@@ -328,7 +328,8 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                         frozen[e], value[e], reason[e], level[e] = True, v, BLOCKED, lvl
                         frozen_sum[g] += v
         for g in active:
-            single = len(g_edges[g]) > 1 and len(members[g]) == 1 and frozen[members[g][0]]
+            settled = all(frozen[e] for e in members[g])
+            single = settled and (len(members[g]) == 1 or len(g_edges[g]) == 1)
             if single and _retire(g, net, s, e_src, e_extra, g_edges, frozen_sum, pooled, 2 + n_res):
                 retired[g] = True
                 retired_sum[pb.group_parent[g]] += frozen_sum[g]
