@@ -117,6 +117,8 @@ class FlowNetwork:
         queue = deque([s])
         while queue:
             u = queue.popleft()
+            if 0 <= level[t] <= level[u]:
+                break  # nodes this deep cannot lie on a shortest path to t
             nxt = level[u] + 1
             for e in adj[u]:
                 v = to[e]
