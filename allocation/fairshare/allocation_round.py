@@ -20,6 +20,7 @@ Invariants:
 
 from __future__ import annotations
 
+import gc
 import math
 from collections import defaultdict
 
@@ -272,10 +273,19 @@ def _requests(m: _Model, tenant_total: list[float]) -> list[float]:
 
 def allocate(inp: AllocationInput) -> AllocationResult:
     """The allocation round of spec section 1 (see the module docstring)."""
-    rs = shared_class(inp)
-    if rs is not None:
-        return allocate_single_class(inp, rs)
-    return allocate_general(inp)
+    # The round allocates millions of small acyclic objects (floats, strings,
+    # grants); the cyclic collector would rescan them again and again for
+    # nothing, which made a million tenants 15x slower than 100,000.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        rs = shared_class(inp)
+        if rs is not None:
+            return allocate_single_class(inp, rs)
+        return allocate_general(inp)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def allocate_general(inp: AllocationInput) -> AllocationResult:

@@ -87,12 +87,18 @@ def allocate_single_class(inp: AllocationInput, rs: list[int]) -> AllocationResu
             t_val[i] = v
             share[i] = w
     q_val = _requests(q_t, q_d, n_req, t_val, t_d)
-    grants = _grants(inp, rs, cap, q_val, nd)
     q_clean = [round(v, nd) for v in q_val]
-    t_clean = [0.0] * n_t
-    for i, v in zip(q_t, q_clean, strict=True):
-        t_clean[i] += v
-    t_clean = [round(v, nd) for v in t_clean]
+    grants = _grants(inp, rs, cap, q_val, q_clean, nd)
+    if max(n_req, default=0) <= 1:
+        # One request per tenant: its cleaned figure is the tenant's.
+        t_clean = [0.0] * n_t
+        for i, v in zip(q_t, q_clean, strict=True):
+            t_clean[i] = v
+    else:
+        t_clean = [0.0] * n_t
+        for i, v in zip(q_t, q_clean, strict=True):
+            t_clean[i] += v
+        t_clean = [round(v, nd) for v in t_clean]
     p_clean = [0.0] * n_p
     for i, v in enumerate(t_clean):
         p_clean[t_pool[i]] += v
@@ -100,10 +106,18 @@ def allocate_single_class(inp: AllocationInput, rs: list[int]) -> AllocationResu
     names = [f"{inp.resources[r].site}/{inp.resources[r].chip_type}" for r in rs]
     full = names if math.fsum(q_val) >= capacity - tol else []
     clauses = [pool_cap_clause(p.id, p_clean[j], full) for j, p in enumerate(pools)]
+    said: dict[float, str] = {}  # demands repeat a lot; format each once
+
+    def saturated_once(d: float) -> str:
+        text = said.get(d)
+        if text is None:
+            text = said[d] = saturated(d)
+        return text
+
     why = [
         (ASKED_NOTHING if n_req[i] else NO_REQUEST)
         if d <= 0.0
-        else saturated(d)
+        else saturated_once(d)
         if v >= d - tol
         else held_by_pool(v, d, share[i], clauses[t_pool[i]])
         for i, (d, v) in enumerate(zip(t_d, t_clean, strict=True))
@@ -136,7 +150,12 @@ def _requests(
 
 
 def _grants(
-    inp: AllocationInput, rs: list[int], cap: list[float], q_val: list[float], nd: int
+    inp: AllocationInput,
+    rs: list[int],
+    cap: list[float],
+    q_val: list[float],
+    q_clean: list[float],
+    nd: int,
 ) -> tuple[Grant, ...]:
     # North-west corner over the class's resources in input order, exactly as
     # the general path splits a class.
@@ -144,7 +163,7 @@ def _grants(
     res = [inp.resources[r] for r in rs]
     if len(res) == 1:
         one, theta = res[0], res[0].throughput
-        hours = [round(v / theta, nd) for v in q_val]
+        hours = q_clean if theta == 1.0 else [round(v / theta, nd) for v in q_val]
         return tuple(
             Grant(q.id, one.site, one.chip_type, g)
             for q, g in zip(inp.requests, hours, strict=True)
