@@ -75,9 +75,7 @@ def gigafactory_allocation_input(
     pool_ids = [p.id for p in pool_list]
     pool_bias = [3.0 if p.id == "public" else 1.0 for p in pool_list]
     tenant_pool = rng.choices(pool_ids, weights=pool_bias, k=tenants)
-    tenant_list = tuple(
-        Tenant(f"t{i}", tenant_pool[i], 2.0 if rng.random() < 0.1 else 1.0) for i in range(tenants)
-    )
+    tenant_list = tuple(Tenant(f"t{i}", tenant_pool[i], 2.0 if rng.random() < 0.1 else 1.0) for i in range(tenants))
     home = [rng.choice(keys) for _ in range(tenants)]
     # Most teams run the same kind of job everywhere: one eligibility profile
     # per tenant; a mixed tenant draws each request's eligibility afresh.
@@ -111,9 +109,7 @@ def single_resource_input(*, seed: int, tenants: int, pools: int = 12) -> Alloca
     pool_list = _pools(rng, pools)
     pool_ids = [p.id for p in pool_list]
     tenant_pool = rng.choices(pool_ids, k=tenants)
-    tenant_list = tuple(
-        Tenant(f"t{i}", tenant_pool[i], 2.0 if rng.random() < 0.1 else 1.0) for i in range(tenants)
-    )
+    tenant_list = tuple(Tenant(f"t{i}", tenant_pool[i], 2.0 if rng.random() < 0.1 else 1.0) for i in range(tenants))
     demands = _lognormal_demands(rng, tenants, 1000.0)
     key = ("MUC", "H100")
     reqs = tuple(Request(f"q{i}", f"t{i}", demands[i], (key,)) for i in range(tenants))
@@ -124,5 +120,7 @@ def single_resource_input(*, seed: int, tenants: int, pools: int = 12) -> Alloca
 if __name__ == "__main__":
     inp = gigafactory_allocation_input(seed=1, tenants=50_000, requests=100_000)
     classes = {frozenset(q.eligible) for q in inp.requests}
-    print(f"{len(inp.resources)} resources, {len(inp.tenants)} tenants, "
-          f"{len(inp.requests)} requests, {len(classes)} eligibility classes")
+    print(
+        f"{len(inp.resources)} resources, {len(inp.tenants)} tenants, "
+        f"{len(inp.requests)} requests, {len(classes)} eligibility classes"
+    )

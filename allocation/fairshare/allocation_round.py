@@ -79,8 +79,7 @@ class _Model:
             pool_tw[self.tenant_pool[i]] += t.weight
         self.pool_share = [p.weight / total_w for p in inp.pools] if inp.pools else []
         self.tenant_share = [
-            self.pool_share[p] * t.weight / pool_tw[p]
-            for t, p in zip(inp.tenants, self.tenant_pool, strict=True)
+            self.pool_share[p] * t.weight / pool_tw[p] for t, p in zip(inp.tenants, self.tenant_pool, strict=True)
         ]
         total_d = math.fsum(self.req_demand)
         self.scale = max(min(math.fsum(self.cap), total_d), 1e-9)
@@ -205,9 +204,7 @@ def _tenants(m: _Model, pool_total: list[float]) -> tuple[list[float], list[str]
     return total, reason
 
 
-def _fill_by_parent(
-    m: _Model, who: list[int], pool_total: list[float], total: list[float], reason: list[str]
-) -> None:
+def _fill_by_parent(m: _Model, who: list[int], pool_total: list[float], total: list[float], reason: list[str]) -> None:
     """One class: no routing choice, so each pool is water-filled by share."""
     by_pool: dict[int, list[int]] = defaultdict(list)
     for i in who:
@@ -349,8 +346,7 @@ def _explain(
     for i, d in enumerate(m.tenant_class):
         pool_classes[m.tenant_pool[i]].update(d)
     pools = [
-        PoolFacts(p.id, m.pool_demand[j], pool_val[j], pool_reason[j],
-                  [names[r] for r in exhausted(pool_classes[j])])
+        PoolFacts(p.id, m.pool_demand[j], pool_val[j], pool_reason[j], [names[r] for r in exhausted(pool_classes[j])])
         for j, p in enumerate(m.inp.pools)
     ]
     out: dict[str, str] = {}

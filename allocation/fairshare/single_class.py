@@ -131,9 +131,7 @@ def allocate_single_class(inp: AllocationInput, rs: list[int]) -> AllocationResu
     )
 
 
-def _requests(
-    q_t: list[int], q_d: list[float], n_req: list[int], t_val: list[float], t_d: list[float]
-) -> list[float]:
+def _requests(q_t: list[int], q_d: list[float], n_req: list[int], t_val: list[float], t_d: list[float]) -> list[float]:
     out = [0.0] * len(q_t)
     several: dict[int, list[int]] = {}
     for q, i in enumerate(q_t):
@@ -165,9 +163,7 @@ def _grants(
         one, theta = res[0], res[0].throughput
         hours = q_clean if theta == 1.0 else [round(v / theta, nd) for v in q_val]
         return tuple(
-            Grant(q.id, one.site, one.chip_type, g)
-            for q, g in zip(inp.requests, hours, strict=True)
-            if g > 0.0
+            Grant(q.id, one.site, one.chip_type, g) for q, g in zip(inp.requests, hours, strict=True) if g > 0.0
         )
     left = list(cap)
     j = 0
