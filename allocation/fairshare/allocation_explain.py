@@ -41,7 +41,7 @@ class TenantFacts:
     share: float
     reason: str  # "demand" | "parent" | "blocked" | ""
     has_requests: bool
-    exhausted: list[str]  # tenant-eligible resources that are full
+    exhausted: list[str]  # full resources its unsatisfied requests could use
     rivals: list[str]  # other pools holding grants on those resources
     pool_level: float  # its pool's total per unit of the pool's share
 
@@ -81,9 +81,9 @@ def explain(t: TenantFacts, pool: PoolFacts, tol: float) -> str:
     if t.rivals and level < t.pool_level * (1.0 - 1e-9):
         little = "got nothing" if t.total <= tol else f"got little ({got})"
         return (
-            f"{little}: its only eligible resources {res} are needed by other "
-            f"pools ({rivals}) to reach their step-1 totals, and pools' "
-            "entitlements come before tenants'"
+            f"{little}: the only resources its unmet demand can run on, {res}, are "
+            f"needed by other pools ({rivals}) to reach their step-1 totals, and "
+            "pools' entitlements come before tenants'"
         )
     why = (
         f"held at fair level {fmt(level)} normalized hours per unit of share "

@@ -318,7 +318,12 @@ def allocate_general(inp: AllocationInput) -> AllocationResult:
     pool_val = [_clean(v, tol) for v in pool_sum]
     full = [used[r] >= m.cap[r] - tol for r in range(len(m.cap))]
     names = [f"{r.site}/{r.chip_type}" for r in inp.resources]
-    explanations = _explain(m, pool_val, pool_reason, tenant_val, tenant_reason, full, names, pools_on)
+    # A tenant's unmet demand can only wait on its unsatisfied requests' classes.
+    wanting: list[set[int]] = [set() for _ in inp.tenants]
+    for q, k in enumerate(m.req_class):
+        if k >= 0 and req_raw[q] < m.req_demand[q] - tol:
+            wanting[m.req_tenant[q]].add(k)
+    explanations = _explain(m, pool_val, pool_reason, tenant_val, tenant_reason, full, names, pools_on, wanting)
     return AllocationResult(
         pools={p.id: v for p, v in zip(inp.pools, pool_val, strict=True)},
         tenants={t.id: v for t, v in zip(inp.tenants, tenant_val, strict=True)},
@@ -337,6 +342,7 @@ def _explain(
     full: list[bool],
     names: list[str],
     pools_on: list[set[int]],
+    wanting: list[set[int]],
 ) -> dict[str, str]:
     def exhausted(classes: object) -> list[int]:
         rs = sorted({r for k in classes for r in m.class_resources[k]})  # type: ignore[attr-defined]
@@ -352,7 +358,7 @@ def _explain(
     out: dict[str, str] = {}
     for i, t in enumerate(m.inp.tenants):
         p = m.tenant_pool[i]
-        rs = exhausted(m.tenant_class[i]) if tenant_reason[i] not in ("", DEMAND) else []
+        rs = exhausted(wanting[i]) if tenant_reason[i] not in ("", DEMAND) else []
         rivals = sorted({o for r in rs for o in pools_on[r] if o != p})
         facts = TenantFacts(
             id=t.id,
