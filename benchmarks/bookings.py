@@ -189,6 +189,7 @@ def overbooking_report() -> dict[str, int]:
     held: dict[tuple[int, datetime], int] = defaultdict(int)
     for inventory_id, start, hours, chips in Booking.objects.filter(status=BookingStatus.CONFIRMED).values_list(
             "inventory_id", "starts_at", "hours", "chips"):
+        assert start is not None  # confirmed bookings always have a start (a CHECK says so)
         for h in range(hours):
             held[(inventory_id, start + timedelta(hours=h))] += chips
     over = ResourceHour.objects.filter(booked__gt=F("capacity")).count()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up (creating .venv if missing) and run the whole test suite: lint,
+# Set up (creating .venv if missing) and run the whole test suite: lint, types,
 # migrations check, every test on SQLite, then the database tests again on
 # PostgreSQL (with real Celery workers through Redis) when one is reachable.
 #
@@ -20,6 +20,8 @@ unset DATABASE_URL REDIS_URL
 
 echo "== ruff"
 .venv/bin/ruff check .
+echo "== mypy"
+.venv/bin/mypy allocation investai benchmarks
 echo "== migrations are up to date"
 .venv/bin/python manage.py makemigrations --check --dry-run
 
