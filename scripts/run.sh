@@ -19,12 +19,13 @@ mkdir -p var
 worker=$!
 trap 'kill "$worker" 2>/dev/null; wait "$worker" 2>/dev/null || true' EXIT INT TERM
 
+address=${ADDRESS:-127.0.0.1:8000}
 cat <<TXT
 
-  InvestAI compute access is starting at  http://127.0.0.1:8000/
+  InvestAI compute access is starting at  http://$address/
   Log in with one of the demo accounts above (password: investai-demo).
-  API docs: http://127.0.0.1:8000/api/v1/docs/   Health: http://127.0.0.1:8000/healthz
+  API docs: http://$address/api/v1/docs/   Health: http://$address/healthz
   Celery worker + beat log: var/celery.log        Stop with Ctrl-C.
 
 TXT
-.venv/bin/python manage.py runserver "${ADDRESS:-127.0.0.1:8000}"
+.venv/bin/python manage.py runserver "$address"
