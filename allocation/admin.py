@@ -152,6 +152,25 @@ class BookingAdmin(admin.ModelAdmin):
     date_hierarchy = "submitted_at"
     list_select_related = ["tenant", "inventory__gigafactory", "inventory__chip_type"]
     raw_id_fields = ["tenant", "created_by", "inventory"]
+    actions = ["reconfirm_at_risk"]
+
+    @admin.action(description="Re-confirm selected at-risk bookings whose chips are back in service")
+    def reconfirm_at_risk(self, request: HttpRequest, queryset: Any) -> None:
+        from allocation.services.errors import NotAllowed, ServiceError
+        from allocation.services.operations import booking_at_risk_resolve
+
+        done, refused = 0, []
+        for booking in queryset.filter(status=m.BookingStatus.AT_RISK):
+            try:
+                booking_at_risk_resolve(actor=request.user, booking=booking)
+                done += 1
+            except ServiceError as exc:
+                refused.append(f"#{booking.pk}: {exc.message}")
+            except NotAllowed as exc:
+                self.message_user(request, str(exc), level="error")
+                return
+        self.message_user(request, f"{done} booking(s) confirmed again." + (" Still short: " + "; ".join(refused)
+                                                                            if refused else ""))
 
 
 @admin.register(m.UsageRecord)

@@ -158,3 +158,25 @@ def test_a_window_no_period_covers_stays_pending_for_lack_of_quota(funded: Any, 
     booking.refresh_from_db()
     assert outcome == {"bookings": 1, "placed": 0, "unplaced": {"quota": 1}}
     assert (booking.status, booking.unplaced_reason) == (BookingStatus.PENDING, "quota")
+
+
+def test_an_operator_reconfirms_an_at_risk_booking_once_its_chips_are_back(
+    funded: Any, aurora: Any, alice: Any, oscar: Any
+) -> None:
+    from allocation.models import MaintenanceWindow
+    from allocation.services.operations import booking_at_risk_resolve
+
+    booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START,
+                                      hours=2, chips=80)
+    window, displaced = maintenance_create(actor=oscar, inventory=funded.lux_h100, chips=30, starts_at=START,
+                                           ends_at=START + timedelta(hours=1))
+    assert [b.pk for b in displaced] == [booking.pk]
+    with pytest.raises(Conflict):  # still short while the maintenance holds the chips
+        booking_at_risk_resolve(actor=oscar, booking=booking, now=START - timedelta(days=1))
+    # The maintenance is called off: the hour gets its chips back.
+    MaintenanceWindow.objects.filter(pk=window.pk).delete()
+    ResourceHour.objects.filter(inventory=funded.lux_h100, hour=START).update(capacity=90)
+    booking_at_risk_resolve(actor=oscar, booking=booking, now=START - timedelta(days=1))
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.CONFIRMED
+    assert set(ResourceHour.objects.filter(inventory=funded.lux_h100).values_list("booked", "at_risk")) == {(80, 0)}

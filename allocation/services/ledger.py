@@ -125,6 +125,21 @@ def release_chips(*, inventory_id: int, start: datetime, hours: int, chips: int,
     _add_to_hours(inventory_id, start, hours, "at_risk" if at_risk else "booked", -chips)
 
 
+def restore_at_risk(*, inventory_id: int, start: datetime, hours: int, chips: int) -> None:
+    """Move an at-risk booking's chips back to ``booked`` if every hour has room again."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    rows, _ = _execute(
+        f"SELECT capacity - booked FROM {ResourceHour._meta.db_table} "
+        f"WHERE inventory_id = %s AND hour >= %s AND hour < %s ORDER BY hour{lock}", _slot(inventory_id, start, hours))
+    room = min((r[0] for r in rows), default=0)
+    if len(rows) < hours or room < chips:
+        raise Conflict("capacity", f"Only {max(room, 0):,} chips are back in service in some hour of that slot; "
+                                   f"the booking holds {chips:,}.", code="capacity")
+    _execute(f"UPDATE {ResourceHour._meta.db_table} SET booked = booked + %s, at_risk = at_risk - %s "
+             f"WHERE inventory_id = %s AND hour >= %s AND hour < %s",
+             [chips, chips, *_slot(inventory_id, start, hours)])
+
+
 def granted_in_force(*, tenant_id: int, period_id: int) -> float:
     total = Quota.objects.filter(tenant_id=tenant_id, period_id=period_id, round__status=RoundStatus.COMMITTED) \
         .aggregate(total=Sum("normalized_hours"))["total"]

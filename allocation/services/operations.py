@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from allocation import policies
 from allocation.models import Booking, BookingStatus, Inventory, MaintenanceWindow, ResourceHour, UsageRecord
@@ -89,6 +90,30 @@ def maintenance_create(
                  after={"inventory": inventory.pk, "chips": chips, "starts_at": starts_at.isoformat(),
                         "ends_at": ends_at.isoformat(), "at_risk": [b.pk for b in displaced]})
     return window, displaced
+
+
+@transaction.atomic
+def booking_at_risk_resolve(*, actor: Any, booking: Booking, now: datetime | None = None) -> Booking:
+    """An operator re-confirms an at-risk booking once its chips are back in service.
+
+    Refused (``Conflict`` on ``capacity``) while any of its hours is still
+    short; the other resolution is ``booking_cancel``.
+    """
+    if not policies.is_operator(actor):
+        raise NotAllowed("Only site operators resolve bookings at risk.")
+    booking = Booking.objects.select_for_update().get(pk=booking.pk)
+    before = snapshot(booking, AUDITED)
+    started = booking.starts_at is not None and booking.starts_at <= (now or timezone.now())
+    booking_transition(booking, BookingStatus.ACTIVE if started else BookingStatus.CONFIRMED)
+    assert booking.inventory_id is not None and booking.starts_at is not None
+    ledger.restore_at_risk(inventory_id=booking.inventory_id, start=booking.starts_at, hours=booking.hours,
+                           chips=booking.chips)
+    booking.save(update_fields=["status"])
+    audit_record(actor=actor, action="booking.resolved", obj=booking, tenant=booking.tenant, before=before,
+                 after=snapshot(booking, AUDITED))
+    notify_tenant(tenant_id=booking.tenant_id, subject=f"Booking {booking.pk} is confirmed again",
+                  body="The chips it holds are back in service.")
+    return booking
 
 
 @transaction.atomic
