@@ -60,13 +60,19 @@ def capacity_by_hour(*, inventory: Inventory, start: datetime, hours: int) -> di
     return capacity
 
 
-def ensure_hours(*, inventory: Inventory, start: datetime, hours: int) -> None:
-    """Create the ledger rows a booking will touch (concurrent callers are fine)."""
+def ensure_hours(*, inventory: Inventory, start: datetime, hours: int, some_missing: bool = False) -> None:
+    """Create the ledger rows a booking will touch (concurrent callers are fine).
+
+    ``some_missing``: the caller has just seen that not every row exists, so
+    skip looking which do; the insert leaves existing rows untouched anyway.
+    """
     end = start + hours * HOUR
-    have = set(ResourceHour.objects.filter(inventory=inventory, hour__gte=start, hour__lt=end)
-               .values_list("hour", flat=True))
-    if len(have) == hours:
-        return
+    have: set[datetime] = set()
+    if not some_missing:
+        have = set(ResourceHour.objects.filter(inventory=inventory, hour__gte=start, hour__lt=end)
+                   .values_list("hour", flat=True))
+        if len(have) == hours:
+            return
     capacity = capacity_by_hour(inventory=inventory, start=start, hours=hours)
     ResourceHour.objects.bulk_create(
         [ResourceHour(inventory=inventory, hour=h, capacity=c) for h, c in capacity.items() if h not in have],
@@ -109,7 +115,7 @@ def hold_chips(*, inventory: Inventory, start: datetime, hours: int, chips: int)
     """
     rows = _locked_hours(inventory.pk, start, hours)
     if len(rows) < hours:  # first booking of these hours: create their rows
-        ensure_hours(inventory=inventory, start=start, hours=hours)
+        ensure_hours(inventory=inventory, start=start, hours=hours, some_missing=True)
         rows = _locked_hours(inventory.pk, start, hours)
     least = min(free for _, free in rows)
     if least < chips:
