@@ -88,15 +88,16 @@ def booking_fixed_create(
     _on_the_hour(starts_at, "starts_at")
     print_ = fingerprint({"kind": "fixed", "inventory": inventory.pk, "starts_at": starts_at.isoformat(),
                           "hours": hours, "chips": chips})
-    if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
-        return replayed, False
-    if starts_at < timezone.now() - ledger.HOUR:
-        raise ServiceError("starts_at", "That hour has passed; book from the current hour on.")
-    if chips > inventory.chips_in_service:
-        raise ServiceError("chips", f"{inventory} has {inventory.chips_in_service:,} chips in service.")
-    period = ledger.period_at(starts_at)
-    cost = chips * hours * inventory.chip_type.throughput
+    # A key is looked up only when something refuses the booking: a replay that
+    # would otherwise go through is refused by the unique (tenant, key) constraint
+    # on insert, which rolls its holds back; so a new key costs no extra query.
     try:
+        if starts_at < timezone.now() - ledger.HOUR:
+            raise ServiceError("starts_at", "That hour has passed; book from the current hour on.")
+        if chips > inventory.chips_in_service:
+            raise ServiceError("chips", f"{inventory} has {inventory.chips_in_service:,} chips in service.")
+        period = ledger.period_at(starts_at)
+        cost = chips * hours * inventory.chip_type.throughput
         with transaction.atomic():
             ledger.hold_chips(inventory=inventory, start=starts_at, hours=hours, chips=chips)
             ledger.charge_quota(tenant_id=tenant.pk, period=period, cost=cost)
@@ -107,19 +108,19 @@ def booking_fixed_create(
                 idempotency_key=idempotency_key or None, request_fingerprint=print_)
             audit_record(actor=actor, action="booking.confirmed", obj=booking, tenant=tenant,
                          after=snapshot(booking, AUDITED))
-    except Conflict as refused:
-        # A retry that waited on the ledger rows its own first request held finds
-        # them full; if that request committed under the key, it is the answer.
+    except ServiceError as refused:
+        # A replay (also a retry that waited on the ledger rows its own first
+        # request held and finds them full): the booking made under the key is the answer.
         if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
             return replayed, False
-        if refused.field == "capacity":
+        if isinstance(refused, Conflict) and refused.field == "capacity":
             fit = ledger.earliest_fit(inventory=inventory, chips=chips, hours=hours, after=starts_at)
             refused.extra["earliest_start"] = fit.isoformat() if fit else None
             if fit:
                 refused.message += f" The earliest start that fits is {fit:%Y-%m-%d %H:00} UTC."
         raise
     except IntegrityError:
-        # Two retries with one key raced; the winner's booking is the answer.
+        # The key was used before (or by a retry racing this one): that booking is the answer.
         if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
             return replayed, False
         raise
