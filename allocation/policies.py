@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from allocation.models import GlobalRole, MemberRole, Membership, RoleKind
+from allocation.models import GlobalRole, MemberRole, Membership, RoleKind, Tenant
 
 
 def _has_role(user: Any, *roles: str) -> bool:
@@ -35,6 +35,15 @@ def is_platform_admin(user: Any) -> bool:
 
 def is_member(user: Any, tenant_id: int) -> bool:
     return Membership.objects.filter(user=user, tenant_id=tenant_id).exists()
+
+
+def is_member_of(user: Any, tenant: Tenant) -> bool:
+    """``is_member`` for a tenant row: one the API looked up among this user's own
+    tenants carries ``member_user_id`` (see ``TenantOfUserField``), so asking again costs a query for nothing."""
+    user_id = getattr(user, "pk", None)
+    if user_id is not None and getattr(tenant, "member_user_id", None) == user_id:
+        return True
+    return is_member(user, tenant.pk)
 
 
 def is_pi(user: Any, tenant_id: int) -> bool:

@@ -82,7 +82,7 @@ def booking_fixed_create(
     idempotency_key: str | None = None,
 ) -> tuple[Booking, bool]:
     """Confirm a fixed booking or refuse it; returns (booking, created)."""
-    if not policies.is_member(actor, tenant.pk):
+    if not policies.is_member_of(actor, tenant):
         raise NotAllowed("Only members of the tenant may book for it.")
     _validate_shape(chips=chips, hours=hours)
     _on_the_hour(starts_at, "starts_at")
@@ -132,7 +132,7 @@ def booking_flexible_create(
     hours: int, chips: int, idempotency_key: str | None = None,
 ) -> tuple[Booking, bool]:
     """Queue a flexible booking for the booking round; returns (booking, created)."""
-    if not policies.is_member(actor, tenant.pk):
+    if not policies.is_member_of(actor, tenant):
         raise NotAllowed("Only members of the tenant may book for it.")
     _validate_shape(chips=chips, hours=hours)
     if not eligible:
