@@ -42,7 +42,12 @@ def resource_by_key(key: Any) -> Inventory | None:
     if not isinstance(key, str) or key.count("/") != 1:
         return None
     site, chip_type = (part.strip() for part in key.split("/"))
-    return selectors.eligible_inventory().filter(gigafactory__slug=site, chip_type__slug=chip_type).first()
+    # At most one row (one inventory per site and chip type): a plain get, no ordering to compile.
+    try:
+        return Inventory.objects.select_related("gigafactory", "chip_type").get(
+            gigafactory__slug=site, chip_type__slug=chip_type)
+    except Inventory.DoesNotExist:
+        return None
 
 
 class ResourceFilter(django_filters.FilterSet):
