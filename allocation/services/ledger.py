@@ -74,10 +74,13 @@ def ensure_hours(*, inventory: Inventory, start: datetime, hours: int, some_miss
         if len(have) == hours:
             return
     capacity = capacity_by_hour(inventory=inventory, start=start, hours=hours)
-    ResourceHour.objects.bulk_create(
-        [ResourceHour(inventory=inventory, hour=h, capacity=c) for h, c in capacity.items() if h not in have],
-        ignore_conflicts=True,
-    )
+    missing = [(h, c) for h, c in capacity.items() if h not in have]
+    adapt = connection.ops.adapt_datetimefield_value
+    for i in range(0, len(missing), 300):  # plain SQL: the first booking of every hour comes this way
+        batch = missing[i:i + 300]
+        _execute(f"INSERT INTO {ResourceHour._meta.db_table} (inventory_id, hour, capacity, booked, at_risk) "
+                 f"VALUES {', '.join(['(%s, %s, %s, 0, 0)'] * len(batch))} ON CONFLICT DO NOTHING",
+                 [value for h, c in batch for value in (inventory.pk, adapt(h), c)])
 
 
 def _execute(sql: str, params: list[Any]) -> tuple[list[tuple[Any, ...]], int]:
