@@ -36,5 +36,6 @@ class TenantOfUserField(serializers.SlugRelatedField):
         request = self.context.get("request")
         if request is None:
             return Tenant.objects.none()
-        return selectors.tenants_of(user=request.user).annotate(
+        # The tenant row only (callers need its id and slug, not its pool).
+        return selectors.tenants_of(user=request.user).select_related(None).annotate(
             member_user_id=Value(request.user.pk, output_field=IntegerField()))
