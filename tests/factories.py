@@ -101,3 +101,9 @@ class Catalogue:
                                                 chips_in_service=90),
             public_pool=public_pool, acme_pool=acme_pool, period=period,
         )
+
+
+def booked_hours(**filters: Any) -> dict[Any, int]:
+    """Hour -> chips held, for the hours that hold any (the ledger also has rows
+    for every other hour of a period once one of them was booked)."""
+    return dict(m.ResourceHour.objects.filter(booked__gt=0, **filters).values_list("hour", "booked"))

@@ -16,6 +16,7 @@ from allocation.services.booking_round import booking_round_run, booking_round_s
 from allocation.services.bookings import booking_cancel, booking_fixed_create, booking_flexible_create
 from allocation.services.errors import Conflict, IdempotencyMismatch, ServiceError
 from allocation.services.operations import maintenance_create, usage_records_report
+from tests.factories import booked_hours
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 START = datetime(2027, 1, 8, tzinfo=UTC)
@@ -25,7 +26,7 @@ def test_fixed_booking_is_confirmed_and_holds_chips_and_quota(funded: Any, auror
     booking, created = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100,
                                             starts_at=START, hours=10, chips=60)
     assert created and booking.status == BookingStatus.CONFIRMED
-    assert set(ResourceHour.objects.filter(inventory=funded.lux_h100).values_list("booked", flat=True)) == {60}
+    assert booked_hours(inventory=funded.lux_h100) == {START + timedelta(hours=h): 60 for h in range(10)}
     assert QuotaBalance.objects.get(tenant=aurora).used == 600
 
 
@@ -179,4 +180,5 @@ def test_an_operator_reconfirms_an_at_risk_booking_once_its_chips_are_back(
     booking_at_risk_resolve(actor=oscar, booking=booking, now=START - timedelta(days=1))
     booking.refresh_from_db()
     assert booking.status == BookingStatus.CONFIRMED
-    assert set(ResourceHour.objects.filter(inventory=funded.lux_h100).values_list("booked", "at_risk")) == {(80, 0)}
+    assert booked_hours(inventory=funded.lux_h100) == {START: 80, START + timedelta(hours=1): 80}
+    assert not ResourceHour.objects.filter(at_risk__gt=0).exists()

@@ -109,6 +109,17 @@ def _add_to_hours(inventory_id: int, start: datetime, hours: int, column: str, c
              f"WHERE inventory_id = %s AND hour >= %s AND hour < %s", [chips, *_slot(inventory_id, start, hours)])
 
 
+def _ledger_span(start: datetime, hours: int) -> tuple[datetime, int]:
+    """The hours to create when a slot finds rows missing: the whole allocation
+    period around it, so a resource pays for the miss once per period, not once
+    per newly booked hour; just the slot where no period covers it."""
+    begin, end = start, start + hours * HOUR
+    period = period_at(start)
+    if period is not None:
+        begin, end = min(begin, ceil_hour(period.starts_at)), max(end, floor_hour(period.ends_at))
+    return begin, int((end - begin) / HOUR)
+
+
 def hold_chips(*, inventory: Inventory, start: datetime, hours: int, chips: int) -> None:
     """Hold chips for every hour of the slot, or raise ``Conflict`` having changed nothing.
 
@@ -117,8 +128,9 @@ def hold_chips(*, inventory: Inventory, start: datetime, hours: int, chips: int)
     the CHECK constraint refuses an overbooking whatever this code does.
     """
     rows = _locked_hours(inventory.pk, start, hours)
-    if len(rows) < hours:  # first booking of these hours: create their rows
-        ensure_hours(inventory=inventory, start=start, hours=hours, some_missing=True)
+    if len(rows) < hours:  # first booking of these hours: create the rows of its whole period at once
+        begin, span = _ledger_span(start, hours)
+        ensure_hours(inventory=inventory, start=begin, hours=span, some_missing=True)
         rows = _locked_hours(inventory.pk, start, hours)
     least = min(free for _, free in rows)
     if least < chips:

@@ -15,7 +15,7 @@ import pytest
 from allocation.models import Booking, BookingStatus, QuotaBalance, ResourceHour
 from allocation.services.operations import usage_records_report
 from tests.api import client_for
-from tests.factories import member
+from tests.factories import booked_hours, member
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 URL = "/api/v1/bookings/"
@@ -44,7 +44,7 @@ def test_fixed_booking_is_confirmed_and_holds_chips_and_quota(funded: Any, alice
     assert (body["tenant"], body["resource"], body["chips"], body["hours"]) == ("aurora-lab", "lux/h100", 60, 10)
     assert body["starts_at"] == "2027-01-08T00:00:00Z" and body["ends_at"] == "2027-01-08T10:00:00Z"
     assert (body["period"], body["cost_normalized_hours"], body["created_by"]) == ("2027-q1", 600.0, "alice")
-    assert set(ResourceHour.objects.filter(inventory=funded.lux_h100).values_list("booked", flat=True)) == {60}
+    assert booked_hours(inventory=funded.lux_h100) == {START + timedelta(hours=h): 60 for h in range(10)}
     assert QuotaBalance.objects.get(tenant__slug="aurora-lab").used == 600
 
 
@@ -67,7 +67,7 @@ def test_idempotency_key_replays_with_200_and_refuses_another_body_with_422(fund
     error = other.json()["error"]
     assert error["code"] == "idempotency_mismatch" and "idempotency_key" in error["fields"]
     assert Booking.objects.count() == 1
-    assert set(ResourceHour.objects.values_list("booked", flat=True)) == {60}  # held once
+    assert booked_hours() == {START + timedelta(hours=h): 60 for h in range(10)}  # held once
 
 
 def test_the_same_key_is_independent_per_tenant(funded: Any, alice: Any, mallory: Any) -> None:

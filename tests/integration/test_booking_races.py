@@ -30,7 +30,7 @@ from allocation.models import AuditEvent, Booking, BookingStatus, QuotaBalance, 
 from allocation.services import ledger
 from allocation.services.booking_round import booking_round_run, booking_round_shards
 from allocation.services.bookings import booking_flexible_create
-from tests.factories import TenantFactory, grant, member
+from tests.factories import TenantFactory, booked_hours, grant, member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
@@ -146,8 +146,7 @@ def test_forty_clients_race_for_the_last_chips_and_exactly_nine_win(live_server:
         else:
             assert body["status"] == "confirmed"
     assert Booking.objects.filter(status=BookingStatus.CONFIRMED).count() == 9
-    assert set(ResourceHour.objects.filter(inventory=lux).values_list("hour", "booked")) == {
-        (START, 90), (START + timedelta(hours=1), 90)}
+    assert booked_hours(inventory=lux) == {START: 90, START + timedelta(hours=1): 90}
     assert_ledger_matches_bookings(lux)
 
 
@@ -190,7 +189,7 @@ def test_sixteen_retries_with_one_idempotency_key_make_one_booking(live_server: 
     assert statuses == {201: 1, 200: 15}
     assert len({body["id"] for _, body in results}) == 1
     assert Booking.objects.count() == 1
-    assert set(ResourceHour.objects.values_list("booked", flat=True)) == {60}
+    assert booked_hours() == {START + timedelta(hours=h): 60 for h in range(3)}
     assert QuotaBalance.objects.get(tenant=aurora).used == pytest.approx(180.0)
     assert_ledger_matches_bookings(catalogue.lux_h100)
 
