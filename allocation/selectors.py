@@ -281,22 +281,38 @@ def audit_visible_to(*, user: Any) -> QuerySet[AuditEvent]:
     return qs.filter(tenant__memberships__user=user)
 
 
-def fair_share_by_tenant(*, now: datetime) -> dict[int, float]:
-    """Tenant id -> Slurm-style fair-share factor F from decayed usage.
-
-    Usage older than 20 half-lives weighs less than a millionth and is not read.
-    """
+def _recent_usage(*, now: datetime, tenant_ids: Iterable[int] | None = None) -> list[fairshare.Usage]:
+    """Usage records that still weigh: older than 20 half-lives is less than a millionth."""
     half_life = settings.FAIR_SHARE_HALF_LIFE_HOURS
+    records = UsageRecord.objects.filter(at__gt=now - timedelta(hours=20 * half_life), at__lte=now)
+    if tenant_ids is not None:
+        records = records.filter(tenant_id__in=list(tenant_ids))
+    return [fairshare.Usage(tenant=str(tenant_id), at=at, normalized_hours=hours)
+            for tenant_id, at, hours in records.values_list("tenant_id", "at", "normalized_hours")]
+
+
+def fair_share_by_tenant(*, now: datetime) -> dict[int, float]:
+    """Tenant id -> Slurm-style fair-share factor F from decayed usage."""
     tenants = [fairshare.Tenant(id=str(pk), pool=str(pool_id), weight=weight)
                for pk, pool_id, weight in Tenant.objects.values_list("id", "pool_id", "weight")]
     pools = [fairshare.Pool(id=str(pid), weight=max(w, 1e-6)) for pid, w in pool_weights().items()]
-    usage = [fairshare.Usage(tenant=str(tenant_id), at=at, normalized_hours=hours)
-             for tenant_id, at, hours in UsageRecord.objects.filter(
-                 at__gt=now - timedelta(hours=20 * half_life), at__lte=now).values_list(
-                 "tenant_id", "at", "normalized_hours")]
-    factors = fairshare.fair_share_factors(pools=pools, tenants=tenants, usage=usage, now=now,
-                                           half_life_hours=half_life)
+    factors = fairshare.fair_share_factors(pools=pools, tenants=tenants, usage=_recent_usage(now=now), now=now,
+                                           half_life_hours=settings.FAIR_SHARE_HALF_LIFE_HOURS)
     return {int(tenant_id): factor for tenant_id, factor in factors.items()}
+
+
+def fair_share_of(*, user: Any, now: datetime) -> list[dict[str, Any]]:
+    """The user's tenants with their factor F and decayed usage, as the booking round sees them."""
+    from allocation.fairshare.factor import decayed_usage
+
+    tenants = list(tenants_of(user=user).order_by("name"))
+    factors = fair_share_by_tenant(now=now)
+    decayed = decayed_usage(
+        tenants=[fairshare.Tenant(id=str(t.pk), pool=str(t.pool_id), weight=t.weight) for t in tenants],
+        usage=_recent_usage(now=now, tenant_ids=[t.pk for t in tenants]),
+        now=now, half_life_hours=settings.FAIR_SHARE_HALF_LIFE_HOURS)
+    return [{"tenant": t, "factor": factors.get(t.pk, 1.0), "decayed_usage_normalized_hours": decayed[str(t.pk)]}
+            for t in tenants]
 
 
 def rounds_visible_to(*, user: Any) -> QuerySet[AllocationRound]:
@@ -313,10 +329,16 @@ def quota_remaining(*, period: AllocationPeriod, tenant_ids: Iterable[int]) -> d
     return {t: max(0.0, granted.get(t, 0.0) - used.get(t, 0.0)) for t in ids}
 
 
+def quota_in_force(*, period_id: int, tenant_ids: Iterable[int]) -> dict[int, float]:
+    """Tenant id -> normalized hours granted for the period by its committed round (absent: none)."""
+    rows = Quota.objects.filter(period_id=period_id, tenant_id__in=list(tenant_ids),
+                                round__status=RoundStatus.COMMITTED)
+    return {t: float(total or 0.0) for t, total in rows.values("tenant_id").annotate(
+        total=Sum("normalized_hours")).values_list("tenant_id", "total")}
+
+
 def _granted_and_used(period: AllocationPeriod, ids: list[int]) -> tuple[dict[int, float], dict[int, float]]:
-    granted = dict(
-        Quota.objects.filter(period=period, tenant_id__in=ids, round__status=RoundStatus.COMMITTED)
-        .values("tenant_id").annotate(total=Sum("normalized_hours")).values_list("tenant_id", "total"))
+    granted = quota_in_force(period_id=period.pk, tenant_ids=ids)
     used = dict(QuotaBalance.objects.filter(period=period, tenant_id__in=ids).values_list("tenant_id", "used"))
     return granted, used
 

@@ -18,16 +18,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, Sum
+from django.db.models import F
 
+from allocation import selectors
 from allocation.models import (
     AllocationPeriod,
     Inventory,
     MaintenanceWindow,
-    Quota,
     QuotaBalance,
     ResourceHour,
-    RoundStatus,
 )
 from allocation.services.errors import Conflict
 
@@ -162,9 +161,7 @@ def restore_at_risk(*, inventory_id: int, start: datetime, hours: int, chips: in
 
 
 def granted_in_force(*, tenant_id: int, period_id: int) -> float:
-    total = Quota.objects.filter(tenant_id=tenant_id, period_id=period_id, round__status=RoundStatus.COMMITTED) \
-        .aggregate(total=Sum("normalized_hours"))["total"]
-    return float(total or 0.0)
+    return selectors.quota_in_force(period_id=period_id, tenant_ids=[tenant_id]).get(tenant_id, 0.0)
 
 
 def _balance(tenant_id: int, period_id: int) -> QuotaBalance:
@@ -209,9 +206,7 @@ def balances_regrant(*, period_id: int, tenant_ids: Iterable[int]) -> None:
     A handful of queries however many tenants the round touched.
     """
     ids = sorted(set(tenant_ids))
-    granted = dict(
-        Quota.objects.filter(period_id=period_id, tenant_id__in=ids, round__status=RoundStatus.COMMITTED)
-        .values("tenant_id").annotate(total=Sum("normalized_hours")).values_list("tenant_id", "total"))
+    granted = selectors.quota_in_force(period_id=period_id, tenant_ids=ids)
     balances = {b.tenant_id: b for b in QuotaBalance.objects.select_for_update().filter(
         period_id=period_id, tenant_id__in=ids).order_by("tenant_id")}
     for tenant_id, balance in balances.items():

@@ -19,7 +19,6 @@ Invariants:
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import django_filters
@@ -38,10 +37,7 @@ from allocation.api.errors import exception_handler
 from allocation.api.fields import TenantOfUserField
 from allocation.api.views.periods import visible_or_404
 from allocation.api.views.resources import resource_by_key, resource_key
-from allocation.fairshare import Tenant as EngineTenant
-from allocation.fairshare import Usage
-from allocation.fairshare.factor import decayed_usage
-from allocation.models import Booking, BookingKind, BookingStatus, Inventory, UsageRecord
+from allocation.models import Booking, BookingKind, BookingStatus, Inventory
 from allocation.services import bookings as services
 from allocation.services.errors import Conflict
 
@@ -356,17 +352,6 @@ class FairShareView(APIView):
     )
     def get(self, request: Request) -> Response:
         now = timezone.now()
-        half_life = settings.FAIR_SHARE_HALF_LIFE_HOURS
-        tenants = list(selectors.tenants_of(user=request.user).order_by("name"))
-        factors = selectors.fair_share_by_tenant(now=now)
-        records = UsageRecord.objects.filter(tenant__in=tenants, at__lte=now,
-                                             at__gt=now - timedelta(hours=20 * half_life))
-        decayed = decayed_usage(
-            tenants=[EngineTenant(id=str(t.pk), pool=str(t.pool_id), weight=t.weight) for t in tenants],
-            usage=[Usage(tenant=str(tenant_id), at=at, normalized_hours=hours)
-                   for tenant_id, at, hours in records.values_list("tenant_id", "at", "normalized_hours")],
-            now=now, half_life_hours=half_life)
-        data = {"at": now, "half_life_hours": half_life, "tenants": [
-            {"tenant": t, "factor": factors.get(t.pk, 1.0), "decayed_usage_normalized_hours": decayed[str(t.pk)]}
-            for t in tenants]}
+        data = {"at": now, "half_life_hours": settings.FAIR_SHARE_HALF_LIFE_HOURS,
+                "tenants": selectors.fair_share_of(user=request.user, now=now)}
         return Response(self.OutputSerializer(data).data)
