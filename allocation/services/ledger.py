@@ -229,13 +229,20 @@ def period_at(moment: datetime) -> AllocationPeriod | None:
     return next(iter(found), None)
 
 
-def free_chips(*, inventory: Inventory, start: datetime, hours: int) -> list[int]:
-    """Free chips in each hour from the ledger (hours without a row are untouched capacity)."""
-    capacity = capacity_by_hour(inventory=inventory, start=start, hours=hours)
+def capacity_and_held(*, inventory: Inventory, start: datetime, hours: int) -> dict[datetime, tuple[int, int]]:
+    """Hour -> (chips in service, chips held) from the ledger; an hour without a
+    row yet is the fleet minus its maintenance, with nothing held."""
+    result = {h: (c, 0) for h, c in capacity_by_hour(inventory=inventory, start=start, hours=hours).items()}
     rows = ResourceHour.objects.filter(inventory=inventory, hour__gte=start, hour__lt=start + hours * HOUR)
     for hour, cap, booked, at_risk in rows.values_list("hour", "capacity", "booked", "at_risk"):
-        capacity[hour] = max(0, cap - booked - at_risk)
-    return [capacity[h] for h in sorted(capacity)]
+        result[hour] = (cap, booked + at_risk)
+    return result
+
+
+def free_chips(*, inventory: Inventory, start: datetime, hours: int) -> list[int]:
+    """Free chips in each hour of the slot."""
+    ledger = capacity_and_held(inventory=inventory, start=start, hours=hours)
+    return [max(0, ledger[h][0] - ledger[h][1]) for h in sorted(ledger)]
 
 
 def earliest_fit(*, inventory: Inventory, chips: int, hours: int, after: datetime,

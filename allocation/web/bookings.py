@@ -35,7 +35,6 @@ from allocation.models import (
     BookingStatus,
     Inventory,
     MaintenanceWindow,
-    ResourceHour,
     TenantKind,
 )
 from allocation.models.bookings import PLACED_STATUSES
@@ -300,10 +299,8 @@ def timeline_chart(*, inventory: Inventory, start: datetime, days: int, own_tena
     """The chart of one resource (from the ledger, maintenance and placed bookings) and the viewer's bookings."""
     hours = days * 24
     end = start + hours * ledger.HOUR
-    capacity = ledger.capacity_by_hour(inventory=inventory, start=start, hours=hours)
-    for hour, cap in ResourceHour.objects.filter(inventory=inventory, hour__gte=start, hour__lt=end).values_list(
-            "hour", "capacity"):
-        capacity[hour] = cap
+    capacity = {h: cap for h, (cap, _held) in ledger.capacity_and_held(inventory=inventory, start=start,
+                                                                     hours=hours).items()}
     placed = Booking.objects.filter(inventory=inventory, status__in=PLACED_STATUSES, starts_at__lt=end,
                                     ends_at__gt=start)
     spans = [timeline.Span(s, e, chips, "own" if tenant_id in own_tenant_ids else kind)
