@@ -31,6 +31,27 @@ def snapshot(obj: models.Model, fields: list[str]) -> dict[str, Any]:
     return {name: _json_safe(getattr(obj, name)) for name in fields}
 
 
+def audit_event(
+    *,
+    actor: Any,
+    action: str,
+    obj: models.Model,
+    tenant: Tenant | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """The event, unsaved: for a caller that writes it in the same statement as the change itself."""
+    return AuditEvent(
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        action=action,
+        object_type=obj._meta.model_name or type(obj).__name__.lower(),
+        object_id=str(obj.pk),
+        tenant=tenant,
+        before=before,
+        after=after,
+    )
+
+
 def audit_record(
     *,
     actor: Any,
@@ -40,12 +61,6 @@ def audit_record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    return AuditEvent.objects.create(
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-        action=action,
-        object_type=obj._meta.model_name or type(obj).__name__.lower(),
-        object_id=str(obj.pk),
-        tenant=tenant,
-        before=before,
-        after=after,
-    )
+    event = audit_event(actor=actor, action=action, obj=obj, tenant=tenant, before=before, after=after)
+    event.save(force_insert=True)
+    return event
