@@ -7,16 +7,19 @@ of queries whatever their length.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db import connection, models
 from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models.expressions import Col
 
 from allocation import fairshare, policies
 from allocation.models import (
@@ -25,6 +28,7 @@ from allocation.models import (
     AllocationRound,
     AuditEvent,
     Booking,
+    ChipType,
     Contribution,
     Gigafactory,
     GlobalRole,
@@ -357,3 +361,94 @@ def bookings_visible_to(*, user: Any) -> QuerySet[Booking]:
     if policies.is_operator(user):
         return qs
     return qs.filter(tenant__in=tenants_of(user=user).values("pk"))
+
+
+# --- The fixed-booking hot path -------------------------------------------
+
+
+@dataclass(frozen=True)
+class FixedBookingRows:
+    """What a fixed booking names, each None when it names nothing (or nothing the user may book for)."""
+
+    tenant: Tenant | None
+    inventory: Inventory | None
+    period: AllocationPeriod | None
+
+
+_Converter = Callable[[Any, Any, Any], Any]
+
+
+@functools.cache
+def _row_reader(
+    model: type[models.Model], alias: str, vendor: str,
+) -> tuple[list[str], list[tuple[Col, list[_Converter]]]]:
+    """A model's columns for ``SELECT alias.col, ...`` and the converters the ORM would apply to each.
+
+    Cached per model and backend: building it compiles nothing per request.
+    """
+    quote = connection.ops.quote_name
+    fields = model._meta.concrete_fields
+    columns = [f"{alias}.{quote(f.attname if f.column is None else f.column)}" for f in fields]
+    readers = []
+    for field in fields:
+        col = Col(alias, field)
+        readers.append((col, [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]))
+    return columns, readers
+
+
+def _instance(model: type[models.Model], alias: str, values: tuple[Any, ...]) -> Any:
+    """A model instance from its columns as ``_row_reader`` selected them; None for an unmatched LEFT JOIN."""
+    if values[0] is None:  # the primary key: never NULL in a row that exists
+        return None
+    _, readers = _row_reader(model, alias, connection.vendor)
+    converted = []
+    for value, (col, converters) in zip(values, readers, strict=True):
+        for convert in converters:
+            value = convert(value, col, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], converted)
+
+
+_FIXED_PARTS: list[tuple[type[models.Model], str]] = [
+    (Tenant, "t"), (Inventory, "i"), (Gigafactory, "g"), (ChipType, "c"), (AllocationPeriod, "p")]
+
+
+@functools.cache
+def _fixed_booking_sql(vendor: str) -> str:
+    table = {model: connection.ops.quote_name(model._meta.db_table) for model, _ in _FIXED_PARTS}
+    membership = connection.ops.quote_name(Membership._meta.db_table)
+    columns = [c for model, alias in _FIXED_PARTS for c in _row_reader(model, alias, vendor)[0]]
+    return (
+        f"SELECT {', '.join(columns)} FROM (SELECT 1 AS one) AS one "
+        f"LEFT JOIN {table[Tenant]} t ON t.slug = %s "
+        f"AND t.id IN (SELECT m.tenant_id FROM {membership} m WHERE m.user_id = %s) "
+        f"LEFT JOIN {table[Gigafactory]} g ON g.slug = %s "
+        f"LEFT JOIN {table[ChipType]} c ON c.slug = %s "
+        f"LEFT JOIN {table[Inventory]} i ON i.gigafactory_id = g.id AND i.chip_type_id = c.id "
+        f"LEFT JOIN {table[AllocationPeriod]} p ON p.id = (SELECT p2.id FROM {table[AllocationPeriod]} p2 "
+        f"WHERE p2.starts_at <= %s AND p2.ends_at > %s ORDER BY p2.starts_at LIMIT 1)"
+    )
+
+
+def fixed_booking_rows(*, user: Any, tenant_slug: str, site: str, chip_type: str, at: datetime) -> FixedBookingRows:
+    """The user's tenant of that slug, the resource ``site/chip_type`` (site and chip type joined) and the
+    allocation period ``at`` falls in: one round trip instead of three, because every fixed booking asks.
+
+    The tenant is found through the user's membership, so it carries ``member_user_id`` as
+    ``TenantOfUserField``'s does (``policies.is_member_of`` takes the membership as proven).
+    """
+    moment = connection.ops.adapt_datetimefield_value(at)
+    with connection.cursor() as cursor:
+        cursor.execute(_fixed_booking_sql(connection.vendor), [tenant_slug, user.pk, site, chip_type, moment, moment])
+        row = cursor.fetchone()
+    parts, offset = {}, 0
+    for model, alias in _FIXED_PARTS:
+        width = len(model._meta.concrete_fields)
+        parts[alias] = _instance(model, alias, tuple(row[offset:offset + width]))
+        offset += width
+    tenant, inventory = parts["t"], parts["i"]
+    if tenant is not None:
+        tenant.member_user_id = user.pk
+    if inventory is not None:
+        inventory.gigafactory, inventory.chip_type = parts["g"], parts["c"]
+    return FixedBookingRows(tenant=tenant, inventory=inventory, period=parts["p"])
