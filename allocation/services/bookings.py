@@ -161,8 +161,8 @@ def _confirm_at_once(
 ) -> Booking | None:
     """Confirm the booking in one SQL statement when everything is in place; None leaves it to the general path.
 
-    Everything the general path does in a transaction of six round trips (lock the slot's hours,
-    add the chips, charge the quota, insert the booking and its audit event), one PostgreSQL
+    Everything the general path does in a transaction of five round trips and BEGIN/COMMIT (lock the
+    slot's hours, add the chips, charge the quota, insert the booking and its audit event), one PostgreSQL
     statement does at once, and a single statement is atomic by itself: it writes all of it or
     nothing. It keeps the ledger's lock order: the slot's hours are locked (in hour order) before
     the quota row, because the quota UPDATE waits on the slot's verdict. It writes nothing when a

@@ -6,7 +6,8 @@ Invariants:
   ``Conflict`` naming ``capacity`` or ``quota``;
 - every transaction locks ledger rows in one global order (resource hours by
   inventory then hour, then the quota balance), so concurrent bookings wait
-  for each other instead of deadlocking;
+  for each other instead of deadlocking; so does the one statement that
+  confirms a fixed booking on PostgreSQL (``services.bookings._confirm_at_once``);
 - every call must run inside the caller's transaction; a failed hold is
   rolled back to a savepoint and leaves the caller's transaction usable.
 """
