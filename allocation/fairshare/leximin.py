@@ -38,6 +38,8 @@ Invariants:
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -72,10 +74,31 @@ class StepOutcome:
     max_flows: int
 
 
-def _guaranteed(
-    members: list[int], frozen: list[bool], capped: list[float], weight: Sequence[float], at: float
-) -> float:
-    return sum(min(capped[e], weight[e] * at) for e in members if not frozen[e])
+class _Rising:
+    """The members of one group still rising in a round, as breakpoints:
+    their guaranteed total sum(min(c_e, w_e * L)) at any level L in
+    O(log n), because a Newton step asks for it at every group."""
+
+    __slots__ = ("done", "rate", "ratios")
+
+    def __init__(self, caps: list[float], weights: list[float]) -> None:
+        order = sorted(range(len(caps)), key=lambda i: caps[i] / weights[i])
+        self.ratios = [caps[i] / weights[i] for i in order]
+        # done[j]: the caps of the j members saturated first; rate[j]: the
+        # weight of the rest, which still grow with L.
+        self.done = [0.0]
+        for i in order:
+            self.done.append(self.done[-1] + caps[i])
+        self.rate = [0.0] * (len(order) + 1)
+        for j in range(len(order) - 1, -1, -1):
+            self.rate[j] = self.rate[j + 1] + weights[order[j]]
+
+    def total(self, at: float) -> float:
+        j = bisect_right(self.ratios, at)
+        return self.done[j] + self.rate[j] * at
+
+
+_NOBODY = _Rising([], [])  # a group with no member still rising
 
 
 def _close_classes(
@@ -100,7 +123,7 @@ def _close_classes(
         open_cap = 0.0
         for k, _cap, e in g_edges[g]:
             if side[class0 + k]:
-                net.set_capacity(e, 0.0)
+                net.drop(e)
             else:
                 open_cap += net.base[e]
         for e in members[g]:
@@ -132,24 +155,46 @@ def _retire(
     all settled groups with the same open classes, so the graph shrinks as
     the filling goes on.  Exact for one or two classes: a fixed total v split over two
     classes with caps d is the segment y1 <= min(v, d1), y2 <= min(v, d2),
-    y1 + y2 = v, and such segments add up class by class."""
+    y1 + y2 = v, and such segments add up class by class.  With three or
+    more classes only a forced routing (v fills every open class) is exact."""
     v = frozen_sum[g]
     opened = [(k, net.base[e]) for k, _cap, e in g_edges[g] if net.base[e] > 0.0]
     if len(opened) > 2:
-        return False  # three or more classes do not add up like this: keep the node
-    key = tuple(k for k, _ in opened)
+        room = sum(cap for _, cap in opened)
+        if v < room * (1.0 - 1e-12):
+            return False  # three or more classes do not add up like this: keep the node
+        # Settled at all its open classes can take: every class edge must be
+        # full, so the routing is forced and each class gets its part as
+        # plain one-class supply (proportional, so the parts add up to v).
+        for k, cap in opened:
+            _pool_into(net, s, pooled, class0, (k,), cap * v / room, [cap * v / room])
+    else:
+        _pool_into(net, s, pooled, class0, tuple(k for k, _ in opened), v, [min(v, cap) for _, cap in opened])
+    net.drop(e_src[g])
+    net.drop(e_extra[g])
+    for _k, _cap, e in g_edges[g]:
+        net.drop(e)
+    return True
+
+
+def _pool_into(
+    net: FlowNetwork,
+    s: int,
+    pooled: dict[tuple[int, ...], tuple[int, list[int]]],
+    class0: int,
+    key: tuple[int, ...],
+    v: float,
+    caps: list[float],
+) -> None:
     if key not in pooled:
         node = net.add_node()
         edges = [net.add_edge(s, node, 0.0)]
         edges += [net.add_edge(node, class0 + k, 0.0) for k in key]
         pooled[key] = (node, edges)
     _, edges = pooled[key]
-    net.set_capacity(e_src[g], 0.0)
-    net.set_capacity(e_extra[g], 0.0)
     net.set_capacity(edges[0], net.base[edges[0]] + v)
-    for (_, cap), e in zip(opened, edges[1:], strict=True):
-        net.set_capacity(e, net.base[e] + min(v, cap))
-    return True
+    for cap, e in zip(caps, edges[1:], strict=True):
+        net.set_capacity(e, net.base[e] + cap)
 
 
 def solve_step(pb: StepProblem) -> StepOutcome:
@@ -197,8 +242,13 @@ def solve_step(pb: StepProblem) -> StepOutcome:
     retired_sum = [0.0] * n_parents
     pooled: dict[tuple[int, ...], tuple[int, list[int]]] = {}
     cuts: list[list[bool]] = []  # source sides of recent violated cuts
+    capped = [0.0] * m
     while True:
-        active = [g for g in range(n_groups) if any(not frozen[e] for e in members[g])]
+        # From here on a group's list holds only its members still rising.
+        for g in range(n_groups):
+            if members[g]:
+                members[g] = [e for e in members[g] if not frozen[e]]
+        active = [g for g in range(n_groups) if members[g]]
         if not active:
             break
         rounds += 1
@@ -211,13 +261,19 @@ def solve_step(pb: StepProblem) -> StepOutcome:
             for g in groups_of[p]:
                 fixed += frozen_sum[g]
                 for e in members[g]:
-                    if not frozen[e]:
-                        ds.append(reach[e])
-                        ws.append(weight[e])
+                    ds.append(reach[e])
+                    ws.append(weight[e])
             if ds:
                 par_level[p] = water_level(ds, ws, max(pb.parent_total[p] - fixed, 0.0))
-        capped = [min(reach[e], weight[e] * par_level[pb.group_parent[pb.group[e]]]) for e in range(m)]
-        lvl = max(capped[e] / weight[e] for g in active for e in members[g] if not frozen[e])
+        rising = [_NOBODY] * n_groups
+        lvl = 0.0
+        for g in active:
+            at = par_level[pb.group_parent[g]]
+            for e in members[g]:
+                capped[e] = c = min(reach[e], weight[e] * at)
+                lvl = max(lvl, c / weight[e])
+            rising[g] = _Rising([capped[e] for e in members[g]], [weight[e] for e in members[g]])
+        open_reach = [math.fsum(reach[e] for e in members[g]) if members[g] else 0.0 for g in range(n_groups)]
 
         live = [g for g in range(n_groups) if not retired[g]]
         side = None
@@ -226,10 +282,9 @@ def solve_step(pb: StepProblem) -> StepOutcome:
         while True:
             par_used = list(retired_sum)
             for g in live:
-                u = _guaranteed(members[g], frozen, capped, weight, lvl)
+                u = rising[g].total(lvl)
                 net.set_capacity(e_src[g], frozen_sum[g] + u)
-                unmet = sum(reach[e] for e in members[g] if not frozen[e]) - u
-                net.set_capacity(e_extra[g], max(unmet, 0.0))
+                net.set_capacity(e_extra[g], max(open_reach[g] - u, 0.0))
                 par_used[pb.group_parent[g]] += frozen_sum[g] + u
             for p in range(n_parents):
                 net.set_capacity(e_par[p], max(pb.parent_total[p] - par_used[p], 0.0))
@@ -244,9 +299,9 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                     tight = [g for g in active if cut_side[gnode[g]] and not cut_side[pnode[pb.group_parent[g]]]]
                     short = need - _cut_capacity(net, cut_side)
                     if tight and short > tol:
-                        budget = sum(_guaranteed(members[g], frozen, capped, weight, lvl) for g in tight) - short
-                        ds = [capped[e] for g in tight for e in members[g] if not frozen[e]]
-                        ws = [weight[e] for g in tight for e in members[g] if not frozen[e]]
+                        budget = sum(rising[g].total(lvl) for g in tight) - short
+                        ds = [capped[e] for g in tight for e in members[g]]
+                        ws = [weight[e] for g in tight for e in members[g]]
                         at = water_level(ds, ws, budget)
                         if at < bound and budget > 0.0:
                             bound, side = at, cut_side
@@ -264,9 +319,9 @@ def solve_step(pb: StepProblem) -> StepOutcome:
             tight = [g for g in active if side[gnode[g]] and not side[pnode[pb.group_parent[g]]]]
             if not tight:
                 break
-            budget = sum(_guaranteed(members[g], frozen, capped, weight, lvl) for g in tight) - deficit
-            ds = [capped[e] for g in tight for e in members[g] if not frozen[e]]
-            ws = [weight[e] for g in tight for e in members[g] if not frozen[e]]
+            budget = sum(rising[g].total(lvl) for g in tight) - deficit
+            ds = [capped[e] for g in tight for e in members[g]]
+            ws = [weight[e] for g in tight for e in members[g]]
             new = water_level(ds, ws, budget)
             if not new < lvl:
                 break

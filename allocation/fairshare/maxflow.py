@@ -9,6 +9,8 @@ Invariants:
   dust never creates a path (and never makes a saturated resource look free).
 - Deterministic: the same edges and the same sequence of capacity changes
   give the same flow.
+- A dropped edge never carries flow again and is never given capacity
+  again; dropping keeps the order of the remaining arcs (determinism).
 - Warm start: after the first ``max_flow`` the flow persists; every
   ``set_capacity`` keeps it feasible, and each graph built here is a DAG
   (source -> ... -> sink layers), so cancelling excess flow terminates.
@@ -31,6 +33,8 @@ class FlowNetwork:
         self.cap: list[float] = []
         self.base: list[float] = []
         self.ends: tuple[int, int] | None = None  # (s, t) once a flow exists
+        self.gone = bytearray()  # per edge pair: dropped for good
+        self.newly_gone = 0  # dropped since the adjacency lists were last compacted
 
     def add_node(self) -> int:
         self.adj.append([])
@@ -44,7 +48,26 @@ class FlowNetwork:
         self.base += (capacity, 0.0)
         self.adj[u].append(e)
         self.adj[v].append(e + 1)
+        self.gone.append(0)
         return e
+
+    def drop(self, e: int) -> None:
+        """Remove forward edge ``e`` for good: its flow is cancelled and, at
+        the next compaction, both arcs leave the adjacency lists.  The
+        filling retires settled groups as it goes, and scanning their dead
+        arcs in every phase was a large part of each max flow."""
+        self.set_capacity(e, 0.0)
+        if not self.gone[e >> 1]:
+            self.gone[e >> 1] = 1
+            self.newly_gone += 1
+
+    def _compact(self) -> None:
+        # Rebuilding costs one pass over the arcs, so wait until enough died.
+        if self.newly_gone * 8 < len(self.gone):
+            return
+        gone = self.gone
+        self.adj = [[a for a in arcs if not gone[a >> 1]] for arcs in self.adj]
+        self.newly_gone = 0
 
     def set_capacity(self, e: int, capacity: float) -> None:
         """Change a forward edge's capacity, keeping the current flow valid:
@@ -103,6 +126,7 @@ class FlowNetwork:
         if self.ends is None:
             self.cap = list(self.base)
             self.ends = (s, t)
+        self._compact()
         while True:
             level = self._levels(s, t)
             if level[t] < 0:
