@@ -29,7 +29,7 @@ from allocation.fairshare.leximin import DEMAND, PARENT, StepProblem, solve_step
 from allocation.fairshare.maxflow import INF, FlowNetwork
 from allocation.fairshare.single_class import allocate_single_class, decimals, shared_class
 from allocation.fairshare.split import split_grants
-from allocation.fairshare.types import AllocationInput, AllocationResult, Grant
+from allocation.fairshare.types import AllocationInput, AllocationResult, Grant, ResourceKey
 from allocation.fairshare.waterfill import fill
 
 
@@ -51,13 +51,18 @@ class _Model:
         self.req_class: list[int] = []
         self.req_tenant: list[int] = []
         self.req_demand: list[float] = []
+        # Few distinct eligibility tuples recur across many requests: resolve each once.
+        class_of: dict[tuple[ResourceKey, ...], int] = {}
         for req in inp.requests:
-            key = tuple(sorted({res_index[k] for k in req.eligible if k in res_index}))
-            k = -1
-            if key:
-                k = class_index.setdefault(key, len(class_index))
-                if k == len(self.class_resources):
-                    self.class_resources.append(key)
+            k = class_of.get(req.eligible, -2)
+            if k == -2:
+                key = tuple(sorted({res_index[r] for r in req.eligible if r in res_index}))
+                k = -1
+                if key:
+                    k = class_index.setdefault(key, len(class_index))
+                    if k == len(self.class_resources):
+                        self.class_resources.append(key)
+                class_of[req.eligible] = k
             self.req_class.append(k)
             self.req_tenant.append(tenant_index[req.tenant])
             self.req_demand.append(max(req.demand, 0.0) if k >= 0 else 0.0)
