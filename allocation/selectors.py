@@ -32,6 +32,7 @@ from allocation.models import (
     Contribution,
     Gigafactory,
     GlobalRole,
+    Heartbeat,
     Inventory,
     MaintenanceWindow,
     Membership,
@@ -452,3 +453,20 @@ def fixed_booking_rows(*, user: Any, tenant_slug: str, site: str, chip_type: str
     if inventory is not None:
         inventory.gigafactory, inventory.chip_type = parts["g"], parts["c"]
     return FixedBookingRows(tenant=tenant, inventory=inventory, period=parts["p"])
+
+
+@dataclass(frozen=True)
+class WorkerPulse:
+    last_seen: datetime | None  # when a worker last ran beat's heartbeat task
+    quiet: bool  # no beat for three intervals: queued work is probably not being picked up
+
+
+def worker_pulse(*, now: datetime | None = None) -> WorkerPulse:
+    """Whether background workers seem to be running, from beat's heartbeat. Pages that wait on a
+    task use it to say why nothing happens instead of spinning forever."""
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    seen = Heartbeat.objects.filter(name="beat").values_list("seen_at", flat=True).first()
+    patience = timedelta(seconds=3 * settings.HEARTBEAT_SECONDS)
+    return WorkerPulse(last_seen=seen, quiet=seen is None or now - seen > patience)

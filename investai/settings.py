@@ -152,10 +152,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Beat's pulse; pages that wait on a worker warn after three missed beats.
+HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE = {
     "scheduler-heartbeat": {
         "task": "allocation.tasks.scheduler_heartbeat",
-        "schedule": float(os.environ.get("HEARTBEAT_SECONDS", "60")),
+        "schedule": HEARTBEAT_SECONDS,
     },
     "booking-round": {
         "task": "allocation.tasks.booking_round",

@@ -151,7 +151,8 @@ def _round_context(request: HttpRequest, rnd: AllocationRound) -> dict[str, Any]
     committing = request.GET.get("committing") == "1" and rnd.status == RoundStatus.PREVIEW and not rnd.failure
     waiting = not rnd.failure and ((rnd.result is None and rnd.status == RoundStatus.PREVIEW) or committing)
     context: dict[str, Any] = {"rnd": rnd, "period": rnd.period, "committing": committing, "waiting": waiting,
-                               "q": request.GET.get("q", "").strip()}
+                               "q": request.GET.get("q", "").strip(),
+                               "pulse": selectors.worker_pulse() if waiting else None}
     result = rnd.result
     if result:
         pool_name = {p["id"]: p["name"] for p in result["pools"]}

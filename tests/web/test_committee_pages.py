@@ -7,12 +7,15 @@ Celery runs eagerly, and posts that enqueue run their on_commit callbacks.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from allocation.models import AllocationRequest, AllocationRound, Quota, RequestStatus, RoundStatus
+from allocation.models import AllocationRequest, AllocationRound, Heartbeat, Quota, RequestStatus, RoundStatus
+from allocation.services.heartbeat import heartbeat_record
 from allocation.services.requests import content_from_ids, request_create, request_decide, request_submit
 from allocation.services.rounds import round_compute
 from tests.factories import TenantFactory, member
@@ -251,12 +254,30 @@ def test_a_computing_preview_polls_every_two_seconds(client, catalogue, accepted
     round_compute(round_id=rnd.pk)
     ready = client.get(reverse("round-status", args=[rnd.pk]), HTTP_HX_REQUEST="true")
 
-    assert 'hx-trigger="every 2s"' in waiting.content.decode()
+    assert 'hx-trigger="every' in waiting.content.decode()
     assert "Computing the preview" in waiting.content.decode()
     assert fragment.content.decode().lstrip().startswith('<div id="round-body"')
     assert "<html" not in fragment.content.decode()
-    assert 'hx-trigger="every 2s"' not in ready.content.decode()
+    assert 'hx-trigger="every' not in ready.content.decode()
     assert "Jain" in ready.content.decode()
+
+
+def test_a_round_waiting_on_silent_workers_says_so(client, catalogue, accepted, carol):
+    rnd = AllocationRound.objects.create(period=catalogue.period, created_by=carol)
+    client.force_login(carol)
+    url = reverse("round-status", args=[rnd.pk])
+
+    never = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    Heartbeat.objects.create(name="beat", seen_at=timezone.now() - timedelta(hours=1), beats=7)
+    stale = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    heartbeat_record(name="beat")
+    alive = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+
+    assert "No background worker has reported yet" in never
+    assert 'hx-trigger="every 10s"' in never  # it keeps waiting, but politely
+    assert "No background worker has reported since" in stale
+    assert "check the workers" not in alive
+    assert 'hx-trigger="every 2s"' in alive
 
 
 def test_committing_polls_until_committed_or_failed(client, catalogue, accepted, carol):
@@ -269,8 +290,8 @@ def test_committing_polls_until_committed_or_failed(client, catalogue, accepted,
     AllocationRound.objects.filter(pk=rnd.pk).update(failure="Decisions changed since this preview.")
     failed = client.get(url, HTTP_HX_REQUEST="true").content.decode()
 
-    assert "Committing…" in pending and 'hx-trigger="every 2s"' in pending
-    assert 'hx-trigger="every 2s"' not in failed
+    assert "Committing…" in pending and 'hx-trigger="every' in pending
+    assert 'hx-trigger="every' not in failed
     assert "Decisions changed since this preview." in failed
     assert reverse("round-commit", args=[rnd.pk]) not in failed
 
