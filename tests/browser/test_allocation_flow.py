@@ -179,3 +179,18 @@ def test_the_allocation_pages_fit_a_phone(page, live_server, login, catalogue, a
         assert width["page"] <= width["viewport"], f"{path} scrolls sideways: {width}"
         screenshot(page, name)
     assert page.js_errors == []
+
+
+def test_a_round_no_worker_picks_up_says_so(page, live_server, login, catalogue, carol):
+    # The round exists but nothing computes it: no task was queued, no worker beats.
+    rnd = AllocationRound.objects.create(period=catalogue.period, created_by=carol)
+    login(page, live_server, "carol", PASSWORD)
+
+    page.goto(f"{live_server.url}/committee/rounds/{rnd.pk}/")
+
+    expect(page.locator("#round-body .working")).to_contain_text("Queued… waiting for a background worker.")
+    warning = page.locator("#round-body .warning")
+    expect(warning).to_contain_text("No background worker has reported yet")
+    expect(warning).to_contain_text("/healthz")
+    assert_no_server_error(page)
+    screenshot(page, "round_waiting_without_worker")

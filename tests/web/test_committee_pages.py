@@ -246,6 +246,7 @@ def test_preview_then_commit_grants_quotas_the_tenant_sees(client, catalogue, ac
 
 
 def test_a_computing_preview_polls_every_two_seconds(client, catalogue, accepted, carol):
+    heartbeat_record(name="beat")  # a worker is alive
     rnd = AllocationRound.objects.create(period=catalogue.period, created_by=carol)
     client.force_login(carol)
 
@@ -254,7 +255,7 @@ def test_a_computing_preview_polls_every_two_seconds(client, catalogue, accepted
     round_compute(round_id=rnd.pk)
     ready = client.get(reverse("round-status", args=[rnd.pk]), HTTP_HX_REQUEST="true")
 
-    assert 'hx-trigger="every' in waiting.content.decode()
+    assert 'hx-trigger="every 2s"' in waiting.content.decode()
     assert "Computing the preview" in waiting.content.decode()
     assert fragment.content.decode().lstrip().startswith('<div id="round-body"')
     assert "<html" not in fragment.content.decode()
@@ -276,11 +277,13 @@ def test_a_round_waiting_on_silent_workers_says_so(client, catalogue, accepted, 
     assert "No background worker has reported yet" in never
     assert 'hx-trigger="every 10s"' in never  # it keeps waiting, but politely
     assert "No background worker has reported since" in stale
-    assert "check the workers" not in alive
+    assert "Queued… waiting for a background worker." in never
+    assert "check the workers" not in alive and "Computing the preview" in alive
     assert 'hx-trigger="every 2s"' in alive
 
 
 def test_committing_polls_until_committed_or_failed(client, catalogue, accepted, carol):
+    heartbeat_record(name="beat")  # a worker is alive
     rnd = AllocationRound.objects.create(period=catalogue.period, created_by=carol)
     round_compute(round_id=rnd.pk)
     client.force_login(carol)
@@ -290,7 +293,7 @@ def test_committing_polls_until_committed_or_failed(client, catalogue, accepted,
     AllocationRound.objects.filter(pk=rnd.pk).update(failure="Decisions changed since this preview.")
     failed = client.get(url, HTTP_HX_REQUEST="true").content.decode()
 
-    assert "Committing…" in pending and 'hx-trigger="every' in pending
+    assert "Committing…" in pending and 'hx-trigger="every 2s"' in pending
     assert 'hx-trigger="every' not in failed
     assert "Decisions changed since this preview." in failed
     assert reverse("round-commit", args=[rnd.pk]) not in failed
