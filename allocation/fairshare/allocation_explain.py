@@ -8,10 +8,14 @@ Invariants:
   printed with at most 6 significant digits (500.0, not 499.99999999).
 - A resource is "exhausted" when its grants reach its capacity within the
   engine's tolerance; resources are named SITE/CHIP in the input's order.
+- ``WaterFillExplanations`` formats a sentence only when it is read, from
+  figures fixed before it was built; the same key always gives the same
+  sentence, equal to what the eager path would have stored.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -92,3 +96,88 @@ def explain(t: TenantFacts, pool: PoolFacts, tol: float) -> str:
     if t.rivals:
         why += f"; pools {rivals} also draw on them"
     return why
+
+
+class WaterFillExplanations(Mapping[str, str]):
+    """Per-tenant sentences of a round that was plain water-filling, formatted on read.
+
+    With one eligibility class a tenant is either saturated or held at its
+    pool's fair level, so its sentence is a function of figures the round
+    already has.  Formatting a million of them (and building a million-entry
+    dict) cost more than the round itself while callers read a handful (a
+    web page) or none (the Celery round stores figures); the full mapping is
+    still there for ``--explain`` and ``dict(...)``.
+
+    Keys are the tenant ids in input order (a repeated id keeps its first
+    place and its last tenant, as a dict built from the pairs would).
+    Tenant ``i`` is in pool ``pool[i]``; its share is
+    ``weight[i] * pool_scale[pool[i]]``, the product the round water-filled
+    with; ``requests[i]`` counts its requests (``None``: one each).
+    """
+
+    __slots__ = (
+        "_clauses",
+        "_demand",
+        "_ids",
+        "_index",
+        "_pool",
+        "_pool_scale",
+        "_requests",
+        "_tol",
+        "_total",
+        "_weight",
+    )
+
+    def __init__(
+        self,
+        *,
+        ids: Sequence[str],
+        demand: Sequence[float],
+        total: Sequence[float],
+        requests: Sequence[int] | None,
+        weight: Sequence[float],
+        pool: Sequence[int],
+        pool_scale: Sequence[float],
+        clauses: Sequence[str],
+        tol: float,
+    ) -> None:
+        self._ids = ids
+        self._demand = demand
+        self._total = total
+        self._requests = requests
+        self._weight = weight
+        self._pool = pool
+        self._pool_scale = pool_scale
+        self._clauses = clauses
+        self._tol = tol
+        self._index: dict[str, int] | None = None
+
+    def _lookup(self) -> dict[str, int]:
+        # Built on first read: a million-entry dict is not free, and a
+        # caller that reads nothing should not pay for it.
+        if self._index is None:
+            self._index = dict(zip(self._ids, range(len(self._ids)), strict=True))
+        return self._index
+
+    def sentence(self, i: int) -> str:
+        """The sentence of the tenant at input position ``i``."""
+        d, v = self._demand[i], self._total[i]
+        if d <= 0.0:
+            asked = self._requests is None or self._requests[i] > 0
+            return ASKED_NOTHING if asked else NO_REQUEST
+        if v >= d - self._tol:
+            return saturated(d)
+        j = self._pool[i]
+        return held_by_pool(v, d, self._weight[i] * self._pool_scale[j], self._clauses[j])
+
+    def __getitem__(self, key: str) -> str:
+        return self.sentence(self._lookup()[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lookup())
+
+    def __len__(self) -> int:
+        return len(self._lookup())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)} tenants)"
