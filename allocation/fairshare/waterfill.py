@@ -46,11 +46,12 @@ def water_level(demands: Sequence[float], weights: Sequence[float], total: float
     # subtractions in the same order, so every figure is bit-identical:
     # remaining[k] and weight_left[k] are the values before item k is
     # considered, index n the values after all of them.
-    remaining = list(accumulate(_sorted_by(ratios, demands), sub, initial=total))
-    weight_left = list(accumulate(_sorted_by(ratios, weights), sub, initial=math.fsum(weights)))
-    # A sort's permutation depends on its keys alone, so the ratios sorted
-    # as themselves come out exactly as ``[ratios[i] for i in order]``.
-    stops = map(ge, map(mul, sorted(ratios), weight_left), remaining)
+    d_sorted, w_sorted = _sorted_by(ratios, demands), _sorted_by(ratios, weights)
+    remaining = list(accumulate(d_sorted, sub, initial=total))
+    weight_left = list(accumulate(w_sorted, sub, initial=math.fsum(weights)))
+    # d / w of the same operands is the same float: the ratios in order,
+    # without a third sort.
+    stops = map(ge, map(mul, map(truediv, d_sorted, w_sorted), weight_left), remaining)
     k = next(compress(range(n), stops), n)
     if weight_left[k] <= 0.0:
         return INF
