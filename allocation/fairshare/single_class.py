@@ -12,8 +12,12 @@ Invariants:
   order, shares as ``weight * pool_scale``, ``fill`` per pool); the bulk
   passes below only move those loops into C (``map``, ``reduce``,
   ``compress``), they never reassociate a sum.
-- Linear apart from one sort per pool; the per-tenant work is a few bulk
-  passes over flat lists, and explanations are formatted only when read.
+- Linear apart from sorting each pool's tenants by D/w (in water_level);
+  the per-tenant work is a few bulk passes over flat lists, and
+  explanations are formatted only when read.
+- Request q being tenant q's only request (checked by comparing the two id
+  lists) skips every id lookup; otherwise, or when tenant ids repeat,
+  requests are matched to tenants through an id -> index dict.
 """
 
 from __future__ import annotations
@@ -94,6 +98,9 @@ def _allocate(inp: AllocationInput, rs: list[int], t_ids: list[str], *, in_order
     m_w: list[list[float]] = [[] for _ in range(n_p)]
     put_d, put_w = [m.append for m in m_d], [m.append for m in m_w]
     for j, d, w in zip(t_pool, t_d, t_w, strict=True):
+        # d * 1.0 is d exactly, as a fresh float next to its pool-mates in
+        # memory: the sorts in water_level then read compact lists instead
+        # of a million floats scattered over the input (cache misses).
         put_d[j](d * 1.0)
         put_w[j](w)
     p_d = [reduce(add, ds, 0.0) for ds in m_d]
