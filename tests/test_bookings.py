@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from allocation import fairshare
 from allocation.models import Booking, BookingStatus, QuotaBalance, ResourceHour
 from allocation.services import ledger
 from allocation.services.booking_round import booking_round_run, booking_round_shards
@@ -107,6 +108,66 @@ def test_booking_round_places_by_fair_share_and_reports_reasons(
     # A second run (or one racing it) places nothing twice.
     assert booking_round_run(inventory_ids=shards[0], now=now)["placed"] == 0
     assert Booking.objects.filter(status=BookingStatus.CONFIRMED).count() == 1
+
+
+def test_a_round_whose_snapshot_went_stale_places_what_still_fits(
+    funded: Any, aurora: Any, alice: Any, nimbus: Any, mallory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = START - timedelta(hours=1)
+    chips = funded.lux_h100.chips_in_service
+    early, _ = booking_flexible_create(actor=alice, tenant=aurora, earliest_start=START, hours=5, chips=chips,
+                                       latest_end=START + timedelta(hours=5), eligible=[funded.lux_h100])
+    late, _ = booking_flexible_create(actor=alice, tenant=aurora, earliest_start=START + timedelta(hours=5),
+                                      hours=5, chips=10, latest_end=START + timedelta(hours=10),
+                                      eligible=[funded.lux_h100])
+    decide = fairshare.place_bookings
+
+    def decide_then_someone_books_first(engine_input: Any) -> Any:
+        # Between the engine's snapshot and the writes, a fixed booking takes one chip of the first slot.
+        result = decide(engine_input)
+        booking_fixed_create(actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START + timedelta(
+            hours=4), hours=1, chips=1)
+        return result
+
+    monkeypatch.setattr(fairshare, "place_bookings", decide_then_someone_books_first)
+    outcome = booking_round_run(inventory_ids=[funded.lux_h100.pk], now=now)
+
+    early.refresh_from_db()
+    late.refresh_from_db()
+    assert outcome == {"bookings": 2, "placed": 1, "unplaced": {"capacity": 1}}
+    assert (early.status, early.unplaced_reason) == (BookingStatus.PENDING, "capacity")
+    assert late.status == BookingStatus.CONFIRMED and late.starts_at == START + timedelta(hours=5)
+    booked = booked_hours(inventory=funded.lux_h100)
+    assert booked[START + timedelta(hours=4)] == 1 and booked[START + timedelta(hours=5)] == 10
+    assert QuotaBalance.objects.get(tenant=aurora).used == pytest.approx(10 * 5 * funded.lux_h100.chip_type.throughput)
+
+
+def test_the_ledger_takes_a_batch_of_holds_in_order_each_only_if_it_fits(
+    funded: Any, aurora: Any, nimbus: Any
+) -> None:
+    lux, muc, period = funded.lux_h100, funded.muc_b200, funded.period
+    capacity = lux.chips_in_service
+
+    def hold(inventory: Any, tenant: Any, start: datetime, hours: int, chips: int) -> ledger.Hold:
+        cost = chips * hours * inventory.chip_type.throughput
+        return ledger.Hold(inventory=inventory, start=start, hours=hours, chips=chips, tenant_id=tenant.pk,
+                           period=period, cost=cost)
+
+    outcome = ledger.holds_place(holds=[
+        hold(lux, aurora, START, 10, capacity - 5),
+        hold(lux, nimbus, START + timedelta(hours=9), 2, 6),  # one chip short in hour 9
+        hold(lux, nimbus, START + timedelta(hours=9), 2, 5),
+        hold(muc, aurora, START, 100, 50),  # 12,500 normalized hours > what Aurora has left
+    ])
+
+    assert outcome == ["", "capacity", "", "quota"]
+    booked = booked_hours(inventory=lux)
+    assert booked[START] == capacity - 5 and booked[START + timedelta(hours=9)] == capacity
+    assert booked[START + timedelta(hours=10)] == 5
+    assert booked_hours(inventory=muc) == {}
+    balances = dict(QuotaBalance.objects.values_list("tenant_id", "used"))
+    assert balances[aurora.pk] == pytest.approx((capacity - 5) * 10 * lux.chip_type.throughput)
+    assert balances[nimbus.pk] == pytest.approx(5 * 2 * lux.chip_type.throughput)
 
 
 def test_maintenance_flags_the_bookings_it_displaces(

@@ -14,7 +14,8 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -256,3 +257,108 @@ def earliest_fit(*, inventory: Inventory, chips: int, hours: int, after: datetim
         if run == hours:
             return after + (i - hours + 1) * HOUR
     return None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One booking's claim on the ledger: chips of a resource for whole hours, and quota."""
+
+    inventory: Inventory
+    start: datetime
+    hours: int
+    chips: int
+    tenant_id: int
+    period: AllocationPeriod
+    cost: float  # normalized hours
+
+
+def holds_place(*, holds: Sequence[Hold]) -> list[str]:
+    """Hold many bookings' chips and quota at once, each only if it still fits.
+
+    Returns, per hold in order, "" when held or the reason it was not
+    (``capacity`` or ``quota``); refused holds change nothing. The booking
+    round writes thousands of placements: this takes a few statements for a
+    whole batch instead of a transaction each. The rows are locked in the
+    global order (hours by inventory then hour, then balances by tenant)
+    before they are compared, and the CHECK constraints stand behind it.
+    """
+    if not holds:
+        return []
+    span: dict[int, tuple[datetime, datetime]] = {}
+    inventories: dict[int, Inventory] = {}
+    for h in holds:
+        end = h.start + h.hours * HOUR
+        begin, last = span.get(h.inventory.pk, (h.start, end))
+        span[h.inventory.pk] = (min(begin, h.start), max(last, end))
+        inventories[h.inventory.pk] = h.inventory
+    free: dict[tuple[int, datetime], int] = {}
+    row_of: dict[tuple[int, datetime], int] = {}
+    for inventory_id in sorted(span):
+        begin, end = span[inventory_id]
+        hours = int((end - begin) / HOUR)
+        rows = _locked_range(inventory_id, begin, hours)
+        if len(rows) < hours:
+            first, length = _ledger_span(begin, hours)
+            ensure_hours(inventory=inventories[inventory_id], start=first,
+                         hours=max(length, int((end - first) / HOUR)), some_missing=True)
+            rows = _locked_range(inventory_id, begin, hours)
+        for pk, hour, available in rows:
+            free[(inventory_id, hour)] = available
+            row_of[(inventory_id, hour)] = pk
+    remaining, balance_of = _locked_balances({(h.tenant_id, h.period.pk) for h in holds})
+
+    outcome: list[str] = []
+    booked: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for h in holds:
+        slot = [(h.inventory.pk, h.start + i * HOUR) for i in range(h.hours)]
+        key = (h.tenant_id, h.period.pk)
+        if any(free.get(s, 0) < h.chips for s in slot):
+            outcome.append("capacity")
+        elif remaining[key] < h.cost - TOLERANCE:
+            outcome.append("quota")
+        else:
+            outcome.append("")
+            remaining[key] -= h.cost
+            used[balance_of[key]] = used.get(balance_of[key], 0.0) + h.cost
+            for s in slot:
+                free[s] -= h.chips
+                booked[row_of[s]] = booked.get(row_of[s], 0) + h.chips
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {ResourceHour._meta.db_table} SET booked = booked + %s WHERE id = %s",
+                           [(chips, pk) for pk, chips in sorted(booked.items())])
+        cursor.executemany(f"UPDATE {QuotaBalance._meta.db_table} SET used = used + %s WHERE id = %s",
+                           [(cost, pk) for pk, cost in sorted(used.items())])
+    return outcome
+
+
+def _locked_range(inventory_id: int, start: datetime, hours: int) -> list[tuple[int, datetime, int]]:
+    """Lock a resource's rows for the hours [start, start + hours) in hour order: (id, hour, free chips)."""
+    rows = ResourceHour.objects.select_for_update().filter(
+        inventory_id=inventory_id, hour__gte=start, hour__lt=start + hours * HOUR).order_by("hour")
+    return [(pk, hour, cap - booked - at_risk)
+            for pk, hour, cap, booked, at_risk in rows.values_list("id", "hour", "capacity", "booked", "at_risk")]
+
+
+def _locked_balances(pairs: set[tuple[int, int]]) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], int]]:
+    """(tenant, period) -> quota remaining and -> balance row id, rows created if missing and locked."""
+    by_period: dict[int, list[int]] = {}
+    for tenant_id, period_id in pairs:
+        by_period.setdefault(period_id, []).append(tenant_id)
+    for period_id, tenant_ids in sorted(by_period.items()):
+        have = set(QuotaBalance.objects.filter(period_id=period_id, tenant_id__in=tenant_ids)
+                   .values_list("tenant_id", flat=True))
+        missing = sorted(set(tenant_ids) - have)
+        if missing:
+            in_force = selectors.quota_in_force(period_id=period_id, tenant_ids=missing)
+            QuotaBalance.objects.bulk_create(
+                [QuotaBalance(tenant_id=t, period_id=period_id, granted=in_force.get(t, 0.0)) for t in missing],
+                ignore_conflicts=True)
+    remaining: dict[tuple[int, int], float] = {}
+    balance_of: dict[tuple[int, int], int] = {}
+    rows = QuotaBalance.objects.select_for_update().filter(
+        tenant_id__in={t for t, _ in pairs}, period_id__in={p for _, p in pairs}).order_by("tenant_id", "period_id")
+    for pk, tenant_id, period_id, granted, spent in rows.values_list("id", "tenant_id", "period_id", "granted", "used"):
+        remaining[(tenant_id, period_id)] = granted - spent
+        balance_of[(tenant_id, period_id)] = pk
+    return remaining, balance_of
