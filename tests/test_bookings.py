@@ -110,6 +110,22 @@ def test_booking_round_places_by_fair_share_and_reports_reasons(
     assert Booking.objects.filter(status=BookingStatus.CONFIRMED).count() == 1
 
 
+def test_a_tenant_hears_once_per_round_about_all_its_placed_bookings(
+    funded: Any, aurora: Any, alice: Any, django_capture_on_commit_callbacks: Any, mailoutbox: Any
+) -> None:
+    now = START - timedelta(hours=1)
+    runs = [booking_flexible_create(actor=alice, tenant=aurora, earliest_start=START + timedelta(hours=10 * i),
+                                    latest_end=START + timedelta(hours=10 * i + 5), hours=5, chips=4,
+                                    eligible=[funded.lux_h100])[0] for i in range(3)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        booking_round_run(inventory_ids=[funded.lux_h100.pk], now=now)
+
+    placed = [m for m in mailoutbox if "confirmed" in m.subject]
+    assert [m.subject for m in placed] == ["[InvestAI] 3 bookings confirmed"]  # one message, not three
+    assert all(f"Booking {b.pk}: 4 chips" in placed[0].body for b in runs)
+
+
 def test_a_round_whose_snapshot_went_stale_places_what_still_fits(
     funded: Any, aurora: Any, alice: Any, nimbus: Any, mallory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
