@@ -83,8 +83,10 @@ class _Model:
         for i, t in enumerate(inp.tenants):
             pool_tw[self.tenant_pool[i]] += t.weight
         self.pool_share = [p.weight / total_w for p in inp.pools] if inp.pools else []
+        # w * (W_p / sum W / sum w): the same float operations as the single-class path, so
+        # both print the same "per unit of share" to the last digit.
         self.tenant_share = [
-            self.pool_share[p] * t.weight / pool_tw[p] for t, p in zip(inp.tenants, self.tenant_pool, strict=True)
+            t.weight * (self.pool_share[p] / pool_tw[p]) for t, p in zip(inp.tenants, self.tenant_pool, strict=True)
         ]
         total_d = math.fsum(self.req_demand)
         self.scale = max(min(math.fsum(self.cap), total_d), 1e-9)

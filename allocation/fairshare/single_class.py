@@ -140,9 +140,12 @@ def _allocate(inp: AllocationInput, rs: list[int], t_ids: list[str], *, in_order
             for i, v in zip(q_t, q_clean, strict=True):
                 t_clean[i] = v
         else:
-            for i, v in zip(q_t, q_clean, strict=True):
-                t_clean[i] += v
-            t_clean = [round(v, nd) for v in t_clean]
+            # A tenant's figure is its requests' raw values summed exactly, then cleaned, as in
+            # the general path: summing cleaned values can land a hair off and flip a printed digit.
+            parts: list[list[float]] = [[] for _ in range(n_t)]
+            for i, v in zip(q_t, q_val, strict=True):
+                parts[i].append(v)
+            t_clean = [round(math.fsum(vs), nd) + 0.0 for vs in parts]
     p_clean = [0.0] * n_p
     for j, v in zip(t_pool, t_clean, strict=True):
         p_clean[j] += v
