@@ -364,6 +364,25 @@ def bookings_visible_to(*, user: Any) -> QuerySet[Booking]:
     return qs.filter(tenant__in=tenants_of(user=user).values("pk"))
 
 
+def bookings_filtered(bookings: QuerySet[Booking], *, status: str | None = None, site: Gigafactory | None = None,
+                      tenant_name: str = "") -> QuerySet[Booking]:
+    """The list pages' filters. A site matches bookings placed there and pending ones that accept it."""
+    if status:
+        bookings = bookings.filter(status=status)
+    if site:
+        bookings = bookings.filter(Q(inventory__gigafactory=site)
+                                   | Q(inventory__isnull=True, eligible__gigafactory=site)).distinct()
+    if tenant_name:
+        bookings = bookings.filter(tenant__name__icontains=tenant_name)
+    return bookings
+
+
+def bookings_by_state(bookings: QuerySet[Booking]) -> dict[str, int]:
+    """How many of these bookings are in each state, in one query."""
+    counted = bookings.order_by().values_list("status").annotate(n=models.Count("pk", distinct=True))
+    return dict(counted.values_list("status", "n"))
+
+
 # --- The fixed-booking hot path -------------------------------------------
 
 

@@ -134,3 +134,15 @@ class BookingFilterForm(forms.Form):
         if not self.is_valid():
             return {}
         return {"status": self.cleaned_data.get("status") or None, "site": self.cleaned_data.get("site")}
+
+
+class OperatorBookingFilterForm(BookingFilterForm):
+    """Site operations' filters: my bookings' ones, and the organisation by name."""
+
+    tenant = forms.CharField(label=_("Organisation"), required=False, max_length=100)
+
+    def filters(self) -> dict[str, Any]:
+        found = super().filters()
+        if found:
+            found["tenant"] = self.cleaned_data.get("tenant", "").strip()
+        return found

@@ -19,7 +19,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -215,12 +215,7 @@ def booking_list(request: HttpRequest) -> HttpResponse:
     bookings = selectors.bookings_visible_to(user=request.user).filter(
         tenant__in=selectors.tenants_of(user=request.user).values("pk")).prefetch_related(
         Prefetch("eligible", queryset=resources()))
-    if filters.get("status"):
-        bookings = bookings.filter(status=filters["status"])
-    if filters.get("site"):
-        site = filters["site"]
-        bookings = bookings.filter(Q(inventory__gigafactory=site)
-                                   | Q(inventory__isnull=True, eligible__gigafactory=site)).distinct()
+    bookings = selectors.bookings_filtered(bookings, status=filters.get("status"), site=filters.get("site"))
     page = Paginator(bookings.order_by("-submitted_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
     tenants = list(selectors.tenants_of(user=request.user).order_by("name"))
     factors = selectors.fair_share_by_tenant(now=timezone.now()) if tenants else {}

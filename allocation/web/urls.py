@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from allocation.web import bookings, committee, pages, requests
+from allocation.web import bookings, committee, operations, pages, requests
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -38,6 +38,7 @@ urlpatterns = [
     path("bookings/availability/", bookings.booking_availability, name="booking-availability"),
     path("bookings/<int:pk>/", bookings.booking_detail, name="booking-detail"),
     path("bookings/<int:pk>/cancel/", bookings.booking_cancel_view, name="booking-cancel"),
+    path("operations/bookings/", operations.operations_bookings, name="operations-bookings"),
     path("resources/<slug:site>/<slug:chip>/timeline/", bookings.resource_timeline, name="resource-timeline"),
     path("resources/<slug:site>/<slug:chip>/timeline.svg", bookings.resource_timeline, {"fmt": "svg"},
          name="resource-timeline-svg"),

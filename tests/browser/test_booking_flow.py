@@ -147,3 +147,35 @@ def test_book_with_the_live_preview_then_cancel_and_see_the_timeline(page, live_
 
     assert page.js_errors == []
     assert page.external_requests == []
+
+
+def test_an_operator_finds_the_at_risk_bookings_of_every_organisation(page, live_server, login, catalogue, aurora,
+                                                                      alice, nimbus, mallory, carol, oscar):
+    grant(catalogue, aurora, carol, 10_000)
+    grant(catalogue, nimbus, carol, 10_000)
+    booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START, hours=10,
+                         chips=50)
+    booking_fixed_create(actor=mallory, tenant=nimbus, inventory=catalogue.lux_h100, starts_at=START, hours=10,
+                         chips=30)
+    booking_fixed_create(actor=mallory, tenant=nimbus, inventory=catalogue.muc_h100, starts_at=START, hours=4,
+                         chips=8)
+    # Maintenance takes 40 of LUX's 90 chips: the bookings holding them are at risk.
+    maintenance_create(actor=oscar, inventory=catalogue.lux_h100, chips=40, starts_at=START + timedelta(hours=2),
+                       ends_at=START + timedelta(hours=4), reason="Power supply swap")
+    login(page, live_server, "oscar", PASSWORD)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Site bookings").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Site bookings")
+    expect(page.locator("table.bookings tbody tr")).to_have_count(3)
+    expect(page.get_by_role("alert")).to_contain_text(re.compile(r"\d+ bookings? (is|are) at risk"))
+    screenshot(page, "operations_bookings")
+    page.get_by_role("link", name="Show them").click()
+    expect(page.locator("table.bookings tbody tr")).to_have_count(
+        Booking.objects.filter(status=BookingStatus.AT_RISK).count())
+    page.get_by_label("Organisation").fill("Nimbus")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Filter").click()
+    expect(page.locator("table.bookings tbody tr")).to_contain_text(["Nimbus AI"])
+    assert_no_server_error(page)
+    screenshot(page, "operations_bookings_filtered")
