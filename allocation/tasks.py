@@ -20,6 +20,14 @@ def tenant_email_send(tenant_id: int, subject: str, body: str) -> int:
     return send(tenant_id=tenant_id, subject=subject, body=body)
 
 
+@shared_task(name="allocation.tasks.bookings_placed_notify")
+def bookings_placed_notify(booking_ids: list[int]) -> int:
+    """Tell tenants which of these bookings a round placed (one message each)."""
+    from allocation.services.notifications import bookings_placed_notify as notify
+
+    return notify(booking_ids=booking_ids)
+
+
 @shared_task(name="allocation.tasks.round_compute")
 def round_compute(round_id: int) -> int:
     """Run the engine for a preview round; a second run finds it computed."""

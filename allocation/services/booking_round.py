@@ -37,7 +37,6 @@ from allocation.models import (
 from allocation.services import ledger
 from allocation.services.audit import audit_event, snapshot
 from allocation.services.bookings import AUDITED, MAX_HOURS, booking_transition
-from allocation.services.notifications import notify_tenant
 
 PLACED = [BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.AT_RISK]
 # Placements written per transaction: large enough that statements, not round trips, dominate;
@@ -119,6 +118,8 @@ def _place_batch(placements: list[fairshare.Placement], inventories: dict[str, I
     """Write a batch of placements in one transaction: "placed", "already" (not pending any more) or
     the reason a placement no longer fits, counted. Bookings are locked before anything else and
     re-checked, so a round running twice places nothing twice."""
+    from allocation.tasks import bookings_placed_notify
+
     with transaction.atomic():
         locked = Booking.objects.select_for_update().filter(pk__in=[int(p.booking) for p in placements])
         bookings = {b.pk: b for b in locked.order_by("pk")}
@@ -134,7 +135,6 @@ def _place_batch(placements: list[fairshare.Placement], inventories: dict[str, I
         placed: list[Booking] = []
         refused: list[Booking] = []
         events = []
-        lines: dict[int, list[str]] = defaultdict(list)
         for (placement, booking), hold, reason in zip(todo, holds, ledger.holds_place(holds=holds), strict=True):
             if reason:
                 booking.unplaced_reason = reason
@@ -151,16 +151,12 @@ def _place_batch(placements: list[fairshare.Placement], inventories: dict[str, I
                                 after=snapshot(booking, AUDITED))
             event.tenant_id = booking.tenant_id  # the id is enough: no query per booking for its tenant
             events.append(event)
-            lines[booking.tenant_id].append(
-                f"Booking {booking.pk}: {booking.chips} chips on {hold.inventory} from "
-                f"{placement.start:%Y-%m-%d %H:00} UTC for {booking.hours} h.")
         _bookings_write(placed, refused)
         AuditEvent.objects.bulk_create(events)
-        for tenant_id, said in lines.items():
-            # One message per tenant and batch, not one per booking: a team that queued twenty runs
-            # hears once that they were placed.
-            subject = said[0].split(":")[0] + " confirmed" if len(said) == 1 else f"{len(said)} bookings confirmed"
-            notify_tenant(tenant_id=tenant_id, subject=subject, body="\n".join(said))
+        if placed:
+            # One task per batch, one message per tenant: a team that queued twenty runs hears once.
+            ids = [b.pk for b in placed]
+            transaction.on_commit(lambda: bookings_placed_notify.delay(ids))
         outcome["placed"] = len(placed)
     return outcome
 
