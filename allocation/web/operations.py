@@ -39,9 +39,11 @@ def operations_bookings(request: HttpRequest) -> HttpResponse:
     page = Paginator(bookings.prefetch_related(Prefetch("eligible", queryset=resources()))
                      .order_by("-submitted_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
     querystring = urlencode([(k, str(v)) for k, v in request.GET.items() if k != "page" and v])
+    show_at_risk = urlencode([*((k, str(v)) for k, v in request.GET.items() if k not in ("page", "status") and v),
+                              ("status", BookingStatus.AT_RISK)])
     states = [(value, label, counts.get(value, 0)) for value, label in BookingStatus.choices]
     return render(request, "allocation/bookings/operations.html", {
         "page": page, "filter_form": filter_form, "querystring": querystring, "states": states,
-        "at_risk": counts.get(BookingStatus.AT_RISK, 0), "cancellable": CANCELLABLE,
+        "at_risk": counts.get(BookingStatus.AT_RISK, 0), "show_at_risk": show_at_risk, "cancellable": CANCELLABLE,
         "next": request.get_full_path(),
     })

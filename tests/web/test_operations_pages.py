@@ -40,7 +40,7 @@ def test_an_operator_sees_every_organisations_bookings_with_counts_per_state(cli
     counts = {value: n for value, _label, n in response.context["states"]}
     assert counts[BookingStatus.AT_RISK] == 2 and sum(counts.values()) == 14
     assert "2 bookings are at risk: maintenance took chips they hold." in html
-    assert "status=at_risk" in html
+    assert '<a href="?status=at_risk">Show them</a>' in html
 
 
 def test_site_bookings_filter_by_organisation_state_and_site(client, funded, aurora, alice, nimbus, mallory, oscar):
@@ -53,6 +53,8 @@ def test_site_bookings_filter_by_organisation_state_and_site(client, funded, aur
     at_lux = client.get(URL, {"site": funded.lux.pk, "tenant": "Aurora"}).context["page"]
 
     assert {b.tenant for b in nimbus_only.context["page"]} == {nimbus}
+    assert '<a href="?tenant=nimbus&amp;status=at_risk">Show them</a>' in client.get(
+        URL, {"tenant": "nimbus", "status": "confirmed"}).content.decode()  # keeps the other filters, once
     assert sum(n for _v, _l, n in nimbus_only.context["states"]) == 7  # the counts follow the filters
     assert {b.status for b in at_risk} == {BookingStatus.AT_RISK} and len(at_risk) == 3
     assert at_lux.object_list and {b.tenant for b in at_lux} == {aurora}
