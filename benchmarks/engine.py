@@ -1,6 +1,6 @@
 """Benchmark the scheduler core at gigafactory scale against its targets.
 
-Usage: ``.venv/bin/python benchmarks/engine.py [--seed N] [--quick]``
+Usage: ``.venv/bin/python benchmarks/engine.py [--seed N] [--quick] [--repeat N]``
 
 Invariants:
 - Every measurement runs in its own fresh child interpreter, one at a time,
@@ -8,7 +8,9 @@ Invariants:
   peak, input included, and timings do not compete with each other.
 - Wall time covers the engine call only (building the seeded input is not
   timed); peak RSS covers the whole child, which overstates the engine alone.
-- Same seed, same inputs (the generators are seeded); timings vary by machine.
+- Same seed, same inputs (the generators are seeded); timings vary by machine,
+  and on a shared one from run to run, so each timed benchmark runs
+  ``--repeat`` times (default 3) and its median run is reported and judged.
 - ``--quick`` shrinks every count 10x (tenants, requests, bookings, chips per
   resource; the booking horizon keeps 2,160 hours so bookings of up to three
   weeks still fit) for a smoke run; its PASS/FAIL is against the full-scale
@@ -240,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="shrink every scale 10x")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per timed benchmark; the median counts")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -268,7 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     for title, name, seconds_target, rss_target in plans:
         # Generous limits: 12x the target (at least a minute); the LP may take long.
         timeout = max(60.0, 12 * seconds_target) if seconds_target else 1800.0
-        outcome = _run_child(name, args.seed, scale, timeout)
+        # Shared machines are noisy: the median of several runs is the figure (the LP reference
+        # runs once, its ratio is three orders of magnitude off the target either way).
+        runs = [_run_child(name, args.seed, scale, timeout) for _ in range(1 if name == "reference" else args.repeat)]
+        failed = [r for r in runs if "error" in r]
+        outcome = failed[0] if failed else sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+        if len(runs) > 1 and not failed:
+            notes.append(f"{title}: {len(runs)} runs, " + ", ".join(f"{r['seconds']:.2f}" for r in runs)
+                         + " s; the median is shown")
         if "error" in outcome:
             timed_out = outcome["error"].startswith("TIMEOUT")
             failures += timed_out
