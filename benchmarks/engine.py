@@ -234,6 +234,15 @@ def _machine() -> str:
     )
 
 
+def _loop_seconds() -> float:
+    """A fixed pure-Python workload: shared machines change speed by 2x within an hour, and this
+    says how fast the machine was while the figures were taken."""
+    started, total = time.perf_counter(), 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - started
+
+
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -256,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
 
     scale = 0.1 if args.quick else 1.0
     print(f"machine: {_machine()}")
+    speed_before = _loop_seconds()
     print(f"seed {args.seed}, {'QUICK (1/10 scale)' if args.quick else 'full scale'}\n")
     plans = [
         ("(a) allocation round", "allocation", 5.0, 1024.0),
@@ -311,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         "\n  wall s / cpu s: engine call only (PASS/FAIL on wall); "
         "peak RSS: whole child process (interpreter + input + engine)."
     )
+    print(f"  machine speed: a 10,000,000-step Python loop took {speed_before:.2f} s before the runs and "
+          f"{_loop_seconds():.2f} s after (the same code's figures scale with it)")
     if hasattr(os, "getloadavg"):
         print(f"  load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     return 1 if failures else 0
