@@ -322,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         "peak RSS: whole child process (interpreter + input + engine)."
     )
     print(f"  machine speed: a 10,000,000-step Python loop took {speed_before:.2f} s before the runs and "
-          f"{_loop_seconds():.2f} s after (the same code's figures scale with it)")
+          f"{_loop_seconds():.2f} s after (a tight loop: memory-bound runs like (a) vary more; compare "
+          "versions by running them back to back)")
     if hasattr(os, "getloadavg"):
         print(f"  load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     return 1 if failures else 0
