@@ -190,7 +190,7 @@ def test_a_round_no_worker_picks_up_says_so(page, live_server, login, catalogue,
 
     expect(page.locator("#round-body .working")).to_contain_text("Queued… waiting for a background worker.")
     warning = page.locator("#round-body .warning")
-    expect(warning).to_contain_text("No background worker has reported yet")
+    expect(warning).to_contain_text("No worker has answered the scheduler's heartbeat yet")
     expect(warning).to_contain_text("/healthz")
     assert_no_server_error(page)
     screenshot(page, "round_waiting_without_worker")

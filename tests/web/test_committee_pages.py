@@ -274,9 +274,9 @@ def test_a_round_waiting_on_silent_workers_says_so(client, catalogue, accepted, 
     heartbeat_record(name="beat")
     alive = client.get(url, HTTP_HX_REQUEST="true").content.decode()
 
-    assert "No background worker has reported yet" in never
+    assert "No worker has answered the scheduler's heartbeat yet" in never
     assert 'hx-trigger="every 10s"' in never  # it keeps waiting, but politely
-    assert "No background worker has reported since" in stale
+    assert "heartbeat since" in stale
     assert "Queued… waiting for a background worker." in never
     assert "check the workers" not in alive and "Computing the preview" in alive
     assert 'hx-trigger="every 2s"' in alive
