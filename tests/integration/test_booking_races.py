@@ -29,7 +29,7 @@ from rest_framework.authtoken.models import Token
 from allocation.models import AuditEvent, Booking, BookingStatus, QuotaBalance, ResourceHour
 from allocation.services import ledger
 from allocation.services.booking_round import booking_round_run, booking_round_shards
-from allocation.services.bookings import booking_flexible_create
+from allocation.services.bookings import booking_fixed_create, booking_flexible_create
 from tests.factories import TenantFactory, booked_hours, grant, member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
@@ -122,14 +122,33 @@ def warm_up(base: str, token: str) -> None:
         assert response.status == 200
 
 
+# Each race runs on a cold ledger (no ledger rows or quota balances yet: the racers take the
+# general path, which creates them) and on a warm one (every racer's tenant has booked before, as
+# in steady operation: the racers take the one-statement confirmation,
+# ``allocation.services.bookings._confirm_at_once``, and the losers fall from it to the general
+# path for their refusal or replay). The guarantees must not change.
+LEDGER = pytest.mark.parametrize("warm", [False, True], ids=["cold-ledger", "warm-ledger"])
+ELSEWHERE = START + timedelta(days=30)  # an hour of the same period that no race touches
+
+
+def warm_ledger(tenant: Any, inventory: Any) -> None:
+    """One chip for an hour, far from the race: the period's ledger rows and the tenant's balance exist."""
+    booking_fixed_create(actor=member(f"warm-{tenant.slug}", tenant, role="member"), tenant=tenant,
+                         inventory=inventory, starts_at=ELSEWHERE, hours=1, chips=1)
+
+
+@LEDGER
 def test_forty_clients_race_for_the_last_chips_and_exactly_nine_win(live_server: Any, catalogue: Any,
-                                                                   carol: Any) -> None:
+                                                                   carol: Any, warm: bool) -> None:
     lux = catalogue.lux_h100  # 90 chips in service
     tokens: list[str] = []
     for t in range(8):
         tenant = TenantFactory(slug=f"racer-{t}", pool=catalogue.public_pool)
         grant(catalogue, tenant, carol, 1_000)
+        if warm:
+            warm_ledger(tenant, lux)
         tokens += tokens_for(tenant, 5, f"racer{t}-")
+    assert ResourceHour.objects.filter(inventory=lux, hour=START).exists() == warm
     warm_up(live_server.url, tokens[0])
     body_of = {i: {"tenant": f"racer-{i // 5}", "resource": "lux/h100", "starts_at": iso(START), "hours": 2,
                    "chips": 10} for i in range(40)}
@@ -145,14 +164,18 @@ def test_forty_clients_race_for_the_last_chips_and_exactly_nine_win(live_server:
             assert datetime.fromisoformat(body["error"]["earliest_start"]) == START + timedelta(hours=2)
         else:
             assert body["status"] == "confirmed"
-    assert Booking.objects.filter(status=BookingStatus.CONFIRMED).count() == 9
-    assert booked_hours(inventory=lux) == {START: 90, START + timedelta(hours=1): 90}
+    assert Booking.objects.filter(status=BookingStatus.CONFIRMED).count() == 9 + 8 * warm
+    warmed = {ELSEWHERE: 8} if warm else {}
+    assert booked_hours(inventory=lux) == {START: 90, START + timedelta(hours=1): 90, **warmed}
     assert_ledger_matches_bookings(lux)
 
 
+@LEDGER
 def test_thirty_two_clients_of_one_tenant_race_for_the_last_quota(live_server: Any, catalogue: Any,
-                                                                  aurora: Any, carol: Any) -> None:
-    grant(catalogue, aurora, carol, 50)  # exactly 5 bookings of 10 chips x 1 h of H100
+                                                                  aurora: Any, carol: Any, warm: bool) -> None:
+    grant(catalogue, aurora, carol, 50 + warm)  # (the warm-up's 1, then) 5 bookings of 10 chips x 1 h of H100
+    if warm:
+        warm_ledger(aurora, catalogue.muc_h100)
     tokens = tokens_for(aurora, 32, "lab")
     warm_up(live_server.url, tokens[0])
 
@@ -168,14 +191,17 @@ def test_thirty_two_clients_of_one_tenant_race_for_the_last_quota(live_server: A
     assert statuses == {201: 5, 409: 27}
     assert {body["error"]["code"] for code, body in results if code == 409} == {"quota"}
     balance = QuotaBalance.objects.get(tenant=aurora)
-    assert balance.used == pytest.approx(50.0) and balance.granted == pytest.approx(50.0)
-    assert Booking.objects.filter(tenant=aurora, status=BookingStatus.CONFIRMED).count() == 5
+    assert balance.used == pytest.approx(50.0 + warm) and balance.granted == pytest.approx(50.0 + warm)
+    assert Booking.objects.filter(tenant=aurora, status=BookingStatus.CONFIRMED).count() == 5 + warm
     assert_ledger_matches_bookings(catalogue.muc_h100)
 
 
+@LEDGER
 def test_sixteen_retries_with_one_idempotency_key_make_one_booking(live_server: Any, catalogue: Any,
-                                                                   aurora: Any, carol: Any) -> None:
+                                                                   aurora: Any, carol: Any, warm: bool) -> None:
     grant(catalogue, aurora, carol, 10_000)
+    if warm:
+        warm_ledger(aurora, catalogue.lux_h100)
     tokens = tokens_for(aurora, 16, "retry")
     warm_up(live_server.url, tokens[0])
     # 60 of 90 chips: a retry that loses the lock to the first request no longer fits,
@@ -188,9 +214,11 @@ def test_sixteen_retries_with_one_idempotency_key_make_one_booking(live_server: 
     assert set(statuses) <= {200, 201}, results
     assert statuses == {201: 1, 200: 15}
     assert len({body["id"] for _, body in results}) == 1
-    assert Booking.objects.count() == 1
-    assert booked_hours() == {START + timedelta(hours=h): 60 for h in range(3)}
-    assert QuotaBalance.objects.get(tenant=aurora).used == pytest.approx(180.0)
+    assert Booking.objects.count() == 1 + warm
+    assert Booking.objects.filter(idempotency_key="nightly-run-2027-01-08").count() == 1
+    warmed = {ELSEWHERE: 1} if warm else {}
+    assert booked_hours() == {**{START + timedelta(hours=h): 60 for h in range(3)}, **warmed}
+    assert QuotaBalance.objects.get(tenant=aurora).used == pytest.approx(180.0 + warm)
     assert_ledger_matches_bookings(catalogue.lux_h100)
 
 
