@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import connection, models
 from django.db.models import Prefetch, Q, QuerySet, Sum
 from django.db.models.expressions import Col
+from django.utils import timezone
 
 from allocation import fairshare, policies
 from allocation.models import (
@@ -483,8 +484,6 @@ class WorkerPulse:
 def worker_pulse(*, now: datetime | None = None) -> WorkerPulse:
     """Whether background workers seem to be running, from beat's heartbeat. Pages that wait on a
     task use it to say why nothing happens instead of spinning forever."""
-    from django.utils import timezone
-
     now = now or timezone.now()
     seen = Heartbeat.objects.filter(name="beat").values_list("seen_at", flat=True).first()
     patience = timedelta(seconds=3 * settings.HEARTBEAT_SECONDS)

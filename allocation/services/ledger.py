@@ -298,9 +298,8 @@ def holds_place(*, holds: Sequence[Hold]) -> list[str]:
         hours = int((end - begin) / HOUR)
         rows = _locked_range(inventory_id, begin, hours)
         if len(rows) < hours:
-            first, length = _ledger_span(begin, hours)
-            ensure_hours(inventory=inventories[inventory_id], start=first,
-                         hours=max(length, int((end - first) / HOUR)), some_missing=True)
+            first, length = _ledger_span(begin, hours)  # covers [begin, end), and its period
+            ensure_hours(inventory=inventories[inventory_id], start=first, hours=length, some_missing=True)
             rows = _locked_range(inventory_id, begin, hours)
         for pk, hour, available in rows:
             free[(inventory_id, hour)] = available
