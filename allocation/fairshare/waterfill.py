@@ -5,12 +5,18 @@ Invariants:
   ``sum(min(D_i, w_i * L)) == total`` (the largest such L is irrelevant: the
   sum is strictly increasing until every item is saturated), or ``inf`` when
   ``total`` covers every demand.  Weights are > 0, demands >= 0.
-- Pure functions of their arguments; the result does not depend on the order
-  of the items, so callers get the same answer for the same input.
-- Bit-stable: the level is fixed by subtracting the saturated items' demands
-  and weights one by one in ascending order of D/w (ties in input order).
-  Any faster formulation must perform exactly those float operations in
-  that order, or figures (and the cleaned output) could move in the last bit.
+- Pure functions of their arguments, so callers get the same answer for the
+  same input (up to ``SCAN_MAX`` items also whatever their order).
+- Bit-stable up to ``SCAN_MAX`` items: the level is fixed by subtracting
+  the saturated items' demands and weights one by one in ascending order of
+  D/w (ties in input order); any faster formulation of that scan must
+  perform exactly those float operations in that order.
+- Above ``SCAN_MAX`` items (a pool of a million-tenant round) sorting is the
+  largest cost, so the level is found by selection instead: pivots split the
+  items into saturated and unsaturated ones in linear expected time, and the
+  sums are ``math.fsum`` (correctly rounded).  The level is then within
+  1e-12 of the exact one (closer than the scan's running subtractions get on
+  wide ranges) but not bit for bit the scan's; it is still deterministic.
 """
 
 from __future__ import annotations
@@ -19,9 +25,13 @@ import math
 from collections.abc import Sequence
 from functools import partial
 from itertools import accumulate, compress
-from operator import ge, mul, sub, truediv
+from operator import eq, ge, mul, sub, truediv
 
 INF = math.inf
+SCAN_MAX = 4096  # above this many items, selection beats sorting
+_SMALL = 64  # selection hands the last few candidates to the scan
+_SAMPLE = 1024  # sample size for guessing the level
+_MARGIN = 24  # sample items either side of the guess: about 5% of candidates stay
 
 
 def water_level(demands: Sequence[float], weights: Sequence[float], total: float) -> float:
@@ -35,6 +45,8 @@ def water_level(demands: Sequence[float], weights: Sequence[float], total: float
     if sum(demands) <= total:
         return INF
     ratios = list(map(truediv, demands, weights))
+    if n > SCAN_MAX:
+        return _selected_level(list(demands), list(weights), ratios, total)
     # The scan "items whose saturation level lies below the candidate level
     # are saturated at it; the first one above fixes the level for the rest",
     # i.e. with ``order`` the items sorted by ratio (ties in input order)
@@ -56,6 +68,82 @@ def water_level(demands: Sequence[float], weights: Sequence[float], total: float
     if weight_left[k] <= 0.0:
         return INF
     return max(remaining[k], 0.0) / weight_left[k]
+
+
+def _selected_level(demands: list[float], weights: list[float], ratios: list[float], total: float) -> float:
+    """The scan's level without sorting every item (see the module docstring).
+
+    Invariant of the loop: every item left out of the candidates is settled,
+    its demand in ``saturated`` (its ratio lies below the level) or its
+    weight in ``rising`` (its ratio lies at or above it), so the level solves
+    ``fsum(saturated) + sum(min(d, w * L) over candidates) + L * fsum(rising)
+    == total``.  Each pass guesses the level from an evenly spaced sample,
+    brackets the guess with two sample ratios, and settles every candidate
+    outside the bracket; a wrong guess still settles one side.
+    """
+    saturated: list[float] = []
+    rising: list[float] = []
+    d, w, r = demands, weights, ratios
+    while len(r) > _SMALL:
+        lo, hi = _bracket(d, w, r, math.fsum(saturated), math.fsum(rising), total)
+        low = list(map(lo.__ge__, r))
+        high = list(map(hi.__lt__, r))
+        mid = list(map(eq, low, high))  # neither: lo < ratio <= hi
+        low_d, high_w = math.fsum(compress(d, low)), math.fsum(compress(w, high))
+        mid_d, mid_w = list(compress(d, mid)), list(compress(w, mid))
+        # The sums at both ends of the bracket; items in it count as rising at
+        # ``lo`` and as saturated at ``hi``.
+        at_lo = math.fsum([*saturated, low_d, lo * math.fsum([*rising, high_w, *mid_w])])
+        at_hi = math.fsum([*saturated, low_d, *mid_d, hi * math.fsum([*rising, high_w])])
+        if at_lo < total <= at_hi:
+            saturated.append(low_d)
+            rising.append(high_w)
+            keep = mid
+        elif total <= at_lo:
+            rising.append(high_w + math.fsum(mid_w))
+            keep = low
+        else:
+            saturated.append(low_d + math.fsum(mid_d))
+            keep = high
+        kept = list(compress(r, keep))
+        if len(kept) == len(r):
+            break  # every candidate ties: the scan below sorts them out
+        d, w, r = list(compress(d, keep)), list(compress(w, keep)), kept
+    order = sorted(range(len(r)), key=r.__getitem__)
+    remaining = total - math.fsum(saturated)
+    weight_left = math.fsum([*rising, *w])
+    for i in order:
+        if r[i] * weight_left >= remaining:
+            break
+        remaining -= d[i]
+        weight_left -= w[i]
+    if weight_left <= 0.0:
+        return INF
+    return max(remaining, 0.0) / weight_left
+
+
+def _bracket(
+    d: list[float], w: list[float], r: list[float], saturated: float, rising: float, total: float
+) -> tuple[float, float]:
+    """Two candidate ratios that likely enclose the level: the sample's own
+    water level (its sums scaled up to all candidates) and ``_MARGIN``
+    sample items either side of it."""
+    step = max(len(r) // _SAMPLE, 1)
+    sd, sw, sr = d[::step], w[::step], r[::step]
+    scale = len(r) / len(sr)
+    order = sorted(range(len(sr)), key=sr.__getitem__)
+    below = 0.0  # sampled demand of the items below the current ratio
+    above = math.fsum(sw)  # sampled weight of the rest
+    j = len(order)
+    for pos, i in enumerate(order):
+        if saturated + scale * (below + sr[i] * above) + sr[i] * rising >= total:
+            j = pos
+            break
+        below += sd[i]
+        above -= sw[i]
+    lo = sr[order[max(j - 1 - _MARGIN, 0)]]
+    hi = sr[order[min(j + _MARGIN, len(order) - 1)]]
+    return lo, hi
 
 
 def _sorted_by(keys: list[float], values: Sequence[float]) -> list[float]:

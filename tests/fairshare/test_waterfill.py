@@ -1,19 +1,25 @@
-"""water_level against the plain scan it replaces, bit for bit.
+"""water_level against the plain scan it replaces.
 
 The engine's figures must not move in the last bit when the scan is made
 faster, so the reference here is the straightforward loop over the items
-sorted by D/w, and equality is exact (same float, same sign).
+sorted by D/w, and equality is exact (same float, same sign) up to
+``SCAN_MAX`` items.  Above that (a pool of a million-tenant round) the level
+is found by selection with exactly rounded sums, and the reference is the
+exact level in rational arithmetic (the plain scan's running subtractions
+drift further from it than the selection does on wide ranges).
 """
 
 from __future__ import annotations
 
 import math
+import random
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocation.fairshare.waterfill import _sorted_by, fill, water_level
+from allocation.fairshare.waterfill import SCAN_MAX, _sorted_by, fill, water_level
 
 pytestmark = pytest.mark.engine
 
@@ -69,3 +75,45 @@ def test_hand_worked_single_resource_case() -> None:
     # The issue's case: capacity 10, demands 2, 2.6, 4, 5 -> 2, 2.6, 2.7, 2.7.
     got = fill([2.0, 2.6, 4.0, 5.0], [1.0] * 4, 10.0)
     assert [round(v, 9) for v in got] == [2.0, 2.6, 2.7, 2.7]
+
+
+def _large_cases() -> list[tuple[str, list[float], list[float]]]:
+    rng = random.Random(7)
+    n = SCAN_MAX + 1000
+    lognormal = [round(rng.lognormvariate(3.0, 1.2), 1) for _ in range(n)]
+    return [
+        ("lognormal, mixed weights", lognormal, [rng.choice([1.0, 2.0, 0.5]) for _ in range(n)]),
+        ("few distinct demands (ties)", [float(rng.choice([1, 2, 3])) for _ in range(n)], [1.0] * n),
+        ("every item equal", [5.0] * n, [1.0] * n),
+        ("sorted input", sorted(lognormal), [1.0] * n),
+        ("reverse sorted input", sorted(lognormal, reverse=True), [2.0] * n),
+        ("wide range", [rng.random() * 1e7 for _ in range(n)], [rng.uniform(1e-3, 1e3) for _ in range(n)]),
+    ]
+
+
+def exact_water_level(demands: list[float], weights: list[float], total: float) -> float:
+    """The level in exact rational arithmetic, rounded once at the end."""
+    if sum(demands) <= total:
+        return math.inf
+    items = sorted((Fraction(d) / Fraction(w), Fraction(d), Fraction(w)) for d, w in zip(demands, weights, strict=True))
+    remaining, weight_left = Fraction(total), sum((w for _, _, w in items), Fraction(0))
+    for ratio, d, w in items:
+        if ratio * weight_left >= remaining:
+            break
+        remaining -= d
+        weight_left -= w
+    return float(remaining / weight_left)
+
+
+@pytest.mark.parametrize(("name", "demands", "weights"), _large_cases(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("fraction", [0.001, 0.3, 0.6, 0.97, 0.9999, 1.0])
+def test_selection_above_scan_max_finds_the_exact_level(
+    name: str, demands: list[float], weights: list[float], fraction: float
+) -> None:
+    total = fraction * sum(demands)
+    want = exact_water_level(demands, weights, total)
+    got = water_level(demands, weights, total)
+    if want == math.inf:
+        assert got == math.inf
+    else:
+        assert abs(got - want) <= 1e-12 * want, name
