@@ -13,6 +13,13 @@ Invariants:
   limit), resource -> sink (its capacity in normalized hours).  Members that
   share a parent and a single class form one group, which is exact because
   such members are interchangeable for the flow.
+- A group whose only class edge is unlimited (every group of the request
+  step, every one-class group of the tenant step) is contracted into its
+  class: its source edge adds to one source -> class edge per class and its
+  parent edge ends at the class.  Exact: with positive supply such a group
+  is on the same side of the minimum cut as its class, and in the same
+  strongly connected part, so every cut, side and test below reads the
+  class node instead; the request step's graph has no group nodes at all.
 - Level L is feasible iff the flow saturates every source edge.  Every cut's
   capacity is nonincreasing in L, so the largest feasible L is found exactly
   by Newton steps on min cuts: each step solves the violated cut's
@@ -118,7 +125,7 @@ def _close_classes(
     the many per-tenant "blocked" events that would follow into plain demand
     saturation, which needs no max-flow."""
     for g in active:
-        if side[gnode[g]] or all(frozen[e] for e in members[g]):
+        if side[gnode[g]] or not g_edges[g] or all(frozen[e] for e in members[g]):
             continue
         open_cap = 0.0
         for k, _cap, e in g_edges[g]:
@@ -208,16 +215,22 @@ def solve_step(pb: StepProblem) -> StepOutcome:
     for k, rs in enumerate(pb.class_resources):
         for r in rs:
             net.add_edge(2 + n_res + k, 2 + r, INF)
-    for k, f in enumerate(pb.fixed_class_supply):
-        if f > 0.0:
-            net.add_edge(s, 2 + n_res + k, f)
-    gnode = [net.add_node() for _ in range(n_groups)]
+    class0 = 2 + n_res
+    # One source edge per class carries its fixed supply plus what its
+    # contracted groups take (see the module docstring).
+    e_cls = [net.add_edge(s, class0 + k, f) for k, f in enumerate(pb.fixed_class_supply)]
+    fixed_cls = list(pb.fixed_class_supply)
+    # A group whose one class edge is unlimited has no node of its own: its
+    # source edge merges into its class's, its parent edge ends at the class.
+    gclass = [edges[0][0] if len(edges) == 1 and edges[0][1] == INF else -1 for edges in pb.group_edges]
+    gnode = [class0 + k if k >= 0 else net.add_node() for k in gclass]
     pnode = [net.add_node() for _ in range(n_parents)]
-    e_src = [net.add_edge(s, gnode[g], 0.0) for g in range(n_groups)]
+    e_src = [net.add_edge(s, gnode[g], 0.0) if gclass[g] < 0 else -1 for g in range(n_groups)]
     e_par = [net.add_edge(s, pnode[p], 0.0) for p in range(n_parents)]
     e_extra = [net.add_edge(pnode[pb.group_parent[g]], gnode[g], 0.0) for g in range(n_groups)]
     g_edges = [
-        [(k, c, net.add_edge(gnode[g], 2 + n_res + k, c)) for k, c in edges] for g, edges in enumerate(pb.group_edges)
+        [(k, c, net.add_edge(gnode[g], class0 + k, c)) for k, c in edges] if gclass[g] < 0 else []
+        for g, edges in enumerate(pb.group_edges)
     ]
     need = sum(pb.fixed_class_supply) + sum(pb.parent_total)
 
@@ -281,11 +294,17 @@ def solve_step(pb: StepProblem) -> StepOutcome:
         recalled = False
         while True:
             par_used = list(retired_sum)
+            cls_supply = list(fixed_cls)
             for g in live:
                 u = rising[g].total(lvl)
-                net.set_capacity(e_src[g], frozen_sum[g] + u)
+                if gclass[g] < 0:
+                    net.set_capacity(e_src[g], frozen_sum[g] + u)
+                else:
+                    cls_supply[gclass[g]] += frozen_sum[g] + u
                 net.set_capacity(e_extra[g], max(open_reach[g] - u, 0.0))
                 par_used[pb.group_parent[g]] += frozen_sum[g] + u
+            for k, e in enumerate(e_cls):
+                net.set_capacity(e, cls_supply[k])
             for p in range(n_parents):
                 net.set_capacity(e_par[p], max(pb.parent_total[p] - par_used[p], 0.0))
             if not recalled:
@@ -372,7 +391,7 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                         frozen[e], value[e], reason[e], level[e] = True, v, why, lvl
                         frozen_sum[g] += v
                         changed = True
-            _close_classes(side, gnode, 2 + n_res, active, members, frozen, g_edges, reach, net)
+            _close_classes(side, gnode, class0, active, members, frozen, g_edges, reach, net)
         if not changed:
             # Float dust hid the blocking cut: freeze everything still below
             # the level rather than loop; the error is within tolerance.
@@ -384,8 +403,15 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                         frozen_sum[g] += v
         for g in active:
             settled = all(frozen[e] for e in members[g])
+            if settled and gclass[g] >= 0:
+                # Its total becomes fixed supply on its class.
+                net.drop(e_extra[g])
+                fixed_cls[gclass[g]] += frozen_sum[g]
+                retired[g] = True
+                retired_sum[pb.group_parent[g]] += frozen_sum[g]
+                continue
             single = settled and (len(members[g]) == 1 or len(g_edges[g]) == 1)
-            if single and _retire(g, net, s, e_src, e_extra, g_edges, frozen_sum, pooled, 2 + n_res):
+            if single and _retire(g, net, s, e_src, e_extra, g_edges, frozen_sum, pooled, class0):
                 retired[g] = True
                 retired_sum[pb.group_parent[g]] += frozen_sum[g]
     return StepOutcome(value, reason, level, rounds, flows)
