@@ -14,12 +14,19 @@ Invariants:
 - Warm start: after the first ``max_flow`` the flow persists; every
   ``set_capacity`` keeps it feasible, and each graph built here is a DAG
   (source -> ... -> sink layers), so cancelling excess flow terminates.
+- Each phase augments along the same arcs, in the same order, as a blocking
+  flow on the full BFS level graph would.  The levels come from a search run
+  from both ends that leaves nodes off every shortest path unlevelled; the
+  blocking flow could only have found them to be dead ends (no flow, no
+  capacity change), so skipping them changes nothing but the time.
+- ``radj[u]`` lists the reverse of each arc in ``adj[u]`` (the arcs into
+  ``u``, in the same order) and ``frm`` the tail of every arc, so the sink
+  side of that search reads arcs into a node as cheaply as arcs out of it.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 
 INF = math.inf
 
@@ -29,7 +36,9 @@ class FlowNetwork:
         self.n = nodes
         self.eps = eps
         self.adj: list[list[int]] = [[] for _ in range(nodes)]
+        self.radj: list[list[int]] = [[] for _ in range(nodes)]
         self.to: list[int] = []
+        self.frm: list[int] = []  # tail of each arc, as ``to`` holds its head
         self.cap: list[float] = []
         self.base: list[float] = []
         self.ends: tuple[int, int] | None = None  # (s, t) once a flow exists
@@ -38,16 +47,20 @@ class FlowNetwork:
 
     def add_node(self) -> int:
         self.adj.append([])
+        self.radj.append([])
         self.n += 1
         return self.n - 1
 
     def add_edge(self, u: int, v: int, capacity: float) -> int:
         e = len(self.to)
         self.to += (v, u)
+        self.frm += (u, v)
         self.cap += (capacity, 0.0)
         self.base += (capacity, 0.0)
         self.adj[u].append(e)
         self.adj[v].append(e + 1)
+        self.radj[u].append(e + 1)
+        self.radj[v].append(e)
         self.gone.append(0)
         return e
 
@@ -67,53 +80,101 @@ class FlowNetwork:
             return
         gone = self.gone
         self.adj = [[a for a in arcs if not gone[a >> 1]] for arcs in self.adj]
+        self.radj = [[a ^ 1 for a in arcs] for arcs in self.adj]
         self.newly_gone = 0
 
     def set_capacity(self, e: int, capacity: float) -> None:
         """Change a forward edge's capacity, keeping the current flow valid:
         flow above the new capacity is cancelled along flow-carrying paths to
         the source and the sink (the graphs here are DAGs, so the walk ends)."""
-        carried = self.cap[e ^ 1]
-        if self.ends is not None and carried > capacity:
+        cap = self.cap
+        carried = cap[e ^ 1]
+        if carried > capacity and self.ends is not None:
             excess = carried - capacity
-            self.cap[e ^ 1] -= excess
-            self._cancel_down(self.to[e], excess)
-            self._cancel_up(self.to[e ^ 1], excess)
+            cap[e ^ 1] = carried - excess
+            # Most edges here start at the source or end at the sink, where a
+            # walk would stop at once; skipping the call saves its overhead.
+            s, t = self.ends
+            head, tail = self.to[e], self.to[e ^ 1]
+            if head != t:
+                self._cancel_down(head, excess)
+            if tail != s:
+                self._cancel_up(tail, excess)
             carried = capacity
         self.base[e] = capacity
-        self.cap[e] = capacity - carried
+        cap[e] = capacity - carried
+
+    # The two walks below are depth-first with an explicit stack; a parent
+    # whose amount is used up keeps no frame, since all it had left to do was
+    # to return once its child finished.
 
     def _cancel_down(self, u: int, amount: float) -> None:
-        adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
         assert self.ends is not None
-        if u == self.ends[1]:
-            return
-        for e in adj[u]:
-            if e & 1 or cap[e ^ 1] <= 0.0:
-                continue
-            d = min(amount, cap[e ^ 1])
-            cap[e ^ 1] -= d
-            cap[e] += d
-            self._cancel_down(to[e], d)
-            amount -= d
-            if amount <= eps:
+        t = self.ends[1]
+        adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
+        stack: list[tuple[list[int], int, int, float]] = []
+        lst = adj[u]
+        i, n = 0, len(lst)
+        while True:
+            while i < n:
+                e = lst[i]
+                i += 1
+                if e & 1:
+                    continue
+                f = cap[e ^ 1]
+                if f <= 0.0:
+                    continue
+                d = f if f < amount else amount
+                cap[e ^ 1] = f - d
+                cap[e] += d
+                amount -= d
+                v = to[e]
+                if v == t:
+                    if amount <= eps:
+                        break
+                    continue
+                if amount > eps:
+                    stack.append((lst, i, n, amount))
+                lst = adj[v]
+                i, n = 0, len(lst)
+                amount = d
+            if not stack:
                 return
+            lst, i, n, amount = stack.pop()
 
     def _cancel_up(self, u: int, amount: float) -> None:
-        adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
         assert self.ends is not None
-        if u == self.ends[0]:
-            return
-        for e in adj[u]:
-            if not e & 1 or cap[e] <= 0.0:
-                continue
-            d = min(amount, cap[e])
-            cap[e] -= d
-            cap[e ^ 1] += d
-            self._cancel_up(to[e], d)
-            amount -= d
-            if amount <= eps:
+        s = self.ends[0]
+        adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
+        stack: list[tuple[list[int], int, int, float]] = []
+        lst = adj[u]
+        i, n = 0, len(lst)
+        while True:
+            while i < n:
+                e = lst[i]
+                i += 1
+                if not e & 1:
+                    continue
+                f = cap[e]
+                if f <= 0.0:
+                    continue
+                d = f if f < amount else amount
+                cap[e] = f - d
+                cap[e ^ 1] += d
+                amount -= d
+                v = to[e]
+                if v == s:
+                    if amount <= eps:
+                        break
+                    continue
+                if amount > eps:
+                    stack.append((lst, i, n, amount))
+                lst = adj[v]
+                i, n = 0, len(lst)
+                amount = d
+            if not stack:
                 return
+            lst, i, n, amount = stack.pop()
 
     def flow(self, e: int) -> float:
         # Read from the reverse edge: base - cap is nan on infinite edges.
@@ -127,64 +188,170 @@ class FlowNetwork:
             self.cap = list(self.base)
             self.ends = (s, t)
         self._compact()
+        eps = self.eps
+        cap = self.cap
+        # Within one call the source's arcs only lose residual capacity (no
+        # path ever enters the source), so each phase rescans just the arcs
+        # that were still open in the one before.
+        first = [e for e in self.adj[s] if cap[e] > eps]
         while True:
-            level = self._levels(s, t)
+            level, first = self._levels(s, t, first)
             if level[t] < 0:
                 break
-            self._blocking_flow(s, t, level)
+            self._blocking_flow(s, t, level, first)
         return sum(self.cap[e ^ 1] for e in self.adj[s] if not e & 1)
 
-    def _levels(self, s: int, t: int) -> list[int]:
-        adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
-        level = [-1] * self.n
-        level[s] = 0
-        queue = deque([s])
-        while queue:
-            u = queue.popleft()
-            if 0 <= level[t] <= level[u]:
-                break  # nodes this deep cannot lie on a shortest path to t
-            nxt = level[u] + 1
-            for e in adj[u]:
-                v = to[e]
-                if level[v] < 0 and cap[e] > eps:
-                    level[v] = nxt
-                    queue.append(v)
-        return level
+    def _levels(self, s: int, t: int, src: list[int]) -> tuple[list[int], list[int]]:
+        """Levels for one phase (-1 off every shortest s-t path; ``level[t]``
+        is -1 when no path is left) and the source's open arcs.
 
-    def _blocking_flow(self, s: int, t: int, level: list[int]) -> float:
+        Breadth-first from both ends, each step expanding the side whose
+        frontier has fewer arcs to scan, until the two searches meet: the
+        source side alone scanned most of the graph in every phase, while
+        near a maximum flow the few open paths are found sooner from the
+        sink."""
+        adj, radj, to, frm, cap, eps = self.adj, self.radj, self.to, self.frm, self.cap, self.eps
+        n = self.n
+        level = [-1] * n
+        back = [-1] * n
+        level[s] = 0
+        back[t] = 0
+        bwd = [t]
+        seen_back = [t]
+        fwd: list[int] = []
+        first: list[int] = []
+        fwork = 0
+        # The source always goes first: its arc list is the longest, and the
+        # open arcs kept here are all the blocking flow needs to scan there.
+        for e in src:
+            if cap[e] > eps:
+                v = to[e]
+                if level[v] < 0:
+                    level[v] = 1
+                    fwd.append(v)
+                    fwork += len(adj[v])
+                first.append(e)
+        if not fwd:
+            level[t] = -1
+            return level, first
+        a = 1
+        bb = 0
+        bwork = len(adj[t])
+        met = level[t] >= 0
+        while not met:
+            if fwork <= bwork:
+                a += 1
+                nxt: list[int] = []
+                fwork = 0
+                for u in fwd:
+                    for e in adj[u]:
+                        if cap[e] > eps:
+                            v = to[e]
+                            if level[v] < 0:
+                                level[v] = a
+                                nxt.append(v)
+                                fwork += len(adj[v])
+                                if back[v] >= 0:
+                                    met = True
+                if not nxt:
+                    level[t] = -1
+                    return level, first
+                fwd = nxt
+            else:
+                bb += 1
+                nxt = []
+                bwork = 0
+                for w in bwd:
+                    for r in radj[w]:
+                        if cap[r] > eps:
+                            v = frm[r]
+                            if back[v] < 0:
+                                back[v] = bb
+                                nxt.append(v)
+                                bwork += len(adj[v])
+                                if level[v] >= 0:
+                                    met = True
+                if not nxt:
+                    level[t] = -1
+                    return level, first
+                bwd = nxt
+                seen_back += nxt
+        # Both searches stopped after whole layers at the first common node,
+        # so the shortest path has a + bb arcs.  A node at depth a from the
+        # source with no sink distance is off every such path.  A node seen
+        # only from the sink gets the level it has on a shortest path; if it
+        # lies on none, its source distance exceeds that level and no arc
+        # from a node levelled by its source distance can enter it.
+        dist = a + bb
+        for v in fwd:
+            if back[v] < 0:
+                level[v] = -1
+        for v in seen_back:
+            if level[v] < 0:
+                level[v] = dist - back[v]
+        return level, first
+
+    def _blocking_flow(self, s: int, t: int, level: list[int], first: list[int]) -> float:
+        # Multi-push DFS: one visit to u saturates as many level-graph paths
+        # through u as its limit allows, so each arc is scanned about once
+        # per phase instead of once per augmenting path.  It runs on an
+        # explicit stack (a frame per node per path was the cost of the
+        # recursive form); each frame is a suspended visit, resumed with the
+        # amount its child sent.  Arcs into the sink are settled in place.
         adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
         it = [0] * self.n
-
-        def push(u: int, limit: float) -> float:
-            # Multi-push DFS: one call saturates as many level-graph paths
-            # through u as ``limit`` allows, so each edge is scanned about
-            # once per phase instead of once per augmenting path.
-            if u == t:
-                return limit
-            sent = 0.0
-            lst = adj[u]
-            want = level[u] + 1
-            i = it[u]
-            while i < len(lst):
+        stack: list[tuple[int, list[int], int, int, float, float, int]] = []
+        u = s
+        lst = first
+        i, n = 0, len(lst)
+        want = level[s] + 1
+        limit = INF
+        sent = 0.0
+        while True:
+            while i < n:
                 e = lst[i]
-                if cap[e] > eps:
+                room = cap[e]
+                if room > eps:
                     v = to[e]
                     if level[v] == want:
-                        room = cap[e]
-                        d = push(v, room if room < limit - sent else limit - sent)
-                        if d > 0.0:
-                            cap[e] -= d
-                            cap[e ^ 1] += d
-                            sent += d
+                        rest = limit - sent
+                        if room > rest:
+                            room = rest
+                        if v != t:
+                            stack.append((u, lst, n, i, limit, sent, e))
+                            u = v
+                            lst = adj[v]
+                            i, n = it[v], len(lst)
+                            want += 1
+                            limit = room
+                            sent = 0.0
+                            continue
+                        if room > 0.0:
+                            cap[e] -= room
+                            cap[e ^ 1] += room
+                            sent += room
                             if limit - sent <= eps:
-                                it[u] = i
-                                return sent
+                                break
                 i += 1
+            else:
+                level[u] = -1  # dead end for the rest of this phase
             it[u] = i
-            level[u] = -1  # dead end for the rest of this phase
-            return sent
-
-        return push(s, INF)
+            d = sent
+            while True:
+                if not stack:
+                    return d
+                u, lst, n, i, limit, sent, e = stack.pop()
+                want -= 1
+                if d > 0.0:
+                    cap[e] -= d
+                    cap[e ^ 1] += d
+                    sent += d
+                    if limit - sent <= eps:
+                        it[u] = i
+                        d = sent
+                        continue
+                i += 1
+                break
 
     def reachable_from(self, s: int) -> list[bool]:
         """Source side of the minimum cut after ``max_flow``."""
