@@ -8,14 +8,14 @@ Invariants:
   printed with at most 6 significant digits (500.0, not 499.99999999).
 - A resource is "exhausted" when its grants reach its capacity within the
   engine's tolerance; resources are named SITE/CHIP in the input's order.
-- ``WaterFillExplanations`` formats a sentence only when it is read, from
-  figures fixed before it was built; the same key always gives the same
-  sentence, equal to what the eager path would have stored.
+- ``WaterFillExplanations`` and ``LazyExplanations`` format a sentence only
+  when it is read, from figures fixed before they were built; the same key
+  always gives the same sentence, equal to what an eager dict would hold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -172,6 +172,41 @@ class WaterFillExplanations(Mapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         return self.sentence(self._lookup()[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lookup())
+
+    def __len__(self) -> int:
+        return len(self._lookup())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)} tenants)"
+
+
+class LazyExplanations(Mapping[str, str]):
+    """Per-tenant sentences of a flow-based round, formatted on read.
+
+    ``sentence(i)`` formats tenant ``i`` (input order) from figures the round
+    fixed before this mapping was built; the round's callers read a handful
+    (a web page) or none (the Celery round), so fifty thousand sentences are
+    not formatted up front.  Keys are ``ids`` in input order (a repeated id
+    keeps its first place and its last tenant, as a dict would).
+    """
+
+    __slots__ = ("_ids", "_index", "_sentence")
+
+    def __init__(self, ids: Sequence[str], sentence: Callable[[int], str]) -> None:
+        self._ids = ids
+        self._sentence = sentence
+        self._index: dict[str, int] | None = None
+
+    def _lookup(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = dict(zip(self._ids, range(len(self._ids)), strict=True))
+        return self._index
+
+    def __getitem__(self, key: str) -> str:
+        return self._sentence(self._lookup()[key])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._lookup())

@@ -24,7 +24,7 @@ import gc
 import math
 from collections import defaultdict
 
-from allocation.fairshare.allocation_explain import PoolFacts, TenantFacts, explain
+from allocation.fairshare.allocation_explain import LazyExplanations, PoolFacts, TenantFacts, explain
 from allocation.fairshare.leximin import DEMAND, PARENT, StepProblem, solve_step
 from allocation.fairshare.maxflow import INF, FlowNetwork
 from allocation.fairshare.single_class import allocate_single_class, decimals, shared_class
@@ -350,7 +350,7 @@ def _explain(
     names: list[str],
     pools_on: list[set[int]],
     wanting: list[set[int]],
-) -> dict[str, str]:
+) -> LazyExplanations:
     def exhausted(classes: object) -> list[int]:
         rs = sorted({r for k in classes for r in m.class_resources[k]})  # type: ignore[attr-defined]
         return [r for r in rs if full[r]]
@@ -362,13 +362,13 @@ def _explain(
         PoolFacts(p.id, m.pool_demand[j], pool_val[j], pool_reason[j], [names[r] for r in exhausted(pool_classes[j])])
         for j, p in enumerate(m.inp.pools)
     ]
-    out: dict[str, str] = {}
-    for i, t in enumerate(m.inp.tenants):
+
+    def sentence(i: int) -> str:
         p = m.tenant_pool[i]
         rs = exhausted(wanting[i]) if tenant_reason[i] not in ("", DEMAND) else []
         rivals = sorted({o for r in rs for o in pools_on[r] if o != p})
         facts = TenantFacts(
-            id=t.id,
+            id=m.inp.tenants[i].id,
             demand=m.tenant_demand[i],
             total=tenant_val[i],
             share=m.tenant_share[i],
@@ -378,5 +378,6 @@ def _explain(
             rivals=[m.inp.pools[o].id for o in rivals],
             pool_level=pool_val[p] / m.pool_share[p],
         )
-        out[t.id] = explain(facts, pools[p], m.tol)
-    return out
+        return explain(facts, pools[p], m.tol)
+
+    return LazyExplanations([t.id for t in m.inp.tenants], sentence)
