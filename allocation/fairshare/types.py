@@ -15,9 +15,9 @@ Invariants:
   frozen dataclass because a round hands out one per request (a million on
   the single-resource benchmark) and a tuple is built several times faster;
   its fields are read by name exactly as before.
-- ``AllocationResult.explanations`` is a read-only ``Mapping``: the
-  single-class path formats a tenant's sentence only when it is read (see
-  ``allocation_explain.WaterFillExplanations``).  Read it with ``[]``,
+- ``AllocationResult.explanations`` is a read-only ``Mapping``: both paths
+  format a tenant's sentence only when it is read (see
+  ``allocation_explain.WaterFillExplanations`` and ``LazyExplanations``).  Read it with ``[]``,
   ``.get``, iteration or ``dict(...)``; ``json`` needs ``dict(...)`` first.
 """
 
