@@ -391,37 +391,38 @@ class FlowNetwork:
             while work:
                 u, i = work[-1]
                 lst = adj[u]
-                pushed = False
-                while i < len(lst):
+                deg = len(lst)
+                while i < deg:
                     e = lst[i]
                     i += 1
-                    v = to[e]
-                    if v == skip or cap[e] <= eps:
+                    if cap[e] <= eps:
                         continue
-                    if index[v] < 0:
+                    v = to[e]
+                    if v == skip:
+                        continue
+                    iv = index[v]
+                    if iv < 0:
                         work[-1] = (u, i)
                         index[v] = low[v] = counter
                         counter += 1
                         stack.append(v)
                         on_stack[v] = True
                         work.append((v, 0))
-                        pushed = True
                         break
-                    if on_stack[v] and index[v] < low[u]:
-                        low[u] = index[v]
-                if pushed:
-                    continue
-                work.pop()
-                if work:
-                    parent = work[-1][0]
-                    if low[u] < low[parent]:
-                        low[parent] = low[u]
-                if low[u] == index[u]:
-                    while True:
-                        v = stack.pop()
-                        on_stack[v] = False
-                        comp[v] = ncomp
-                        if v == u:
-                            break
-                    ncomp += 1
+                    if iv < low[u] and on_stack[v]:
+                        low[u] = iv
+                else:
+                    work.pop()
+                    if work:
+                        parent = work[-1][0]
+                        if low[u] < low[parent]:
+                            low[parent] = low[u]
+                    if low[u] == index[u]:
+                        while True:
+                            v = stack.pop()
+                            on_stack[v] = False
+                            comp[v] = ncomp
+                            if v == u:
+                                break
+                        ncomp += 1
         return comp
