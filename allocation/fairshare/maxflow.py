@@ -16,9 +16,10 @@ Invariants:
   (source -> ... -> sink layers), so cancelling excess flow terminates.
 - Each phase augments along the same arcs, in the same order, as a blocking
   flow on the full BFS level graph would.  The levels come from a search run
-  from both ends that leaves nodes off every shortest path unlevelled; the
-  blocking flow could only have found them to be dead ends (no flow, no
-  capacity change), so skipping them changes nothing but the time.
+  from both ends, which leaves some nodes off every shortest path unlevelled
+  or out of the blocking flow's reach; it could only have found them to be
+  dead ends (no flow, no capacity change), so skipping them changes nothing
+  but the time.
 - ``radj[u]`` lists the reverse of each arc in ``adj[u]`` (the arcs into
   ``u``, in the same order) and ``frm`` the tail of every arc, so the sink
   side of that search reads arcs into a node as cheaply as arcs out of it.
@@ -202,14 +203,14 @@ class FlowNetwork:
         return sum(self.cap[e ^ 1] for e in self.adj[s] if not e & 1)
 
     def _levels(self, s: int, t: int, src: list[int]) -> tuple[list[int], list[int]]:
-        """Levels for one phase (-1 off every shortest s-t path; ``level[t]``
-        is -1 when no path is left) and the source's open arcs.
+        """Levels for one phase (``level[t]`` is -1 when no path is left) and
+        the source's open arcs.  Only nodes off every shortest s-t path may
+        be missing from the level graph a one-sided BFS would give.
 
-        Breadth-first from both ends, each step expanding the side whose
-        frontier has fewer arcs to scan, until the two searches meet: the
-        source side alone scanned most of the graph in every phase, while
-        near a maximum flow the few open paths are found sooner from the
-        sink."""
+        Breadth-first from both ends, each step expanding the side with less
+        to scan, until the two searches meet: the source side alone scanned
+        most of the graph in every phase, while near a maximum flow the few
+        open paths are found sooner from the sink."""
         adj, radj, to, frm, cap, eps = self.adj, self.radj, self.to, self.frm, self.cap, self.eps
         n = self.n
         level = [-1] * n
@@ -239,7 +240,10 @@ class FlowNetwork:
         bwork = len(adj[t])
         met = level[t] >= 0
         while not met:
-            if fwork <= bwork:
+            # The sink side gets twice the weight: a node it labels off every
+            # shortest path can never be entered by the blocking flow, while
+            # one the source side labels is entered until found a dead end.
+            if 2 * fwork <= bwork:
                 a += 1
                 nxt: list[int] = []
                 fwork = 0
