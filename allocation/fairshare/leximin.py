@@ -24,7 +24,9 @@ Invariants:
   capacity is nonincreasing in L, so the largest feasible L is found exactly
   by Newton steps on min cuts: each step solves the violated cut's
   piecewise-linear equation and lands on a smaller L, and there are finitely
-  many cuts.  Feasibility is monotone in L, so no event below is skipped.
+  many cuts.  All minimum cuts at L share its deficit and each bounds the
+  level, so a step takes the lower of the smallest and the largest source
+  side's levels.  Feasibility is monotone in L, so no event below is skipped.
 - At the largest feasible L a member freezes if it is demand-saturated, if
   its parent's total is used up, or if its group cannot reach its parent in
   the residual graph (it cannot rise without some sibling falling below L).
@@ -354,16 +356,24 @@ def solve_step(pb: StepProblem) -> StepOutcome:
             if deficit <= tol:
                 converged = True
                 break
+            # Every minimum cut at this level has the same deficit, and each
+            # bounds the level from above; the smallest and the largest
+            # source side often fix different levels, so step to the lower.
             side = net.reachable_from(s)
+            wide = [not x for x in net.reaching(t)]
+            steps = []
+            for cut_side in (side, wide):
+                tight = [g for g in active if cut_side[gnode[g]] and not cut_side[pnode[pb.group_parent[g]]]]
+                if tight:
+                    budget = sum(rising[g].total(lvl) for g in tight) - deficit
+                    ds = [capped[e] for g in tight for e in members[g]]
+                    ws = [weight[e] for g in tight for e in members[g]]
+                    steps.append((water_level(ds, ws, budget), cut_side is wide))
+            new, is_wide = min(steps, default=(lvl, False))
+            if is_wide:
+                side = wide
             cuts.append(side)
             del cuts[:-8]
-            tight = [g for g in active if side[gnode[g]] and not side[pnode[pb.group_parent[g]]]]
-            if not tight:
-                break
-            budget = sum(rising[g].total(lvl) for g in tight) - deficit
-            ds = [capped[e] for g in tight for e in members[g]]
-            ws = [weight[e] for g in tight for e in members[g]]
-            new = water_level(ds, ws, budget)
             if not new < lvl:
                 break
             lvl = new

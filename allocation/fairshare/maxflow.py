@@ -372,6 +372,22 @@ class FlowNetwork:
                     stack.append(v)
         return seen
 
+    def reaching(self, t: int) -> list[bool]:
+        """Nodes that can still reach ``t`` in the residual graph after
+        ``max_flow``: the complement is the largest minimum cut's source side."""
+        radj, frm, cap, eps = self.radj, self.frm, self.cap, self.eps
+        seen = [False] * self.n
+        seen[t] = True
+        stack = [t]
+        while stack:
+            v = stack.pop()
+            for a in radj[v]:
+                u = frm[a]
+                if not seen[u] and cap[a] > eps:
+                    seen[u] = True
+                    stack.append(u)
+        return seen
+
     def components(self, skip: int) -> list[int]:
         """Strongly connected component id of each node of the residual graph
         without node ``skip`` (iterative Tarjan; ``skip`` gets -1)."""
