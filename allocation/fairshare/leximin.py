@@ -26,7 +26,10 @@ Invariants:
   piecewise-linear equation and lands on a smaller L, and there are finitely
   many cuts.  All minimum cuts at L share its deficit and each bounds the
   level, so a step takes the lower of the smallest and the largest source
-  side's levels.  Feasibility is monotone in L, so no event below is skipped.
+  side's levels.  Before a round's first max flow, the recent cuts and one
+  Hall cut per class (its resources against everything that can only run
+  on them) are evaluated by formula; starting below the lowest is exact
+  (every cut is an upper bound) and skips most of the descent.  Feasibility is monotone in L, so no event below is skipped.
 - At the largest feasible L a member freezes if it is demand-saturated, if
   its parent's total is used up, or if its group cannot reach its parent in
   the residual graph (it cannot rise without some sibling falling below L).
@@ -222,6 +225,24 @@ def _pool_into(
         net.set_capacity(e, net.base[e] + cap)
 
 
+def _hall_cuts(
+    class_resources: Sequence[Sequence[int]], gclass: list[int], g_edges: list[list[tuple[int, float, int]]]
+) -> list[tuple[set[int], list[int], list[int]]]:
+    """Per class, the cut around its resources: the classes whose resources
+    all lie within them, the groups (with nodes of their own) whose classes
+    all do, and the resources.  The usual binding cut is one resource set
+    oversubscribed by what can only run there; checking these before any
+    max flow saves the Newton steps that would descend to it one cut at a time."""
+    res_of = [set(rs) for rs in class_resources]
+    group_classes = [({k for k, _c, _e in edges}, g) for g, edges in enumerate(g_edges) if gclass[g] < 0 and edges]
+    out = []
+    for rs in res_of:
+        inside = {j for j, other in enumerate(res_of) if other <= rs}
+        multi = [g for ks, g in group_classes if ks <= inside]
+        out.append((inside, multi, sorted(rs)))
+    return out
+
+
 def solve_step(pb: StepProblem) -> StepOutcome:
     tol = 1e-9 * pb.scale
     n_res, n_cls = len(pb.resource_capacity), len(pb.class_resources)
@@ -242,6 +263,10 @@ def solve_step(pb: StepProblem) -> StepOutcome:
     # source edge merges into its class's, its parent edge ends at the class.
     gclass = [edges[0][0] if len(edges) == 1 and edges[0][1] == INF else -1 for edges in pb.group_edges]
     gnode = [class0 + k if k >= 0 else net.add_node() for k in gclass]
+    contracted_of: list[list[int]] = [[] for _ in range(n_cls)]
+    for g, k in enumerate(gclass):
+        if k >= 0:
+            contracted_of[k].append(g)
     pnode = [net.add_node() for _ in range(n_parents)]
     e_src = [net.add_edge(s, gnode[g], 0.0) if gclass[g] < 0 else -1 for g in range(n_groups)]
     e_par = [net.add_edge(s, pnode[p], 0.0) for p in range(n_parents)]
@@ -251,6 +276,7 @@ def solve_step(pb: StepProblem) -> StepOutcome:
         for g, edges in enumerate(pb.group_edges)
     ]
     need = sum(pb.fixed_class_supply) + sum(pb.parent_total)
+    hall = _hall_cuts(pb.class_resources, gclass, g_edges)
 
     m = len(pb.demand)
     members: list[list[int]] = [[] for _ in range(n_groups)]
@@ -348,6 +374,34 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                         at = water_level(ds, ws, budget)
                         if at < bound and budget > 0.0:
                             bound, side = at, cut_side
+                for inside, multi, rs in hall:
+                    # Hall's condition for one class's resources: what must run
+                    # on them alone (every group, retired or pooled, whose
+                    # classes all lie within them) fits their capacity.
+                    keys = [key for key in pooled if all(k in inside for k in key)]
+                    supply = math.fsum(
+                        [
+                            *(net.base[e_cls[k]] for k in inside),
+                            *(net.base[e_src[g]] for g in multi),
+                            *(net.base[pooled[key][1][0]] for key in keys),
+                        ]
+                    )
+                    short = supply - math.fsum(pb.resource_capacity[r] for r in rs)
+                    tight = [g for k in inside for g in contracted_of[k] if members[g]]
+                    tight += [g for g in multi if members[g]]
+                    if tight and short > tol:
+                        budget = sum(rising[g].total(lvl) for g in tight) - short
+                        ds = [capped[e] for g in tight for e in members[g]]
+                        ws = [weight[e] for g in tight for e in members[g]]
+                        at = water_level(ds, ws, budget)
+                        if at < bound and budget > 0.0:
+                            bound = at
+                            side = [False] * net.n
+                            side[s] = True
+                            for node in [*(class0 + k for k in inside), *(2 + r for r in rs)]:
+                                side[node] = True
+                            for node in [*(gnode[g] for g in multi), *(pooled[key][0] for key in keys)]:
+                                side[node] = True
                 if bound < lvl:
                     lvl = bound
                     continue
