@@ -29,7 +29,8 @@ Invariants:
   side's levels.  Before a round's first max flow, the recent cuts and one
   Hall cut per class (its resources against everything that can only run
   on them) are evaluated by formula; starting below the lowest is exact
-  (every cut is an upper bound) and skips most of the descent.  Feasibility is monotone in L, so no event below is skipped.
+  (every cut is an upper bound) and skips most of the descent.
+  Feasibility is monotone in L, so no event below is skipped.
 - At the largest feasible L a member freezes if it is demand-saturated, if
   its parent's total is used up, or if its group cannot reach its parent in
   the residual graph (it cannot rise without some sibling falling below L).
