@@ -91,16 +91,18 @@ def _allocate(inp: AllocationInput, rs: list[int], t_ids: list[str], *, in_order
         for i, d in zip(q_t, q_d, strict=True):
             t_d[i] += d
             n_req[i] += 1
-    # Each pool's tenants in tenant order (the one Python loop over all
-    # tenants); every per-pool list below is then gathered in C, and pool
-    # sums add left to right as ``p_d[t_pool[i]] += t_d[i]`` over all
-    # tenants would.
-    members: list[list[int]] = [[] for _ in range(n_p)]
-    put = [m.append for m in members]
-    for i, j in enumerate(t_pool):
-        put[j](i)
-    m_d = [list(map(t_d.__getitem__, m)) for m in members]
-    m_w = [list(map(t_w.__getitem__, m)) for m in members]
+    # Per pool, demands and weights in tenant order (one pass over the
+    # tenants), so pool sums add left to right as ``p_d[t_pool[i]] += t_d[i]``
+    # over all tenants would.
+    m_d: list[list[float]] = [[] for _ in range(n_p)]
+    m_w: list[list[float]] = [[] for _ in range(n_p)]
+    put_d, put_w = [m.append for m in m_d], [m.append for m in m_w]
+    for j, d, w in zip(t_pool, t_d, t_w, strict=True):
+        # d * 1.0 is d exactly, as a fresh float next to its pool-mates in
+        # memory: the sorts in water_level then read compact lists instead
+        # of a million floats scattered over the input (cache misses).
+        put_d[j](d * 1.0)
+        put_w[j](w)
     p_d = [reduce(add, ds, 0.0) for ds in m_d]
     p_tw = [reduce(add, ws, 0.0) for ws in m_w]
     total_w = math.fsum(p.weight for p in pools)
@@ -144,7 +146,10 @@ def _allocate(inp: AllocationInput, rs: list[int], t_ids: list[str], *, in_order
             for i, v in zip(q_t, q_val, strict=True):
                 parts[i].append(v)
             t_clean = [round(math.fsum(vs), nd) + 0.0 for vs in parts]
-    p_clean = [round(reduce(add, map(t_clean.__getitem__, m), 0.0), nd) for m in members]
+    p_clean = [0.0] * n_p
+    for j, v in zip(t_pool, t_clean, strict=True):
+        p_clean[j] += v
+    p_clean = [round(v, nd) for v in p_clean]
     names = [f"{inp.resources[r].site}/{inp.resources[r].chip_type}" for r in rs]
     full = names if math.fsum(q_val) >= capacity - tol else []
     why = WaterFillExplanations(
