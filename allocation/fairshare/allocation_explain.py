@@ -98,7 +98,49 @@ def explain(t: TenantFacts, pool: PoolFacts, tol: float) -> str:
     return why
 
 
-class WaterFillExplanations(Mapping[str, str]):
+class LazyExplanations(Mapping[str, str]):
+    """Per-tenant sentences of a round, formatted on read.
+
+    ``sentence(i)`` formats tenant ``i`` (input order) from figures the round
+    fixed before this mapping was built; the round's callers read a handful
+    (a web page) or none (the Celery round), so tens of thousands of
+    sentences are not formatted up front.  Keys are ``ids`` in input order (a
+    repeated id keeps its first place and its last tenant, as a dict would).
+    The flow-based round passes a function; a subclass may override
+    ``sentence`` instead.
+    """
+
+    __slots__ = ("_ids", "_index", "_sentence")
+
+    def __init__(self, ids: Sequence[str], sentence: Callable[[int], str] | None = None) -> None:
+        self._ids = ids
+        self._sentence = sentence
+        self._index: dict[str, int] | None = None
+
+    def sentence(self, i: int) -> str:
+        """The sentence of the tenant at input position ``i``."""
+        assert self._sentence is not None, "pass a function or override sentence()"
+        return self._sentence(i)
+
+    def _lookup(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = dict(zip(self._ids, range(len(self._ids)), strict=True))
+        return self._index
+
+    def __getitem__(self, key: str) -> str:
+        return self.sentence(self._lookup()[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lookup())
+
+    def __len__(self) -> int:
+        return len(self._lookup())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)} tenants)"
+
+
+class WaterFillExplanations(LazyExplanations):
     """Per-tenant sentences of a round that was plain water-filling, formatted on read.
 
     With one eligibility class a tenant is either saturated or held at its
@@ -115,18 +157,7 @@ class WaterFillExplanations(Mapping[str, str]):
     with; ``requests[i]`` counts its requests (``None``: one each).
     """
 
-    __slots__ = (
-        "_clauses",
-        "_demand",
-        "_ids",
-        "_index",
-        "_pool",
-        "_pool_scale",
-        "_requests",
-        "_tol",
-        "_total",
-        "_weight",
-    )
+    __slots__ = ("_clauses", "_demand", "_pool", "_pool_scale", "_requests", "_tol", "_total", "_weight")
 
     def __init__(
         self,
@@ -141,7 +172,7 @@ class WaterFillExplanations(Mapping[str, str]):
         clauses: Sequence[str],
         tol: float,
     ) -> None:
-        self._ids = ids
+        super().__init__(ids)
         self._demand = demand
         self._total = total
         self._requests = requests
@@ -150,14 +181,6 @@ class WaterFillExplanations(Mapping[str, str]):
         self._pool_scale = pool_scale
         self._clauses = clauses
         self._tol = tol
-        self._index: dict[str, int] | None = None
-
-    def _lookup(self) -> dict[str, int]:
-        # Built on first read: a million-entry dict is not free, and a
-        # caller that reads nothing should not pay for it.
-        if self._index is None:
-            self._index = dict(zip(self._ids, range(len(self._ids)), strict=True))
-        return self._index
 
     def sentence(self, i: int) -> str:
         """The sentence of the tenant at input position ``i``."""
@@ -169,50 +192,3 @@ class WaterFillExplanations(Mapping[str, str]):
             return saturated(d)
         j = self._pool[i]
         return held_by_pool(v, d, self._weight[i] * self._pool_scale[j], self._clauses[j])
-
-    def __getitem__(self, key: str) -> str:
-        return self.sentence(self._lookup()[key])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._lookup())
-
-    def __len__(self) -> int:
-        return len(self._lookup())
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({len(self)} tenants)"
-
-
-class LazyExplanations(Mapping[str, str]):
-    """Per-tenant sentences of a flow-based round, formatted on read.
-
-    ``sentence(i)`` formats tenant ``i`` (input order) from figures the round
-    fixed before this mapping was built; the round's callers read a handful
-    (a web page) or none (the Celery round), so fifty thousand sentences are
-    not formatted up front.  Keys are ``ids`` in input order (a repeated id
-    keeps its first place and its last tenant, as a dict would).
-    """
-
-    __slots__ = ("_ids", "_index", "_sentence")
-
-    def __init__(self, ids: Sequence[str], sentence: Callable[[int], str]) -> None:
-        self._ids = ids
-        self._sentence = sentence
-        self._index: dict[str, int] | None = None
-
-    def _lookup(self) -> dict[str, int]:
-        if self._index is None:
-            self._index = dict(zip(self._ids, range(len(self._ids)), strict=True))
-        return self._index
-
-    def __getitem__(self, key: str) -> str:
-        return self._sentence(self._lookup()[key])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._lookup())
-
-    def __len__(self) -> int:
-        return len(self._lookup())
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({len(self)} tenants)"

@@ -244,6 +244,24 @@ def _hall_cuts(
     return out
 
 
+def _cut_level(
+    tight: list[int],
+    short: float,
+    lvl: float,
+    rising: list[_Rising | _RisingOne],
+    members: list[list[int]],
+    capped: list[float],
+    weight: Sequence[float],
+) -> tuple[float, float]:
+    """The level at which a cut short by ``short`` at ``lvl`` is exactly met
+    (its tight groups give up ``short``: one Newton step), and the budget
+    that leaves them."""
+    budget = sum(rising[g].total(lvl) for g in tight) - short
+    ds = [capped[e] for g in tight for e in members[g]]
+    ws = [weight[e] for g in tight for e in members[g]]
+    return water_level(ds, ws, budget), budget
+
+
 def solve_step(pb: StepProblem) -> StepOutcome:
     tol = 1e-9 * pb.scale
     n_res, n_cls = len(pb.resource_capacity), len(pb.class_resources)
@@ -340,6 +358,7 @@ def solve_step(pb: StepProblem) -> StepOutcome:
         ]
 
         live = [g for g in range(n_groups) if not retired[g]]
+
         side = None
         converged = False
         recalled = False
@@ -369,10 +388,7 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                     tight = [g for g in active if cut_side[gnode[g]] and not cut_side[pnode[pb.group_parent[g]]]]
                     short = need - _cut_capacity(net, cut_side)
                     if tight and short > tol:
-                        budget = sum(rising[g].total(lvl) for g in tight) - short
-                        ds = [capped[e] for g in tight for e in members[g]]
-                        ws = [weight[e] for g in tight for e in members[g]]
-                        at = water_level(ds, ws, budget)
+                        at, budget = _cut_level(tight, short, lvl, rising, members, capped, weight)
                         if at < bound and budget > 0.0:
                             bound, side = at, cut_side
                 for inside, multi, rs in hall:
@@ -391,10 +407,7 @@ def solve_step(pb: StepProblem) -> StepOutcome:
                     tight = [g for k in inside for g in contracted_of[k] if members[g]]
                     tight += [g for g in multi if members[g]]
                     if tight and short > tol:
-                        budget = sum(rising[g].total(lvl) for g in tight) - short
-                        ds = [capped[e] for g in tight for e in members[g]]
-                        ws = [weight[e] for g in tight for e in members[g]]
-                        at = water_level(ds, ws, budget)
+                        at, budget = _cut_level(tight, short, lvl, rising, members, capped, weight)
                         if at < bound and budget > 0.0:
                             bound = at
                             side = [False] * net.n
@@ -420,10 +433,8 @@ def solve_step(pb: StepProblem) -> StepOutcome:
             for cut_side in (side, wide):
                 tight = [g for g in active if cut_side[gnode[g]] and not cut_side[pnode[pb.group_parent[g]]]]
                 if tight:
-                    budget = sum(rising[g].total(lvl) for g in tight) - deficit
-                    ds = [capped[e] for g in tight for e in members[g]]
-                    ws = [weight[e] for g in tight for e in members[g]]
-                    steps.append((water_level(ds, ws, budget), cut_side is wide))
+                    at, _budget = _cut_level(tight, deficit, lvl, rising, members, capped, weight)
+                    steps.append((at, cut_side is wide))
             new, is_wide = min(steps, default=(lvl, False))
             if is_wide:
                 side = wide
