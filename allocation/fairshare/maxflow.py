@@ -245,36 +245,14 @@ class FlowNetwork:
             # one the source side labels is entered until found a dead end.
             if 2 * fwork <= bwork:
                 a += 1
-                nxt: list[int] = []
-                fwork = 0
-                for u in fwd:
-                    for e in adj[u]:
-                        if cap[e] > eps:
-                            v = to[e]
-                            if level[v] < 0:
-                                level[v] = a
-                                nxt.append(v)
-                                fwork += len(adj[v])
-                                if back[v] >= 0:
-                                    met = True
+                nxt, fwork, met = _layer(fwd, adj, to, cap, eps, level, a, back, adj)
                 if not nxt:
                     level[t] = -1
                     return level, first
                 fwd = nxt
             else:
                 bb += 1
-                nxt = []
-                bwork = 0
-                for w in bwd:
-                    for r in radj[w]:
-                        if cap[r] > eps:
-                            v = frm[r]
-                            if back[v] < 0:
-                                back[v] = bb
-                                nxt.append(v)
-                                bwork += len(adj[v])
-                                if level[v] >= 0:
-                                    met = True
+                nxt, bwork, met = _layer(bwd, radj, frm, cap, eps, back, bb, level, adj)
                 if not nxt:
                     level[t] = -1
                     return level, first
@@ -446,3 +424,34 @@ class FlowNetwork:
                                 break
                         ncomp += 1
         return comp
+
+
+def _layer(
+    frontier: list[int],
+    arcs: list[list[int]],
+    ends: list[int],
+    cap: list[float],
+    eps: float,
+    mark: list[int],
+    depth: int,
+    other: list[int],
+    adj: list[list[int]],
+) -> tuple[list[int], int, bool]:
+    """One breadth-first layer of either search in ``_levels``: the source's
+    follows ``adj`` to arc heads (``to``), the sink's follows ``radj`` back to
+    arc tails (``frm``).  Marks new nodes at ``depth`` and returns them, the
+    arcs the next layer would scan, and whether the other search saw one."""
+    nxt: list[int] = []
+    work = 0
+    met = False
+    for u in frontier:
+        for e in arcs[u]:
+            if cap[e] > eps:
+                v = ends[e]
+                if mark[v] < 0:
+                    mark[v] = depth
+                    nxt.append(v)
+                    work += len(adj[v])
+                    if other[v] >= 0:
+                        met = True
+    return nxt, work, met
