@@ -241,12 +241,7 @@ def _requests(m: _Model, tenant_total: list[float]) -> list[float]:
         if len(m.tenant_class[i]) == 1 or got >= m.tenant_demand[i] - m.tol or got <= m.tol:
             # No routing freedom left: water-fill the tenant's total over its
             # requests (equal weights), which is leximin within the tenant.
-            if len(live) == 1:
-                # fill() of one item, without building its lists.
-                d = m.req_demand[live[0]]
-                vals = [0.0 if got <= 0.0 else d if d <= got else got]
-            else:
-                vals = fill([m.req_demand[q] for q in live], [1.0] * len(live), got)
+            vals = fill([m.req_demand[q] for q in live], [1.0] * len(live), got)
             for q, v in zip(live, vals, strict=True):
                 value[q] = v
                 fixed[m.req_class[q]] += v

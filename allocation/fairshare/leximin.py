@@ -358,7 +358,6 @@ def solve_step(pb: StepProblem) -> StepOutcome:
         ]
 
         live = [g for g in range(n_groups) if not retired[g]]
-
         side = None
         converged = False
         recalled = False

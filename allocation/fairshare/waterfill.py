@@ -46,7 +46,7 @@ def water_level(demands: Sequence[float], weights: Sequence[float], total: float
         return INF
     ratios = list(map(truediv, demands, weights))
     if n > SCAN_MAX:
-        return _selected_level(list(demands), list(weights), ratios, total)
+        return _selected_level(demands, weights, ratios, total)
     # The scan "items whose saturation level lies below the candidate level
     # are saturated at it; the first one above fixes the level for the rest",
     # i.e. with ``order`` the items sorted by ratio (ties in input order)
@@ -70,7 +70,7 @@ def water_level(demands: Sequence[float], weights: Sequence[float], total: float
     return max(remaining[k], 0.0) / weight_left[k]
 
 
-def _selected_level(demands: list[float], weights: list[float], ratios: list[float], total: float) -> float:
+def _selected_level(demands: Sequence[float], weights: Sequence[float], ratios: list[float], total: float) -> float:
     """The scan's level without sorting every item (see the module docstring).
 
     Invariant of the loop: every item left out of the candidates is settled,
@@ -123,7 +123,7 @@ def _selected_level(demands: list[float], weights: list[float], ratios: list[flo
 
 
 def _bracket(
-    d: list[float], w: list[float], r: list[float], saturated: float, rising: float, total: float
+    d: Sequence[float], w: Sequence[float], r: list[float], saturated: float, rising: float, total: float
 ) -> tuple[float, float]:
     """Two candidate ratios that likely enclose the level: the sample's own
     water level (its sums scaled up to all candidates) and ``_MARGIN``
