@@ -98,20 +98,24 @@ class FlowNetwork:
             s, t = self.ends
             head, tail = self.to[e], self.to[e ^ 1]
             if head != t:
-                self._cancel_down(head, excess)
+                self._cancel(head, excess, 0)
             if tail != s:
-                self._cancel_up(tail, excess)
+                self._cancel(tail, excess, 1)
             carried = capacity
         self.base[e] = capacity
         cap[e] = capacity - carried
 
-    # The two walks below are depth-first with an explicit stack; a parent
-    # whose amount is used up keeps no frame, since all it had left to do was
-    # to return once its child finished.
+    # The walk below is depth-first with an explicit stack; a parent whose
+    # amount is used up keeps no frame, since all it had left to do was to
+    # return once its child finished.
 
-    def _cancel_down(self, u: int, amount: float) -> None:
+    def _cancel(self, u: int, amount: float, up: int) -> None:
+        """Cancel ``amount`` of flow leaving ``u`` towards the sink (``up`` 0:
+        along forward arcs, whose flow their reverse holds) or reaching ``u``
+        from the source (``up`` 1: along reverse arcs, whose residual is
+        the flow), stopping at that end."""
         assert self.ends is not None
-        t = self.ends[1]
+        end = self.ends[1 - up]
         adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
         stack: list[tuple[list[int], int, int, float]] = []
         lst = adj[u]
@@ -120,51 +124,18 @@ class FlowNetwork:
             while i < n:
                 e = lst[i]
                 i += 1
-                if e & 1:
+                if e & 1 != up:
                     continue
-                f = cap[e ^ 1]
+                held = e ^ 1 ^ up  # the arc whose residual is the flow to cancel
+                f = cap[held]
                 if f <= 0.0:
                     continue
                 d = f if f < amount else amount
-                cap[e ^ 1] = f - d
-                cap[e] += d
+                cap[held] = f - d
+                cap[held ^ 1] += d
                 amount -= d
                 v = to[e]
-                if v == t:
-                    if amount <= eps:
-                        break
-                    continue
-                if amount > eps:
-                    stack.append((lst, i, n, amount))
-                lst = adj[v]
-                i, n = 0, len(lst)
-                amount = d
-            if not stack:
-                return
-            lst, i, n, amount = stack.pop()
-
-    def _cancel_up(self, u: int, amount: float) -> None:
-        assert self.ends is not None
-        s = self.ends[0]
-        adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
-        stack: list[tuple[list[int], int, int, float]] = []
-        lst = adj[u]
-        i, n = 0, len(lst)
-        while True:
-            while i < n:
-                e = lst[i]
-                i += 1
-                if not e & 1:
-                    continue
-                f = cap[e]
-                if f <= 0.0:
-                    continue
-                d = f if f < amount else amount
-                cap[e] = f - d
-                cap[e ^ 1] += d
-                amount -= d
-                v = to[e]
-                if v == s:
+                if v == end:
                     if amount <= eps:
                         break
                     continue
