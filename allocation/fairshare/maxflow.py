@@ -308,33 +308,27 @@ class FlowNetwork:
 
     def reachable_from(self, s: int) -> list[bool]:
         """Source side of the minimum cut after ``max_flow``."""
-        adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
-        seen = [False] * self.n
-        seen[s] = True
-        stack = [s]
-        while stack:
-            u = stack.pop()
-            for e in adj[u]:
-                v = to[e]
-                if not seen[v] and cap[e] > eps:
-                    seen[v] = True
-                    stack.append(v)
-        return seen
+        return self._search(s, self.adj, self.to)
 
     def reaching(self, t: int) -> list[bool]:
         """Nodes that can still reach ``t`` in the residual graph after
         ``max_flow``: the complement is the largest minimum cut's source side."""
-        radj, frm, cap, eps = self.radj, self.frm, self.cap, self.eps
+        return self._search(t, self.radj, self.frm)
+
+    def _search(self, start: int, arcs: list[list[int]], ends: list[int]) -> list[bool]:
+        # Forwards along ``adj`` to arc heads, or backwards along ``radj`` to
+        # arc tails; either way only arcs with residual capacity count.
+        cap, eps = self.cap, self.eps
         seen = [False] * self.n
-        seen[t] = True
-        stack = [t]
+        seen[start] = True
+        stack = [start]
         while stack:
-            v = stack.pop()
-            for a in radj[v]:
-                u = frm[a]
-                if not seen[u] and cap[a] > eps:
-                    seen[u] = True
-                    stack.append(u)
+            u = stack.pop()
+            for e in arcs[u]:
+                v = ends[e]
+                if not seen[v] and cap[e] > eps:
+                    seen[v] = True
+                    stack.append(v)
         return seen
 
     def components(self, skip: int) -> list[int]:
