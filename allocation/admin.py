@@ -241,3 +241,14 @@ class NotificationSettingsAdmin(admin.ModelAdmin):
     list_filter = ["email_enabled"]
     search_fields = ["user__username", "user__email"]
     list_select_related = ["user"]
+
+
+@admin.register(m.Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    """The e-mail outbox: what went to whom and when; an unsent row is one still queued or lost."""
+
+    list_display = ["created_at", "tenant", "subject", "sent_at", "recipients"]
+    list_filter = [("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["subject", "tenant__name"]
+    date_hierarchy = "created_at"
+    list_select_related = ["tenant"]

@@ -13,19 +13,12 @@ def scheduler_heartbeat(name: str = "beat") -> int:
     return heartbeat.heartbeat_record(name=name)
 
 
-@shared_task(name="allocation.tasks.tenant_email_send")
-def tenant_email_send(tenant_id: int, subject: str, body: str) -> int:
-    from allocation.services.notifications import tenant_email_send as send
+@shared_task(name="allocation.tasks.notifications_send")
+def notifications_send(notification_ids: list[int]) -> int:
+    """Mail these outbox rows; a second run finds them sent and mails no one."""
+    from allocation.services.notifications import notifications_send as send
 
-    return send(tenant_id=tenant_id, subject=subject, body=body)
-
-
-@shared_task(name="allocation.tasks.bookings_placed_notify")
-def bookings_placed_notify(booking_ids: list[int]) -> int:
-    """Tell tenants which of these bookings a round placed (one message each)."""
-    from allocation.services.notifications import bookings_placed_notify as notify
-
-    return notify(booking_ids=booking_ids)
+    return send(notification_ids=notification_ids)
 
 
 @shared_task(name="allocation.tasks.round_compute")

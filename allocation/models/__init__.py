@@ -6,6 +6,7 @@ from allocation.models.audit import AuditEvent
 from allocation.models.bookings import PLACED_STATUSES, Booking, BookingKind, BookingStatus, UsageRecord
 from allocation.models.heartbeat import Heartbeat
 from allocation.models.ledger import QuotaBalance, ResourceHour
+from allocation.models.notifications import Notification
 from allocation.models.partners import Contribution, Partner, PartnerKind, Pool, Tranche
 from allocation.models.periods import (
     AllocationPeriod,
@@ -55,6 +56,7 @@ __all__ = [
     "MaintenanceWindow",
     "MemberRole",
     "Membership",
+    "Notification",
     "NotificationSettings",
     "Partner",
     "PartnerKind",

@@ -34,7 +34,7 @@ from allocation.models import (
     MaintenanceWindow,
     Tenant,
 )
-from allocation.services import ledger
+from allocation.services import ledger, notifications
 from allocation.services.audit import audit_event, snapshot
 from allocation.services.bookings import AUDITED, MAX_HOURS, booking_transition
 
@@ -118,8 +118,6 @@ def _place_batch(placements: list[fairshare.Placement], inventories: dict[str, I
     """Write a batch of placements in one transaction: "placed", "already" (not pending any more) or
     the reason a placement no longer fits, counted. Bookings are locked before anything else and
     re-checked, so a round running twice places nothing twice."""
-    from allocation.tasks import bookings_placed_notify
-
     with transaction.atomic():
         locked = Booking.objects.select_for_update().filter(pk__in=[int(p.booking) for p in placements])
         bookings = {b.pk: b for b in locked.order_by("pk")}
@@ -154,9 +152,9 @@ def _place_batch(placements: list[fairshare.Placement], inventories: dict[str, I
         _bookings_write(placed, refused)
         AuditEvent.objects.bulk_create(events)
         if placed:
-            # One task per batch, one message per tenant: a team that queued twenty runs hears once.
-            ids = [b.pk for b in placed]
-            transaction.on_commit(lambda: bookings_placed_notify.delay(ids))
+            # One outbox row per tenant, one task per batch: a team that queued twenty runs hears once,
+            # and a re-run of the task finds the rows sent.
+            notifications.bookings_placed_notify(bookings=placed)
         outcome["placed"] = len(placed)
     return outcome
 
