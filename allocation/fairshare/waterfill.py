@@ -86,8 +86,10 @@ def _selected_level(demands: Sequence[float], weights: Sequence[float], ratios: 
     d, w, r = demands, weights, ratios
     while len(r) > _SMALL:
         lo, hi = _bracket(d, w, r, math.fsum(saturated), math.fsum(rising), total)
-        low = list(map(lo.__ge__, r))
-        high = list(map(hi.__lt__, r))
+        # Comprehensions: a comparison in the loop costs less than calling
+        # lo.__ge__ per item, and these two passes run over every candidate.
+        low = [x <= lo for x in r]
+        high = [x > hi for x in r]
         mid = list(map(eq, low, high))  # neither: lo < ratio <= hi
         low_d, high_w = math.fsum(compress(d, low)), math.fsum(compress(w, high))
         mid_d, mid_w = list(compress(d, mid)), list(compress(w, mid))
