@@ -21,6 +21,14 @@ def notifications_send(notification_ids: list[int]) -> int:
     return send(notification_ids=notification_ids)
 
 
+@shared_task(name="allocation.tasks.notifications_requeue")
+def notifications_requeue() -> int:
+    """Beat's outbox relay: queue again the rows whose first enqueue was lost."""
+    from allocation.services.notifications import notifications_requeue as requeue
+
+    return requeue()
+
+
 @shared_task(name="allocation.tasks.round_compute")
 def round_compute(round_id: int) -> int:
     """Run the engine for a preview round; a second run finds it computed."""

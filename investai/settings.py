@@ -167,6 +167,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "allocation.tasks.bookings_advance",
         "schedule": 60.0,
     },
+    "notifications-requeue": {
+        "task": "allocation.tasks.notifications_requeue",
+        "schedule": 300.0,
+    },
 }
 
 # --- Auth -----------------------------------------------------------------

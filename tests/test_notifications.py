@@ -37,10 +37,19 @@ def run_again(callbacks: list[Callable[[], Any]]) -> None:
 
 
 def test_a_submission_mail_run_twice_reaches_each_member_once(
-    catalogue: Any, aurora: Any, alice: Any, bob: Any, mailoutbox: Any, django_capture_on_commit_callbacks: Any,
+    catalogue: Any,
+    aurora: Any,
+    alice: Any,
+    bob: Any,
+    mailoutbox: Any,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
-    req = request_create(actor=bob, tenant=aurora, period=catalogue.period, content=RequestContent(
-        title="Protein folding", chip_type=catalogue.h100, demand_gpu_hours=5000))
+    req = request_create(
+        actor=bob,
+        tenant=aurora,
+        period=catalogue.period,
+        content=RequestContent(title="Protein folding", chip_type=catalogue.h100, demand_gpu_hours=5000),
+    )
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         request_submit(actor=bob, request=req)
     run_again(callbacks)
@@ -62,7 +71,11 @@ def test_the_task_run_twice_by_id_mails_once_and_says_so(aurora: Any, alice: Any
 
 
 def test_a_rolled_back_decision_leaves_no_notification_and_mails_no_one(
-    aurora: Any, alice: Any, bob: Any, mailoutbox: Any, django_capture_on_commit_callbacks: Any,
+    aurora: Any,
+    alice: Any,
+    bob: Any,
+    mailoutbox: Any,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,
@@ -78,7 +91,11 @@ def test_a_rolled_back_decision_leaves_no_notification_and_mails_no_one(
 
 
 def test_members_who_opted_out_get_nothing_and_a_tenant_of_only_them_gets_its_row_closed(
-    aurora: Any, alice: Any, bob: Any, mailoutbox: Any, django_capture_on_commit_callbacks: Any,
+    aurora: Any,
+    alice: Any,
+    bob: Any,
+    mailoutbox: Any,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     email_preference_set(user=alice, enabled=False)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -96,17 +113,35 @@ def test_members_who_opted_out_get_nothing_and_a_tenant_of_only_them_gets_its_ro
 
 
 def test_the_booking_rounds_placement_mail_is_sent_once_when_its_task_runs_twice(
-    funded: Any, aurora: Any, alice: Any, bob: Any, nimbus: Any, mallory: Any, mailoutbox: Any,
+    funded: Any,
+    aurora: Any,
+    alice: Any,
+    bob: Any,
+    nimbus: Any,
+    mallory: Any,
+    mailoutbox: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     now = START - timedelta(hours=1)
     for i in range(3):
-        booking_flexible_create(actor=alice, tenant=aurora, earliest_start=START + timedelta(hours=10 * i),
-                                latest_end=START + timedelta(hours=10 * i + 5), hours=5, chips=4,
-                                eligible=[funded.lux_h100])
-    nimbus_run, _ = booking_flexible_create(actor=mallory, tenant=nimbus, earliest_start=START,
-                                            latest_end=START + timedelta(hours=5), hours=5, chips=4,
-                                            eligible=[funded.lux_h100])
+        booking_flexible_create(
+            actor=alice,
+            tenant=aurora,
+            earliest_start=START + timedelta(hours=10 * i),
+            latest_end=START + timedelta(hours=10 * i + 5),
+            hours=5,
+            chips=4,
+            eligible=[funded.lux_h100],
+        )
+    nimbus_run, _ = booking_flexible_create(
+        actor=mallory,
+        tenant=nimbus,
+        earliest_start=START,
+        latest_end=START + timedelta(hours=5),
+        hours=5,
+        chips=4,
+        eligible=[funded.lux_h100],
+    )
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         booking_round_run(inventory_ids=[funded.lux_h100.pk], now=now)
@@ -125,7 +160,12 @@ def test_the_booking_rounds_placement_mail_is_sent_once_when_its_task_runs_twice
 
 
 def test_a_send_that_fails_part_way_is_retried_for_the_rest_only(
-    aurora: Any, alice: Any, nimbus: Any, mallory: Any, mailoutbox: Any, monkeypatch: pytest.MonkeyPatch,
+    aurora: Any,
+    alice: Any,
+    nimbus: Any,
+    mallory: Any,
+    mailoutbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first = notify_tenant(tenant_id=aurora.pk, subject="Booking 1 is at risk", body="Maintenance.")
     second = notify_tenant(tenant_id=nimbus.pk, subject="Booking 2 is at risk", body="Maintenance.")
@@ -150,7 +190,11 @@ def test_a_send_that_fails_part_way_is_retried_for_the_rest_only(
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_sending_the_same_notification_at_once_mail_once(
-    aurora: Any, alice: Any, bob: Any, mailoutbox: Any, monkeypatch: pytest.MonkeyPatch,
+    aurora: Any,
+    alice: Any,
+    bob: Any,
+    mailoutbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("concurrent connections need PostgreSQL (SQLite's test database is one in-memory connection)")
@@ -182,3 +226,19 @@ def test_two_workers_sending_the_same_notification_at_once_mail_once(
 
     assert sorted(sent, key=str) == [0, 2]
     assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.eu", "bob@example.eu"]
+
+
+def test_a_message_whose_enqueue_was_lost_goes_out_once_from_beats_relay(
+    aurora: Any, alice: Any, bob: Any, mailoutbox: Any
+) -> None:
+    # Written and committed, but the broker was down when its task was queued.
+    lost = Notification.objects.create(tenant=aurora, subject="Maintenance at LUX", body="Friday 06:00-08:00.")
+    fresh = Notification.objects.create(tenant=aurora, subject="Quota granted", body="2027-Q1")
+    Notification.objects.filter(pk=lost.pk).update(created_at=lost.created_at - timedelta(minutes=11))
+
+    assert notifications.notifications_requeue() == 1  # the fresh one's own task may still be on its way
+    assert notifications.notifications_requeue() == 0  # a second beat finds it sent
+    assert sorted(m.to[0] for m in mailoutbox) == ["alice@example.eu", "bob@example.eu"]
+    assert {m.subject for m in mailoutbox} == {"[InvestAI] Maintenance at LUX"}
+    fresh.refresh_from_db()
+    assert fresh.sent_at is None

@@ -17,14 +17,16 @@ leaves the row unsent, and the redelivered task mails it again; marking it
 sent in an earlier transaction would instead lose the message for good on
 that crash. The lock is held while the mail server answers, which only the
 duplicate run waits for (on SQLite, whose lock is the whole database, every
-writer waits; the embedded setup mails to the console). Nothing re-queues a
-row whose enqueue failed after the commit (broker down): it stays unsent, and
-the admin lists it under "sent at: empty".
+writer waits; the embedded setup mails to the console). A row whose enqueue
+was lost after the commit (broker down, worker killed) is picked up by beat's
+``notifications_requeue`` once it is ``REQUEUE_AFTER`` old; queueing a row
+twice is harmless for the reason above.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -36,6 +38,11 @@ from allocation.models import Membership, Notification, NotificationSettings
 
 if TYPE_CHECKING:
     from allocation.models import Booking
+
+# Long enough that a row's own on-commit enqueue has normally been worked off;
+# a row queued twice is still mailed once.
+REQUEUE_AFTER = timedelta(minutes=10)
+REQUEUE_BATCH = 500
 
 
 def notify_tenant(*, tenant_id: int, subject: str, body: str) -> Notification:
@@ -57,12 +64,16 @@ def bookings_placed_notify(*, bookings: Sequence[Booking]) -> list[Notification]
     for booking in sorted(bookings, key=lambda b: b.pk):
         lines.setdefault(booking.tenant_id, []).append(
             f"Booking {booking.pk}: {booking.chips} chips on {booking.inventory} from "
-            f"{booking.starts_at:%Y-%m-%d %H:00} UTC for {booking.hours} h.")
+            f"{booking.starts_at:%Y-%m-%d %H:00} UTC for {booking.hours} h."
+        )
     notifications = Notification.objects.bulk_create(
-        Notification(tenant_id=tenant_id, body="\n".join(said),
-                     subject=said[0].split(":")[0] + " confirmed" if len(said) == 1
-                     else f"{len(said)} bookings confirmed")
-        for tenant_id, said in lines.items())
+        Notification(
+            tenant_id=tenant_id,
+            body="\n".join(said),
+            subject=said[0].split(":")[0] + " confirmed" if len(said) == 1 else f"{len(said)} bookings confirmed",
+        )
+        for tenant_id, said in lines.items()
+    )
     _enqueue([n.pk for n in notifications])
     return notifications
 
@@ -93,8 +104,12 @@ def notification_send(*, notification_id: int) -> int:
         if notification is None or notification.sent_at is not None:
             return 0
         messages = [
-            (f"[InvestAI] {notification.subject}", f"{notification.body}\n\n{settings.SITE_URL}/\n",
-             settings.DEFAULT_FROM_EMAIL, [address])
+            (
+                f"[InvestAI] {notification.subject}",
+                f"{notification.body}\n\n{settings.SITE_URL}/\n",
+                settings.DEFAULT_FROM_EMAIL,
+                [address],
+            )
             for address in recipients(tenant_id=notification.tenant_id)
         ]
         sent = send_mass_mail(messages, fail_silently=False) if messages else 0
@@ -109,6 +124,25 @@ def notifications_send(*, notification_ids: list[int]) -> int:
     A failure part-way leaves the rows before it sent and marked, so a retry mails only the rest.
     """
     return sum(notification_send(notification_id=pk) for pk in sorted(notification_ids))
+
+
+def notifications_requeue(*, now: Any = None) -> int:
+    """Queue again every unsent row older than ``REQUEUE_AFTER``; returns how many.
+
+    The outbox's relay: without it a message whose enqueue was lost after its
+    transaction committed would never go out.
+    """
+    from allocation.tasks import notifications_send
+
+    cutoff = (now or timezone.now()) - REQUEUE_AFTER
+    stale = list(
+        Notification.objects.filter(sent_at__isnull=True, created_at__lte=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for start in range(0, len(stale), REQUEUE_BATCH):
+        notifications_send.delay(stale[start : start + REQUEUE_BATCH])
+    return len(stale)
 
 
 def email_preference_set(*, user: Any, enabled: bool) -> NotificationSettings:
