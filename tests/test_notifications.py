@@ -37,12 +37,7 @@ def run_again(callbacks: list[Callable[[], Any]]) -> None:
 
 
 def test_a_submission_mail_run_twice_reaches_each_member_once(
-    catalogue: Any,
-    aurora: Any,
-    alice: Any,
-    bob: Any,
-    mailoutbox: Any,
-    django_capture_on_commit_callbacks: Any,
+    catalogue: Any, aurora: Any, alice: Any, bob: Any, mailoutbox: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     req = request_create(
         actor=bob,
@@ -71,11 +66,7 @@ def test_the_task_run_twice_by_id_mails_once_and_says_so(aurora: Any, alice: Any
 
 
 def test_a_rolled_back_decision_leaves_no_notification_and_mails_no_one(
-    aurora: Any,
-    alice: Any,
-    bob: Any,
-    mailoutbox: Any,
-    django_capture_on_commit_callbacks: Any,
+    aurora: Any, alice: Any, bob: Any, mailoutbox: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,
@@ -91,11 +82,7 @@ def test_a_rolled_back_decision_leaves_no_notification_and_mails_no_one(
 
 
 def test_members_who_opted_out_get_nothing_and_a_tenant_of_only_them_gets_its_row_closed(
-    aurora: Any,
-    alice: Any,
-    bob: Any,
-    mailoutbox: Any,
-    django_capture_on_commit_callbacks: Any,
+    aurora: Any, alice: Any, bob: Any, mailoutbox: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     email_preference_set(user=alice, enabled=False)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -160,12 +147,7 @@ def test_the_booking_rounds_placement_mail_is_sent_once_when_its_task_runs_twice
 
 
 def test_a_send_that_fails_part_way_is_retried_for_the_rest_only(
-    aurora: Any,
-    alice: Any,
-    nimbus: Any,
-    mallory: Any,
-    mailoutbox: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    aurora: Any, alice: Any, nimbus: Any, mallory: Any, mailoutbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = notify_tenant(tenant_id=aurora.pk, subject="Booking 1 is at risk", body="Maintenance.")
     second = notify_tenant(tenant_id=nimbus.pk, subject="Booking 2 is at risk", body="Maintenance.")
@@ -190,11 +172,7 @@ def test_a_send_that_fails_part_way_is_retried_for_the_rest_only(
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_sending_the_same_notification_at_once_mail_once(
-    aurora: Any,
-    alice: Any,
-    bob: Any,
-    mailoutbox: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    aurora: Any, alice: Any, bob: Any, mailoutbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("concurrent connections need PostgreSQL (SQLite's test database is one in-memory connection)")
