@@ -105,6 +105,19 @@ def _locked_hours(inventory_id: int, start: datetime, hours: int) -> list[tuple[
     return [(pk, free) for pk, free in rows]
 
 
+def _locked_slot(inventory: Inventory, start: datetime, hours: int) -> list[tuple[int, int]]:
+    """Lock every hour of the slot in hour order: (id, free chips), row i being hour ``start + i``;
+    rows missing are created first, with the rest of their period (``_ledger_span``)."""
+    rows = _locked_hours(inventory.pk, start, hours)
+    if len(rows) < hours:
+        begin, span = _ledger_span(start, hours)
+        ensure_hours(inventory=inventory, start=begin, hours=span, some_missing=True)
+        rows = _locked_hours(inventory.pk, start, hours)
+    if len(rows) < hours:  # a row vanished in between (its resource was just deleted)
+        raise Conflict("capacity", f"{inventory} has no ledger for some hour of that slot.", code="capacity")
+    return rows
+
+
 def _add_to_hours(inventory_id: int, start: datetime, hours: int, column: str, chips: int) -> None:
     _execute(f"UPDATE {ResourceHour._meta.db_table} SET {column} = {column} + %s "
              f"WHERE inventory_id = %s AND hour >= %s AND hour < %s", [chips, *_slot(inventory_id, start, hours)])
@@ -128,11 +141,7 @@ def hold_chips(*, inventory: Inventory, start: datetime, hours: int, chips: int)
     one UPDATE. The rows are locked when their free chips are compared, and
     the CHECK constraint refuses an overbooking whatever this code does.
     """
-    rows = _locked_hours(inventory.pk, start, hours)
-    if len(rows) < hours:  # first booking of these hours: create the rows of its whole period at once
-        begin, span = _ledger_span(start, hours)
-        ensure_hours(inventory=inventory, start=begin, hours=span, some_missing=True)
-        rows = _locked_hours(inventory.pk, start, hours)
+    rows = _locked_slot(inventory, start, hours)
     least = min(free for _, free in rows)
     if least < chips:
         raise Conflict("capacity", f"Only {max(least, 0):,} chips of {inventory} are free in some hour of that "
@@ -296,14 +305,9 @@ def holds_place(*, holds: Sequence[Hold]) -> list[str]:
     for inventory_id in sorted(span):
         begin, end = span[inventory_id]
         hours = int((end - begin) / HOUR)
-        rows = _locked_range(inventory_id, begin, hours)
-        if len(rows) < hours:
-            first, length = _ledger_span(begin, hours)  # covers [begin, end), and its period
-            ensure_hours(inventory=inventories[inventory_id], start=first, hours=length, some_missing=True)
-            rows = _locked_range(inventory_id, begin, hours)
-        for pk, hour, available in rows:
-            free[(inventory_id, hour)] = available
-            row_of[(inventory_id, hour)] = pk
+        for i, (pk, available) in enumerate(_locked_slot(inventories[inventory_id], begin, hours)):
+            free[(inventory_id, begin + i * HOUR)] = available
+            row_of[(inventory_id, begin + i * HOUR)] = pk
     remaining, balance_of = _locked_balances({(h.tenant_id, h.period.pk) for h in holds})
 
     outcome: list[str] = []
@@ -329,14 +333,6 @@ def holds_place(*, holds: Sequence[Hold]) -> list[str]:
         cursor.executemany(f"UPDATE {QuotaBalance._meta.db_table} SET used = used + %s WHERE id = %s",
                            [(cost, pk) for pk, cost in sorted(used.items())])
     return outcome
-
-
-def _locked_range(inventory_id: int, start: datetime, hours: int) -> list[tuple[int, datetime, int]]:
-    """Lock a resource's rows for the hours [start, start + hours) in hour order: (id, hour, free chips)."""
-    rows = ResourceHour.objects.select_for_update().filter(
-        inventory_id=inventory_id, hour__gte=start, hour__lt=start + hours * HOUR).order_by("hour")
-    return [(pk, hour, cap - booked - at_risk)
-            for pk, hour, cap, booked, at_risk in rows.values_list("id", "hour", "capacity", "booked", "at_risk")]
 
 
 def _locked_balances(pairs: set[tuple[int, int]]) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], int]]:
