@@ -229,7 +229,7 @@ def _grants(
     if len(res) == 1:
         one, theta = res[0], res[0].throughput
         hours = q_clean if theta == 1.0 else [round(v / theta, nd) for v in q_val]
-        given = list(map((0.0).__lt__, hours))  # g > 0.0
+        given = [g > 0.0 for g in hours]
         fields = zip(compress(q_ids, given), repeat(one.site), repeat(one.chip_type), compress(hours, given))
         # tuple.__new__ is what Grant._make does, without a Python-level call per grant.
         return tuple(map(tuple.__new__, repeat(Grant), fields))

@@ -97,20 +97,20 @@ def _selected_level(demands: Sequence[float], weights: Sequence[float], ratios: 
         # ``lo`` and as saturated at ``hi``.
         at_lo = math.fsum([*saturated, low_d, lo * math.fsum([*rising, high_w, *mid_w])])
         at_hi = math.fsum([*saturated, low_d, *mid_d, hi * math.fsum([*rising, high_w])])
-        if at_lo < total <= at_hi:
+        if at_lo < total <= at_hi:  # the usual case: the bracket holds the level
             saturated.append(low_d)
             rising.append(high_w)
-            keep = mid
+            keep, next_d, next_w = mid, mid_d, mid_w
         elif total <= at_lo:
             rising.append(high_w + math.fsum(mid_w))
-            keep = low
+            keep, next_d, next_w = low, list(compress(d, low)), list(compress(w, low))
         else:
             saturated.append(low_d + math.fsum(mid_d))
-            keep = high
+            keep, next_d, next_w = high, list(compress(d, high)), list(compress(w, high))
         kept = list(compress(r, keep))
         if len(kept) == len(r):
             break  # every candidate ties: the scan below sorts them out
-        d, w, r = list(compress(d, keep)), list(compress(w, keep)), kept
+        d, w, r = next_d, next_w, kept
     order = sorted(range(len(r)), key=r.__getitem__)
     remaining = total - math.fsum(saturated)
     weight_left = math.fsum([*rising, *w])
