@@ -245,10 +245,11 @@ class NotificationSettingsAdmin(admin.ModelAdmin):
 
 @admin.register(m.Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    """The e-mail outbox: what went to whom and when; an unsent row is one still queued or lost."""
+    """The e-mail outbox: what went to whom and when; an unsent row is queued, failing (see its
+    attempts and last error) or lost."""
 
-    list_display = ["created_at", "tenant", "subject", "sent_at", "recipients"]
+    list_display = ["created_at", "tenant", "user", "subject", "sent_at", "attempts"]
     list_filter = [("sent_at", admin.EmptyFieldListFilter)]
-    search_fields = ["subject", "tenant__name"]
+    search_fields = ["subject", "tenant__name", "user__email"]
     date_hierarchy = "created_at"
-    list_select_related = ["tenant"]
+    list_select_related = ["tenant", "user"]

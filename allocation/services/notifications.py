@@ -1,36 +1,41 @@
 """E-mail to a tenant's members about their requests, decisions, grants and bookings.
 
 Invariants:
-- every message is first a ``Notification`` row (the outbox) written in the
-  caller's transaction, and its id is queued only after that transaction
-  commits: a rolled-back decision leaves no row and never mails anyone;
-- members who opted out get nothing (recipients are read when sending);
+- every e-mail is first a ``Notification`` row (the outbox), one per message
+  and recipient, written in the caller's transaction; the ids are queued only
+  after that transaction commits: a rolled-back decision leaves no row and
+  never mails anyone;
+- recipients are the tenant's members with an address who had not opted out
+  when the row was written;
 - the sending happens in a Celery task, never in a web request, one row per
   transaction: the row is locked, skipped if ``sent_at`` is set, otherwise
   mailed and marked sent before the commit. A task run twice (a retry, a
   redelivery under ``acks_late``, two workers at once) therefore mails each
   row once; the second run waits for the first one's lock and finds it sent.
+- a send that fails (a refused address, the mail server down) is recorded on
+  its row (``attempts``, ``last_error``) and fails nothing else; beat's relay
+  (``notifications_requeue``) tries it again later, up to ``MAX_ATTEMPTS``.
 
 The trade-off, chosen on purpose: at least once, not at most once. A process
 that dies after the mail server accepted a message but before the commit
-leaves the row unsent, and the redelivered task mails it again; marking it
-sent in an earlier transaction would instead lose the message for good on
-that crash. The lock is held while the mail server answers, which only the
+leaves the row unsent, and the next run mails it again; marking it sent in
+an earlier transaction would instead lose the message for good on that crash.
+The lock is held while the mail server answers one message, which only a
 duplicate run waits for (on SQLite, whose lock is the whole database, every
 writer waits; the embedded setup mails to the console). A row whose enqueue
-was lost after the commit (broker down, worker killed) is picked up by beat's
-``notifications_requeue`` once it is ``REQUEUE_AFTER`` old; queueing a row
-twice is harmless for the reason above.
+was lost after the commit (broker down, worker killed) is picked up by the
+relay once it is ``REQUEUE_AFTER`` old.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from smtplib import SMTPException
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.mail import send_mass_mail
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -43,22 +48,23 @@ if TYPE_CHECKING:
 # a row queued twice is still mailed once.
 REQUEUE_AFTER = timedelta(minutes=10)
 REQUEUE_BATCH = 500
+# With the relay every five minutes, about half an hour of a mail server's
+# trouble; an address refused that often is not going to work.
+MAX_ATTEMPTS = 6
 
 
-def notify_tenant(*, tenant_id: int, subject: str, body: str) -> Notification:
+def notify_tenant(*, tenant_id: int, subject: str, body: str) -> list[Notification]:
     """Put a message to the tenant's members in the outbox; it is queued once the caller commits."""
-    notification = Notification.objects.create(tenant_id=tenant_id, subject=subject, body=body)
-    _enqueue([notification.pk])
-    return notification
+    return _outbox_put({tenant_id: (subject, body)})
 
 
 def bookings_placed_notify(*, bookings: Sequence[Booking]) -> list[Notification]:
     """One message per tenant listing these bookings a booking round just placed.
 
     Called inside the round's batch transaction with the placed bookings in hand (inventory,
-    chip type and site already loaded): no query per booking, one insert for the batch, and one
-    task for the batch, not one per booking or tenant; enqueueing was a quarter of the time the
-    round spent writing.
+    chip type and site already loaded): no query per booking but one for the recipients, one
+    insert and one task for the batch, not one per booking or tenant; enqueueing was a quarter
+    of the time the round spent writing.
     """
     lines: dict[int, list[str]] = {}
     for booking in sorted(bookings, key=lambda b: b.pk):
@@ -66,16 +72,27 @@ def bookings_placed_notify(*, bookings: Sequence[Booking]) -> list[Notification]
             f"Booking {booking.pk}: {booking.chips} chips on {booking.inventory} from "
             f"{booking.starts_at:%Y-%m-%d %H:00} UTC for {booking.hours} h."
         )
-    notifications = Notification.objects.bulk_create(
-        Notification(
-            tenant_id=tenant_id,
-            body="\n".join(said),
-            subject=said[0].split(":")[0] + " confirmed" if len(said) == 1 else f"{len(said)} bookings confirmed",
-        )
-        for tenant_id, said in lines.items()
+    return _outbox_put(
+        {
+            tenant_id: (
+                said[0].split(":")[0] + " confirmed" if len(said) == 1 else f"{len(said)} bookings confirmed",
+                "\n".join(said),
+            )
+            for tenant_id, said in lines.items()
+        }
     )
-    _enqueue([n.pk for n in notifications])
-    return notifications
+
+
+def _outbox_put(messages: dict[int, tuple[str, str]]) -> list[Notification]:
+    """Tenant -> (subject, body): one row per member who gets mail, one insert, one task on commit."""
+    to = recipients(tenant_ids=messages)
+    rows = Notification.objects.bulk_create(
+        Notification(tenant_id=tenant_id, user_id=user_id, subject=subject, body=body)
+        for tenant_id, (subject, body) in messages.items()
+        for user_id in to.get(tenant_id, [])
+    )
+    _enqueue([n.pk for n in rows])
+    return rows
 
 
 def _enqueue(notification_ids: list[int]) -> None:
@@ -87,56 +104,65 @@ def _enqueue(notification_ids: list[int]) -> None:
         transaction.on_commit(lambda: notifications_send.delay(notification_ids))
 
 
-def recipients(*, tenant_id: int) -> list[str]:
+def recipients(*, tenant_ids: Iterable[int]) -> dict[int, list[int]]:
+    """Tenant -> ids of its members who get e-mail (an address, not opted out), in user order."""
     opted_out = NotificationSettings.objects.filter(email_enabled=False).values("user_id")
-    return sorted(
-        Membership.objects.filter(tenant_id=tenant_id)
+    members = (
+        Membership.objects.filter(tenant_id__in=list(tenant_ids))
         .exclude(user_id__in=opted_out)
         .exclude(user__email="")
-        .values_list("user__email", flat=True)
+        .order_by("tenant_id", "user_id")
+        .values_list("tenant_id", "user_id")
     )
+    found: dict[int, list[int]] = {}
+    for tenant_id, user_id in members:
+        found.setdefault(tenant_id, []).append(user_id)
+    return found
 
 
 def notification_send(*, notification_id: int) -> int:
-    """Mail one outbox row unless it was mailed already; returns the messages sent (0 on a re-run)."""
+    """Mail one outbox row unless it was mailed already; returns the messages sent (1, or 0 on a
+    re-run, a give-up or a failure, which the row records)."""
     with transaction.atomic():
-        notification = Notification.objects.select_for_update().filter(pk=notification_id).first()
-        if notification is None or notification.sent_at is not None:
+        row = Notification.objects.select_for_update().select_related("user").filter(pk=notification_id).first()
+        if row is None or row.sent_at is not None or row.attempts >= MAX_ATTEMPTS:
             return 0
-        messages = [
-            (
-                f"[InvestAI] {notification.subject}",
-                f"{notification.body}\n\n{settings.SITE_URL}/\n",
+        try:
+            sent = send_mail(
+                f"[InvestAI] {row.subject}",
+                f"{row.body}\n\n{settings.SITE_URL}/\n",
                 settings.DEFAULT_FROM_EMAIL,
-                [address],
+                [row.user.email],
+                fail_silently=False,
             )
-            for address in recipients(tenant_id=notification.tenant_id)
-        ]
-        sent = send_mass_mail(messages, fail_silently=False) if messages else 0
-        notification.sent_at, notification.recipients = timezone.now(), len(messages)
-        notification.save(update_fields=["sent_at", "recipients"])
+        except (SMTPException, OSError) as exc:
+            # Recorded, not raised: the row's other attempts are the relay's business, and the
+            # rest of the batch still goes out.
+            row.attempts += 1
+            row.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            row.save(update_fields=["attempts", "last_error"])
+            return 0
+        row.sent_at = timezone.now()
+        row.save(update_fields=["sent_at"])
     return sent
 
 
 def notifications_send(*, notification_ids: list[int]) -> int:
-    """Mail each of these outbox rows, each in its own transaction.
-
-    A failure part-way leaves the rows before it sent and marked, so a retry mails only the rest.
-    """
+    """Mail each of these outbox rows, each in its own transaction; returns the messages sent."""
     return sum(notification_send(notification_id=pk) for pk in sorted(notification_ids))
 
 
 def notifications_requeue(*, now: Any = None) -> int:
-    """Queue again every unsent row older than ``REQUEUE_AFTER``; returns how many.
+    """Queue again every unsent row older than ``REQUEUE_AFTER`` that has attempts left; returns how many.
 
     The outbox's relay: without it a message whose enqueue was lost after its
-    transaction committed would never go out.
+    transaction committed, or whose send failed, would never go out.
     """
     from allocation.tasks import notifications_send
 
     cutoff = (now or timezone.now()) - REQUEUE_AFTER
     stale = list(
-        Notification.objects.filter(sent_at__isnull=True, created_at__lte=cutoff)
+        Notification.objects.filter(sent_at__isnull=True, created_at__lte=cutoff, attempts__lt=MAX_ATTEMPTS)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
