@@ -203,6 +203,18 @@ def test_beat_can_answer_inspect_ping_with_the_installed_celery() -> None:
     assert hasattr(beat, "BeatPidbox"), "celery >= 5.7 is needed for beat's --enable-remote-control"
 
 
+def test_every_periodic_task_beat_sends_is_one_the_worker_knows() -> None:
+    # A misspelt name in the schedule is sent every interval and dropped by the worker as unregistered.
+    from django.conf import settings
+
+    from investai.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "allocation.tasks.notifications_requeue" in scheduled
+    assert scheduled <= set(app.tasks), scheduled - set(app.tasks)
+
+
 def test_worker_can_scale() -> None:
     worker = SERVICES["worker"]
     assert "container_name" not in worker
