@@ -17,14 +17,15 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from allocation.models import Notification
-from allocation.services import notifications
+from allocation.services import notifications, rounds
 from allocation.services.booking_round import booking_round_run
 from allocation.services.bookings import booking_flexible_create
 from allocation.services.notifications import email_preference_set, notify_tenant
-from allocation.services.requests import RequestContent, request_create, request_submit
+from allocation.services.requests import RequestContent, request_create, request_decide, request_submit
 from allocation.tasks import notifications_send
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
@@ -229,3 +230,43 @@ def test_a_message_whose_enqueue_was_lost_goes_out_once_from_beats_relay(
     assert sorted(m.to[0] for m in mailoutbox) == ["alice@example.eu", "bob@example.eu"]
     assert {m.subject for m in mailoutbox} == {"[InvestAI] Maintenance at LUX"}
     assert not Notification.objects.filter(pk__in=[n.pk for n in fresh], sent_at__isnull=False).exists()
+
+
+def test_a_committed_round_mails_every_granted_tenants_members_through_one_insert_and_one_task(
+    catalogue: Any,
+    aurora: Any,
+    alice: Any,
+    bob: Any,
+    nimbus: Any,
+    mallory: Any,
+    carol: Any,
+    mailoutbox: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    for tenant, pi in ((aurora, bob), (nimbus, mallory)):
+        req = request_create(
+            actor=pi,
+            tenant=tenant,
+            period=catalogue.period,
+            content=RequestContent(title=f"{tenant.name} run", chip_type=catalogue.h100, demand_gpu_hours=1000),
+        )
+        request_submit(actor=pi, request=req)
+        request_decide(actor=carol, request=req, accept=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        rnd = rounds.round_preview_start(actor=carol, period=catalogue.period)
+    mailoutbox.clear()
+
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks() as callbacks:
+        rounds.round_commit(actor=carol, round_id=rnd.pk)
+    table = Notification._meta.db_table
+    assert sum(q["sql"].startswith(f'INSERT INTO "{table}"') for q in queries.captured_queries) == 1
+    assert sum("_enqueue" in callback.__qualname__ for callback in callbacks) == 1
+    run_again(callbacks)
+    run_again(callbacks)  # and a redelivery mails no one again
+
+    subject = f"[InvestAI] Quota granted for {catalogue.period.name}"
+    assert sorted((m.subject, m.to[0]) for m in mailoutbox) == [
+        (subject, "alice@example.eu"),
+        (subject, "bob@example.eu"),
+        (subject, "mallory@example.eu"),
+    ]

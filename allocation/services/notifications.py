@@ -29,7 +29,7 @@ relay once it is ``REQUEUE_AFTER`` old.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from smtplib import SMTPException
 from typing import TYPE_CHECKING, Any
@@ -55,7 +55,7 @@ MAX_ATTEMPTS = 6
 
 def notify_tenant(*, tenant_id: int, subject: str, body: str) -> list[Notification]:
     """Put a message to the tenant's members in the outbox; it is queued once the caller commits."""
-    return _outbox_put({tenant_id: (subject, body)})
+    return tenants_notify(messages={tenant_id: (subject, body)})
 
 
 def bookings_placed_notify(*, bookings: Sequence[Booking]) -> list[Notification]:
@@ -72,8 +72,8 @@ def bookings_placed_notify(*, bookings: Sequence[Booking]) -> list[Notification]
             f"Booking {booking.pk}: {booking.chips} chips on {booking.inventory} from "
             f"{booking.starts_at:%Y-%m-%d %H:00} UTC for {booking.hours} h."
         )
-    return _outbox_put(
-        {
+    return tenants_notify(
+        messages={
             tenant_id: (
                 said[0].split(":")[0] + " confirmed" if len(said) == 1 else f"{len(said)} bookings confirmed",
                 "\n".join(said),
@@ -83,8 +83,9 @@ def bookings_placed_notify(*, bookings: Sequence[Booking]) -> list[Notification]
     )
 
 
-def _outbox_put(messages: dict[int, tuple[str, str]]) -> list[Notification]:
-    """Tenant -> (subject, body): one row per member who gets mail, one insert, one task on commit."""
+def tenants_notify(*, messages: Mapping[int, tuple[str, str]]) -> list[Notification]:
+    """Tenant -> (subject, body) into the outbox: one row per member who gets mail, and however
+    many tenants, one query for the members, one insert and one task on commit."""
     to = recipients(tenant_ids=messages)
     rows = Notification.objects.bulk_create(
         Notification(tenant_id=tenant_id, user_id=user_id, subject=subject, body=body)

@@ -37,7 +37,7 @@ from allocation.models import (
 from allocation.services.audit import audit_record
 from allocation.services.errors import Conflict, NotAllowed, ServiceError
 from allocation.services.ledger import balances_regrant
-from allocation.services.notifications import notify_tenant
+from allocation.services.notifications import tenants_notify
 
 TRANSITIONS: dict[str, set[str]] = {
     RoundStatus.PREVIEW: {RoundStatus.COMMITTED, RoundStatus.DISCARDED},
@@ -205,9 +205,10 @@ def round_commit(*, actor: Any, round_id: int) -> AllocationRound:
     granted: dict[int, float] = defaultdict(float)
     for q in quotas:
         granted[q.tenant_id] += q.normalized_hours
-    for tenant_id, hours in granted.items():
-        notify_tenant(tenant_id=tenant_id, subject=f"Quota granted for {rnd.period.name}",
-                      body=f"Your organisation was granted {hours:,.0f} normalized hours for {rnd.period.name}.")
+    tenants_notify(messages={
+        tenant_id: (f"Quota granted for {rnd.period.name}",
+                    f"Your organisation was granted {hours:,.0f} normalized hours for {rnd.period.name}.")
+        for tenant_id, hours in granted.items()})
     return rnd
 
 
