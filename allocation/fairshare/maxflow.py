@@ -216,19 +216,16 @@ class FlowNetwork:
             # one the source side labels is entered until found a dead end.
             if 2 * fwork <= bwork:
                 a += 1
-                nxt, fwork, met = _layer(fwd, adj, to, cap, eps, level, a, back, adj)
-                if not nxt:
-                    level[t] = -1
-                    return level, first
-                fwd = nxt
+                fwd, fwork, met = _layer(fwd, adj, to, cap, eps, level, a, back, adj)
+                grew = fwd
             else:
                 bb += 1
-                nxt, bwork, met = _layer(bwd, radj, frm, cap, eps, back, bb, level, adj)
-                if not nxt:
-                    level[t] = -1
-                    return level, first
-                bwd = nxt
-                seen_back += nxt
+                bwd, bwork, met = _layer(bwd, radj, frm, cap, eps, back, bb, level, adj)
+                seen_back += bwd
+                grew = bwd
+            if not grew:  # one search ran out of nodes: no path is left
+                level[t] = -1
+                return level, first
         # Both searches stopped after whole layers at the first common node,
         # so the shortest path has a + bb arcs.  A node at depth a from the
         # source with no sink distance is off every such path.  A node seen
