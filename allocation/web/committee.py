@@ -147,6 +147,22 @@ def round_preview(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("round-detail", pk=rnd.pk)
 
 
+def _share_context(result: dict[str, Any]) -> dict[str, Any]:
+    """The public pool's share against its weight (like with like), and the tenant kinds' figure apart."""
+    public = next((p for p in result["pools"] if p.get("public")), None)
+    granted = result["granted_normalized_hours"] or 0.0
+    by_kind = {k["kind"]: k["granted"] for k in result["kinds"]}
+    small = sum(by_kind.get(kind, 0.0) for kind in (TenantKind.STARTUP, TenantKind.SME, TenantKind.RESEARCHER))
+    return {
+        "public_pool": public,
+        "public_share_pct": f"{100 * result['public_share']:.1f}",
+        "public_target_pct": f"{100 * result['public_target']:.1f}",
+        "public_ok": result.get("public_target_met", True),
+        "public_below_weight": result["public_share"] < result["public_target"] - round_services.SHARE_TOLERANCE,
+        "small_kinds_pct": f"{100 * small / granted:.1f}" if granted else "0.0",
+    }
+
+
 def _round_context(request: HttpRequest, rnd: AllocationRound) -> dict[str, Any]:
     committing = request.GET.get("committing") == "1" and rnd.status == RoundStatus.PREVIEW and not rnd.failure
     waiting = not rnd.failure and ((rnd.result is None and rnd.status == RoundStatus.PREVIEW) or committing)
@@ -170,9 +186,7 @@ def _round_context(request: HttpRequest, rnd: AllocationRound) -> dict[str, Any]
                        "ratio": k["granted"] / k["demand"] if k["demand"] else None}
                       for k in result["kinds"] if k["demand"] or k["granted"]],
             "tenants": shown, "tenants_total": len(tenants), "tenants_all": len(result["tenants"]),
-            "public_share_pct": f"{100 * result['public_share']:.1f}",
-            "public_target_pct": f"{100 * result['public_target']:.1f}",
-            "public_ok": result["public_share"] >= result["public_target"] - 1e-9,
+            **_share_context(result),
         })
     return context
 
