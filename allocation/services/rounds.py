@@ -43,7 +43,8 @@ TRANSITIONS: dict[str, set[str]] = {
     RoundStatus.PREVIEW: {RoundStatus.COMMITTED, RoundStatus.DISCARDED},
     RoundStatus.COMMITTED: {RoundStatus.SUPERSEDED},
 }
-PUBLIC_KINDS = (TenantKind.STARTUP, TenantKind.SME, TenantKind.RESEARCHER)
+# Float slack when comparing a pool's grant with its weight or its demand.
+SHARE_TOLERANCE = 1e-9
 
 
 def round_transition(rnd: AllocationRound, to: str) -> None:
@@ -71,6 +72,24 @@ def _jain(values: list[float]) -> float:
     if not values or not any(values):
         return 1.0
     return sum(values) ** 2 / (len(values) * sum(v * v for v in values))
+
+
+def _public_share(pools: list[dict[str, Any]], total_granted: float) -> dict[str, Any]:
+    """The public pool's share of granted hours, its target (the pool's weight) and the verdict.
+
+    Measured by pool, like the weights the engine used: the public pool also
+    holds public bodies, and partners' pools may hold startups, so counting
+    tenant kinds would compare different groups. The target is met when the
+    pool got at least its weight, or everything its tenants asked for (a pool
+    that asks for less than its weight cannot get more).
+    """
+    public = next((p for p in pools if p["public"]), None)
+    if public is None:
+        return {"public_share": 0.0, "public_target": 0.0, "public_target_met": True}
+    share = public["granted"] / total_granted if total_granted else 0.0
+    served = public["granted"] >= public["demand"] * (1 - SHARE_TOLERANCE)
+    return {"public_share": share, "public_target": public["weight"],
+            "public_target_met": served or share >= public["weight"] - SHARE_TOLERANCE}
 
 
 def _summary(snap: selectors.AllocationSnapshot, result: fairshare.AllocationResult) -> dict[str, Any]:
@@ -101,8 +120,12 @@ def _summary(snap: selectors.AllocationSnapshot, result: fairshare.AllocationRes
                         "demand": demand, "granted": granted, "share": share,
                         "explanation": result.explanations.get(str(tenant.pk), "")})
     total_granted = sum(result.tenants.values())
-    public_pool = next((p for p in pools.values() if p.is_public), None)
-    public_granted = sum(by_kind[k][1] for k in PUBLIC_KINDS)
+    demand_of_pool: dict[int, float] = defaultdict(float)
+    for tenant in snap.tenants.values():
+        demand_of_pool[tenant.pool_id] += demand_of_tenant[tenant.pk]
+    pool_rows = [{"id": pid, "name": pools[pid].name, "public": pools[pid].is_public, "weight": w / total_weight,
+                  "demand": demand_of_pool[pid], "granted": result.pools.get(str(pid), 0.0)}
+                 for pid, w in sorted(snap.pool_weight.items())]
     inventory_by_key = {(inv.gigafactory.slug, inv.chip_type.slug): inv for inv in snap.inventory.values()}
     grants = []
     for grant in result.grants:
@@ -114,12 +137,11 @@ def _summary(snap: selectors.AllocationSnapshot, result: fairshare.AllocationRes
         "capacity_normalized_hours": total_normalized,
         "demand_normalized_hours": sum(demand_of_tenant.values()),
         "granted_normalized_hours": total_granted,
-        "pools": [{"id": pid, "name": pools[pid].name, "weight": w / total_weight,
-                   "granted": result.pools.get(str(pid), 0.0)} for pid, w in sorted(snap.pool_weight.items())],
+        "pools": pool_rows,
+        # By tenant kind, whatever the pool: a breakdown, not the public share.
         "kinds": [{"kind": kind.value, "label": str(kind.label), "demand": by_kind[kind][0],
                    "granted": by_kind[kind][1]} for kind in TenantKind],
-        "public_share": public_granted / total_granted if total_granted else 0.0,
-        "public_target": (snap.pool_weight.get(public_pool.pk, 0.0) / total_weight) if public_pool else 0.0,
+        **_public_share(pool_rows, total_granted),
         "jain_index": _jain(entitlement_met),
         "tenants": tenants,
         "grants": grants,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,7 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -27,7 +28,14 @@ from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
 
 from allocation import policies, selectors
-from allocation.models import AllocationPeriod, AllocationRound, RequestStatus, RoundStatus, TenantKind
+from allocation.models import (
+    AllocationPeriod,
+    AllocationRequest,
+    AllocationRound,
+    RequestStatus,
+    RoundStatus,
+    TenantKind,
+)
 from allocation.services import requests as request_services
 from allocation.services import rounds as round_services
 from allocation.services.errors import NotAllowed, ServiceError
@@ -73,36 +81,59 @@ def _plain(hours: float) -> float | int:
     return int(rounded) if rounded == int(rounded) else rounded
 
 
-def _review_page(request: HttpRequest, period: AllocationPeriod, bound: DecisionForm | None = None,
-                 bound_pk: int | None = None, status: int = 200) -> HttpResponse:
-    filter_form = ReviewFilterForm(request.GET or None)
+def _review_page(request: HttpRequest, period: AllocationPeriod, *, query: QueryDict,
+                 bound: DecisionForm | None = None, bound_req: AllocationRequest | None = None,
+                 status: int = 200) -> HttpResponse:
+    """The queue as ``query`` (filters and page) selects it; a refused decision's form stays beside its request."""
+    filter_form = ReviewFilterForm(query or None)
     queue = selectors.review_queue(period=period, filters=filter_form.filters())
-    page = Paginator(queue, REVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [(req, bound if req.pk == bound_pk else DecisionForm(prefix=f"r{req.pk}", initial={
-        "decision": DecisionForm.ACCEPT, "accepted_normalized_hours": _plain(req.demand_normalized_hours)}))
-        for req in page]
+    page = Paginator(queue, REVIEW_PAGE_SIZE).get_page(query.get("page"))
+    requests = list(page)
+    if bound_req is not None and all(req.pk != bound_req.pk for req in requests):
+        requests.insert(0, bound_req)  # decided meanwhile or moved pages: the error must still show
+    rows = [(req, bound if bound_req is not None and req.pk == bound_req.pk else DecisionForm(
+        prefix=f"r{req.pk}", initial={"decision": DecisionForm.ACCEPT,
+                                      "accepted_normalized_hours": _plain(req.demand_normalized_hours)}))
+        for req in requests]
     demand = selectors.demand_against_capacity(period=period)
     for row in demand:
         wanted = row["submitted"] + row["accepted"]
         row["ratio"] = wanted / row["capacity_normalized_hours"] if row["capacity_normalized_hours"] else None
         row["bar"] = min(100, round(100 * row["ratio"])) if row["ratio"] is not None else 0
-    query = request.GET.copy()
-    query.pop("page", None)
+    without_page = query.copy()
+    without_page.pop("page", None)
+    queue_url = reverse("review-queue", args=[period.slug])
     context = {"period": period, "filter_form": filter_form, "page": page, "rows": rows, "demand": demand,
-               "querystring": query.urlencode(),
-               "back": request.get_full_path() if request.method == "GET" else request.POST.get("next", "")}
+               "querystring": without_page.urlencode(), "queue_url": queue_url, "refused": bound_req,
+               "back": f"{queue_url}?{query.urlencode()}" if query else queue_url}
     return render(request, "allocation/committee/review.html", context, status=status)
+
+
+def _back_to_queue(request: HttpRequest, period: AllocationPeriod) -> tuple[str, QueryDict]:
+    """Where a decision returns to: the posted ``next`` if it stays on this site, else the plain queue.
+
+    The filters and page are read back from it only when it is this period's
+    queue, so a refused decision re-renders the page the committee was on.
+    """
+    queue_url = reverse("review-queue", args=[period.slug])
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        return queue_url, QueryDict()
+    parts = urlsplit(back)
+    return back, QueryDict(parts.query) if parts.path == queue_url else QueryDict()
 
 
 @committee_required
 def review_queue(request: HttpRequest, slug: str) -> HttpResponse:
-    return _review_page(request, get_object_or_404(AllocationPeriod, slug=slug))
+    return _review_page(request, get_object_or_404(AllocationPeriod, slug=slug), query=request.GET)
 
 
 @committee_required
 @require_POST
 def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
     obj = get_object_or_404(selectors.requests_visible_to(user=request.user), pk=pk)
+    back, query = _back_to_queue(request, obj.period)
     form = DecisionForm(request.POST, prefix=f"r{obj.pk}")
     if form.is_valid():
         decision = form.cleaned_data["decision"]
@@ -118,11 +149,8 @@ def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
             add_service_error(form, exc)
         else:
             messages.success(request, _("Decision on “%(title)s” recorded.") % {"title": obj.title})
-            back = request.POST.get("next", "")
-            if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-                return redirect(back)
-            return redirect("review-queue", slug=obj.period.slug)
-    return _review_page(request, obj.period, bound=form, bound_pk=obj.pk, status=400)
+            return redirect(back)
+    return _review_page(request, obj.period, query=query, bound=form, bound_req=obj, status=400)
 
 
 # --- quota rounds ----------------------------------------------------------------
@@ -145,6 +173,22 @@ def round_preview(request: HttpRequest, slug: str) -> HttpResponse:
         raise PermissionDenied(str(exc)) from exc
     messages.info(request, _("Preview started: the engine is computing the round."))
     return redirect("round-detail", pk=rnd.pk)
+
+
+def _share_context(result: dict[str, Any]) -> dict[str, Any]:
+    """The public pool's share against its weight (like with like), and the tenant kinds' figure apart."""
+    public = next((p for p in result["pools"] if p.get("public")), None)
+    granted = result["granted_normalized_hours"] or 0.0
+    by_kind = {k["kind"]: k["granted"] for k in result["kinds"]}
+    small = sum(by_kind.get(kind, 0.0) for kind in (TenantKind.STARTUP, TenantKind.SME, TenantKind.RESEARCHER))
+    return {
+        "public_pool": public,
+        "public_share_pct": f"{100 * result['public_share']:.1f}",
+        "public_target_pct": f"{100 * result['public_target']:.1f}",
+        "public_ok": result.get("public_target_met", True),
+        "public_below_weight": result["public_share"] < result["public_target"] - round_services.SHARE_TOLERANCE,
+        "small_kinds_pct": f"{100 * small / granted:.1f}" if granted else "0.0",
+    }
 
 
 def _round_context(request: HttpRequest, rnd: AllocationRound) -> dict[str, Any]:
@@ -170,9 +214,7 @@ def _round_context(request: HttpRequest, rnd: AllocationRound) -> dict[str, Any]
                        "ratio": k["granted"] / k["demand"] if k["demand"] else None}
                       for k in result["kinds"] if k["demand"] or k["granted"]],
             "tenants": shown, "tenants_total": len(tenants), "tenants_all": len(result["tenants"]),
-            "public_share_pct": f"{100 * result['public_share']:.1f}",
-            "public_target_pct": f"{100 * result['public_target']:.1f}",
-            "public_ok": result["public_share"] >= result["public_target"] - 1e-9,
+            **_share_context(result),
         })
     return context
 

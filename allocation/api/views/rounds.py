@@ -42,7 +42,7 @@ from allocation.services.errors import Conflict, ServiceError
 
 TENANT_ROWS = 500
 SUMMARY_KEYS = ("capacity_normalized_hours", "demand_normalized_hours", "granted_normalized_hours",
-                "public_share", "public_target", "jain_index", "pools", "kinds")
+                "public_share", "public_target", "public_target_met", "jain_index", "pools", "kinds")
 
 
 def _with_summary(qs: QuerySet[AllocationRound]) -> QuerySet[AllocationRound]:
@@ -82,13 +82,17 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
         class PoolSerializer(serializers.Serializer):
             id = serializers.IntegerField()
             name = serializers.CharField()
-            weight = serializers.FloatField()
+            public = serializers.BooleanField(required=False, help_text="This is the public pool.")
+            weight = serializers.FloatField(help_text="The pool's weight in the engine, as a share of 1.")
+            demand = serializers.FloatField(required=False, help_text="Accepted normalized hours of its tenants.")
             granted = serializers.FloatField()
 
             class Meta:
                 ref_name = "AllocationRoundPool"
 
         class KindSerializer(serializers.Serializer):
+            """A tenant kind's demand and grant, whatever the pool: a breakdown, not the public share."""
+
             kind = serializers.CharField()
             label = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.label
             demand = serializers.FloatField()
@@ -109,14 +113,20 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
         capacity_normalized_hours = serializers.FloatField(source="s_capacity_normalized_hours", allow_null=True)
         demand_normalized_hours = serializers.FloatField(source="s_demand_normalized_hours", allow_null=True)
         granted_normalized_hours = serializers.FloatField(source="s_granted_normalized_hours", allow_null=True)
-        public_share = serializers.FloatField(source="s_public_share", allow_null=True,
-                                              help_text="Share of granted hours that went to public-pool kinds.")
+        public_share = serializers.FloatField(
+            source="s_public_share", allow_null=True,
+            help_text="The public pool's share of granted normalized hours, by pool (its tenants of every kind, "
+                      "public bodies included); compare it with public_target.")
         public_target = serializers.FloatField(source="s_public_target", allow_null=True,
-                                               help_text="The public pool's weight.")
+                                               help_text="The public pool's weight in the engine, as a share of 1.")
+        public_target_met = serializers.BooleanField(
+            source="s_public_target_met", allow_null=True,
+            help_text="The public pool got at least its weight, or all its tenants' accepted demand.")
         jain_index = serializers.FloatField(source="s_jain_index", allow_null=True,
                                             help_text="Jain's index of grant / entitlement; 1.0 is perfectly fair.")
         pools = PoolSerializer(many=True, source="s_pools", allow_null=True)
-        kinds = KindSerializer(many=True, source="s_kinds", allow_null=True)
+        kinds = KindSerializer(many=True, source="s_kinds", allow_null=True,
+                               help_text="Per tenant kind, whatever the pool: a breakdown, not the public share.")
 
         class Meta:
             ref_name = "AllocationRound"
