@@ -130,12 +130,13 @@ def test_a_refused_create_keeps_no_key_so_the_corrected_retry_goes_through(creat
     assert IdempotencyKey.objects.count() == 1
 
 
-@pytest.mark.parametrize("key", ["x" * 121, "tab\there"])
-def test_a_key_that_cannot_be_one_is_a_400_naming_the_header(creates: dict, key: str) -> None:
-    create = creates["allocation-request"]()
+@EVERY_CREATE
+@pytest.mark.parametrize("key", ["x" * 121, "tab\there", "nul\x00byte"])
+def test_a_key_that_cannot_be_one_is_a_400_naming_the_header(name: str, creates: dict, key: str) -> None:
+    create = creates[name]()
 
     response = client_for(create.user).post(create.url, create.body, format="json", HTTP_IDEMPOTENCY_KEY=key)
 
     assert response.status_code == 400
     assert "Idempotency-Key" in response.json()["error"]["fields"]
-    assert AllocationRequest.objects.count() == 0
+    assert create.model.objects.count() == 0

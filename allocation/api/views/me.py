@@ -12,7 +12,7 @@ import math
 from typing import Any, NoReturn
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -90,7 +90,12 @@ class TokenView(ObtainAuthToken):
         description="Returns your token while it is valid (see `expires_at`), a new one once it expired. "
                     "Logins are limited per client address and per username: over the limit the answer is 429 "
                     "with `Retry-After` (seconds).",
-        responses={200: TokenOutput},
+        responses={
+            200: TokenOutput,
+            400: OpenApiResponse(description="A wrong username or password (`non_field_errors`), or a field missing."),
+            429: OpenApiResponse(description="Too many logins from this address or for this username; try again "
+                                             "after `Retry-After` seconds."),
+        },
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -99,7 +104,8 @@ class TokenView(ObtainAuthToken):
         return Response(TokenOutput({"token": token.key, "expires_at": tokens.token_expires_at(token)}).data)
 
     @extend_schema(summary="Revoke the token you present (log out your API clients)", request=None,
-                   responses={204: None})
+                   responses={204: None, 401: OpenApiResponse(description="No token, or an unknown, revoked or "
+                                                                       "expired one.")})
     def delete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         tokens.api_tokens_revoke(actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
