@@ -181,4 +181,5 @@ def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("settings")
     token = Token.objects.filter(user=request.user).first()
     return render(request, "allocation/settings.html", {
-        "form": form, "api_token": token, "api_token_expires_at": tokens.token_expires_at(token) if token else None})
+        "form": form, "api_token": token, "api_token_expires_at": tokens.token_expires_at(token) if token else None,
+        "api_token_expired": token is not None and tokens.token_is_expired(token)})

@@ -157,11 +157,20 @@ def test_the_settings_page_revokes_my_api_tokens(alice: Any, aurora: Any) -> Non
     browser = Client()
     browser.force_login(alice)
 
-    page = browser.get("/settings/")
-    assert "Revoke my API tokens" in page.content.decode()
+    page = browser.get("/settings/").content.decode()
+    assert "Revoke my API tokens" in page and "expires on" in page
     response = browser.post("/settings/", {"revoke_api_tokens": "1"}, follow=True)
 
     assert response.status_code == 200
     assert "revoked" in response.content.decode()
     assert token_client(key).get("/api/v1/me/").status_code == 401
     assert token_client(kept).get("/api/v1/me/").status_code == 200
+
+
+def test_the_settings_page_says_when_my_token_expired(alice: Any, settings: Any) -> None:
+    key = login("alice", PASSWORD).json()["token"]
+    Token.objects.filter(key=key).update(created=timezone.now() - timedelta(hours=settings.API_TOKEN_TTL_HOURS + 1))
+    browser = Client()
+    browser.force_login(alice)
+
+    assert "Your API token expired on" in browser.get("/settings/").content.decode()
