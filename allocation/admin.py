@@ -253,3 +253,14 @@ class NotificationAdmin(ReadOnlyAdmin):
     search_fields = ["subject", "tenant__name", "user__email"]
     date_hierarchy = "created_at"
     list_select_related = ["tenant", "user"]
+
+
+@admin.register(m.IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    """The answers kept for retried creates; written only with the create they answer for."""
+
+    list_display = ["created_at", "user", "scope", "key", "response_status"]
+    list_filter = ["scope"]
+    search_fields = ["key", "user__username"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user"]

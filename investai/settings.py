@@ -238,9 +238,20 @@ if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- REST API -------------------------------------------------------------
+# A token login lasts this long; then the client logs in again (or is refused with a 401 naming the expiry).
+API_TOKEN_TTL_HOURS = float(os.environ.get("API_TOKEN_TTL_HOURS", "168"))
+# Token logins per client address and per username ("<count>/<second|minute|hour|day>"), counted
+# in the Django cache (Redis in production, so every web process shares the count).
+LOGIN_THROTTLE_ADDRESS_RATE = os.environ.get("LOGIN_THROTTLE_ADDRESS_RATE", "20/hour")
+LOGIN_THROTTLE_USERNAME_RATE = os.environ.get("LOGIN_THROTTLE_USERNAME_RATE", "10/hour")
+# Reverse proxies in front of the app that append to X-Forwarded-For: the client address is the one
+# the outermost of them saw. 0 (the default) uses the connection's own address, so a client cannot
+# pick its address (and dodge the login throttle) by sending the header itself.
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "allocation.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -250,6 +261,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "allocation.api.errors.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "InvestAI compute access API",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from allocation.models.audit import AuditEvent
 from allocation.models.bookings import PLACED_STATUSES, Booking, BookingKind, BookingStatus, UsageRecord
 from allocation.models.heartbeat import Heartbeat
+from allocation.models.idempotency import IdempotencyKey
 from allocation.models.ledger import QuotaBalance, ResourceHour
 from allocation.models.notifications import Notification
 from allocation.models.partners import Contribution, Partner, PartnerKind, Pool, Tranche
@@ -52,6 +53,7 @@ __all__ = [
     "GigafactoryStatus",
     "GlobalRole",
     "Heartbeat",
+    "IdempotencyKey",
     "Inventory",
     "MaintenanceWindow",
     "MemberRole",

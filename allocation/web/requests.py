@@ -22,10 +22,11 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
+from rest_framework.authtoken.models import Token
 
 from allocation import policies, selectors
 from allocation.models import AllocationRequest, AuditEvent, NotificationSettings, RequestStatus
-from allocation.services import notifications
+from allocation.services import notifications, tokens
 from allocation.services import requests as request_services
 from allocation.services.errors import NotAllowed, ServiceError
 from allocation.web.forms import NotificationForm, RequestContentForm, RequestCreateForm, add_service_error
@@ -164,6 +165,11 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
+    if request.method == "POST" and "revoke_api_tokens" in request.POST:
+        revoked = tokens.api_tokens_revoke(actor=request.user)
+        messages.success(request, _("Your API tokens are revoked; your clients must log in again.") if revoked
+                         else _("You had no API token."))
+        return redirect("settings")
     current = NotificationSettings.objects.filter(user=request.user).values_list("email_enabled", flat=True).first()
     form = NotificationForm(request.POST if request.method == "POST" else None,
                             initial={"email_enabled": current is not False})
@@ -173,4 +179,7 @@ def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
         messages.success(request, _("E-mail notifications are on.") if enabled
                          else _("E-mail notifications are off."))
         return redirect("settings")
-    return render(request, "allocation/settings.html", {"form": form})
+    token = Token.objects.filter(user=request.user).first()
+    return render(request, "allocation/settings.html", {
+        "form": form, "api_token": token, "api_token_expires_at": tokens.token_expires_at(token) if token else None,
+        "api_token_expired": token is not None and tokens.token_is_expired(token)})

@@ -35,13 +35,13 @@ from rest_framework.views import APIView
 from allocation import selectors
 from allocation.api.errors import exception_handler
 from allocation.api.fields import TenantOfUserField
+from allocation.api.idempotency import IDEMPOTENCY_HEADER, idempotency_key
 from allocation.api.views.periods import visible_or_404
 from allocation.api.views.resources import resource_by_key, resource_key
 from allocation.models import Booking, BookingKind, BookingStatus, Inventory
 from allocation.services import bookings as services
 from allocation.services.errors import Conflict
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 FIXED_EXAMPLE = {"tenant": "aurora-lab", "resource": "lux/h100", "starts_at": "2027-01-08T09:00:00Z",
                  "hours": 10, "chips": 60}
 FLEXIBLE_EXAMPLE = {"kind": "flexible", "tenant": "aurora-lab",
@@ -298,9 +298,7 @@ class BookingViewSet(viewsets.GenericViewSet):
         ],
     )
     def create(self, request: Request) -> Response:
-        key = request.headers.get(IDEMPOTENCY_HEADER) or None
-        if key is not None and len(key) > 120:
-            raise serializers.ValidationError({IDEMPOTENCY_HEADER: "At most 120 characters."})
+        key = idempotency_key(request)  # the same rules as every other create's key
         data = self._fixed_fast(request)
         if data is None:
             serializer = self.InputSerializer(data=request.data, context={"request": request})

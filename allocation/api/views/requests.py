@@ -13,6 +13,8 @@ Invariants:
   for any other field is a 400 naming that field;
 - PATCH merges the given fields into the draft's current content and hands
   the whole content to ``request_update`` (which refuses non-drafts);
+- create honours ``Idempotency-Key`` (``allocation.api.idempotency``): a
+  replay answers 200 with the first answer and creates no second draft;
 - the detail shows the quotas in force (committed round) for the request,
   read through ``selectors.quotas_visible_to``.
 """
@@ -31,6 +33,7 @@ from rest_framework.response import Response
 from allocation import selectors
 from allocation.api.fields import TenantOfUserField
 from allocation.api.filters import RequestFilter
+from allocation.api.idempotency import idempotent
 from allocation.api.views.periods import PeriodRefField, visible_or_404
 from allocation.models import AllocationRequest, ChipType, Gigafactory, RequestStatus
 from allocation.services import requests as services
@@ -218,9 +221,10 @@ class AllocationRequestViewSet(viewsets.GenericViewSet):
         description="Any member of the tenant may draft; the PI submits. Demand is converted to normalized "
                     "hours with the chip type's throughput and must fit what the acceptable resources deliver.",
         request=CreateInputSerializer,
-        responses={201: DetailOutputSerializer},
+        responses={201: DetailOutputSerializer, 200: DetailOutputSerializer},
         examples=[OpenApiExample("7B pre-training", value=CREATE_EXAMPLE, request_only=True)],
     )
+    @idempotent("allocation-requests.create")
     def create(self, request: Request) -> Response:
         serializer = self.CreateInputSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)

@@ -6,7 +6,9 @@ Invariants:
   ``NotAllowed``) and 404 on any single round, so round ids do not leak;
 - create starts a preview with ``round_preview_start``; the engine runs in
   the ``round_compute`` Celery task after the transaction commits, so the
-  answer is 202 with ``ready: false`` until the round has a result;
+  answer is 202 with ``ready: false`` until the round has a result; with an
+  ``Idempotency-Key`` a replay answers 200 with that first answer and starts
+  no second preview;
 - commit validates synchronously that the round is a computed preview (400
   naming ``status`` / 409 naming ``round`` otherwise), then enqueues
   ``allocation.tasks.round_commit`` on transaction commit and answers 202; a
@@ -35,6 +37,7 @@ from rest_framework.response import Response
 
 from allocation import policies, selectors, tasks
 from allocation.api.filters import RoundFilter
+from allocation.api.idempotency import idempotent
 from allocation.api.views.periods import PeriodRefField, visible_or_404
 from allocation.models import AllocationRound, RoundStatus
 from allocation.services import rounds as services
@@ -182,9 +185,10 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
         summary="Start a preview round for a period (committee)",
         description="Answers 202 at once; the engine runs in a worker. Poll the round until `ready` is true.",
         request=PreviewInputSerializer,
-        responses={202: DetailOutputSerializer},
+        responses={202: DetailOutputSerializer, 200: DetailOutputSerializer},
         examples=[OpenApiExample("Preview 2027 Q1", value={"period": "2027-q1"}, request_only=True)],
     )
+    @idempotent("allocation-rounds.preview")
     def create(self, request: Request) -> Response:
         serializer = self.PreviewInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

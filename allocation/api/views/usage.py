@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from allocation import policies, selectors
+from allocation.api.idempotency import idempotent
 from allocation.api.views.resources import resource_key
 from allocation.models import UsageRecord
 from allocation.services.operations import usage_records_report
@@ -118,6 +119,7 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
         responses={201: CountsSerializer, 200: CountsSerializer},
         examples=[OpenApiExample("One record", value=EXAMPLE, request_only=True)],
     )
+    @idempotent("usage-records.report")
     def create(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
