@@ -233,3 +233,21 @@ def test_the_admin_shows_verification_read_only_and_changes_it_through_the_servi
     assert "Say why the tenant is suspended." in again.content.decode()
     aurora.refresh_from_db()
     assert aurora.verification == Verification.VERIFIED
+
+
+def test_the_booking_round_does_not_place_a_suspended_tenants_queued_booking(
+    funded: Any, aurora: Any, alice: Any, nimbus: Any, mallory: Any
+) -> None:
+    from allocation.services.booking_round import booking_round_run, booking_round_shards
+    from allocation.services.bookings import booking_flexible_create
+
+    window = {"eligible": [funded.lux_h100], "earliest_start": START, "latest_end": START + timedelta(days=1),
+              "hours": 2, "chips": 5}
+    queued, _ = booking_flexible_create(actor=alice, tenant=aurora, **window)
+    other, _ = booking_flexible_create(actor=mallory, tenant=nimbus, **window)
+    set_status(aurora, Verification.SUSPENDED)  # after it queued
+    now = START - timedelta(hours=1)
+    booking_round_run(inventory_ids=booking_round_shards(now=now)[0], now=now)
+    queued.refresh_from_db()
+    other.refresh_from_db()
+    assert (queued.status, other.status) == ("pending", "confirmed")
