@@ -25,7 +25,7 @@ Invariants:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -164,15 +164,15 @@ def _store(records: list[UsageRecord], events: list[AuditEvent]) -> None:
     AuditEvent.objects.bulk_create(events, batch_size=1000)
 
 
-def _retrying(write: Any) -> UsageOutcome:
+def _retrying(write: Callable[[], UsageOutcome]) -> UsageOutcome:
     """Run ``write`` in a transaction; once more if another batch stored one of its record ids meanwhile
-    (the ids are unique): the second run finds them known."""
+    (the ids are unique, and only the bookings are locked): the second run finds them known."""
     try:
         with transaction.atomic():
-            return write()  # type: ignore[no-any-return]
+            return write()
     except IntegrityError:
         with transaction.atomic():
-            return write()  # type: ignore[no-any-return]
+            return write()
 
 
 def _require_operator(actor: Any) -> None:

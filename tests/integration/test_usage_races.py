@@ -61,3 +61,29 @@ def test_concurrent_batches_never_exceed_chips_times_hours(
     refused = [r for _, body in answers for r in body.get("refused", body.get("error", {}).get("refused", []))]
     assert len(refused) == CLIENTS * PER_BATCH - 80 and {r["code"] for r in refused} == {"over_booking"}
     assert AuditEvent.objects.filter(action="usage.reported").count() == 80
+
+
+def test_one_record_id_sent_for_two_bookings_at_once_is_stored_once(
+    live_server: Any, catalogue: Any, aurora: Any, alice: Any, carol: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bookings are locked, not the ids: the loser's insert fails on the unique id, and its batch runs
+    again, finds the id known with other figures and refuses that record, keeping the rest (no 500)."""
+    grant(catalogue, aurora, carol, 10_000)
+    bookings = [booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START,
+                                     hours=2, chips=5)[0] for _ in range(CLIENTS)]
+    monkeypatch.setattr("django.utils.timezone.now", lambda: START + timedelta(days=1))
+    tokens = [Token.objects.create(user=with_role(f"op{i}", "operator")).key for i in range(CLIENTS)]
+    warm_up(live_server.url, tokens[0])
+
+    def batch(i: int) -> tuple[int, dict[str, Any]]:
+        at = START.isoformat()
+        return post(live_server.url, tokens[i], {"records": [
+            {"record_id": "shared", "booking": bookings[i].pk, "at": at, "gpu_hours": 1},
+            {"record_id": f"own-{i}", "booking": bookings[i].pk, "at": at, "gpu_hours": 1}]})
+
+    answers = race(CLIENTS, batch)
+    assert [code for code, _ in answers] == [201] * CLIENTS, answers
+    assert UsageRecord.objects.filter(record_id="shared").count() == 1
+    assert UsageRecord.objects.filter(record_id__startswith="own-").count() == CLIENTS
+    conflicts = [r for _, body in answers for r in body["refused"]]
+    assert len(conflicts) == CLIENTS - 1 and {(r["index"], r["code"]) for r in conflicts} == {(0, "conflict")}
