@@ -251,3 +251,16 @@ def test_the_booking_round_does_not_place_a_suspended_tenants_queued_booking(
     queued.refresh_from_db()
     other.refresh_from_db()
     assert (queued.status, other.status) == ("pending", "confirmed")
+
+
+def test_a_draft_page_says_why_a_pending_tenant_cannot_submit(client: Any, catalogue: Any, aurora: Any,
+                                                              bob: Any) -> None:
+    draft = a_draft(catalogue, aurora, bob)
+    set_status(aurora, Verification.PENDING)
+    client.force_login(bob)
+    html = client.get(reverse("request-detail", args=[draft.pk])).content.decode()
+    assert PENDING in html and reverse("request-submit", args=[draft.pk]) not in html
+    assert reverse("request-edit", args=[draft.pk]) in html  # a pending tenant still drafts
+    set_status(aurora, Verification.VERIFIED)
+    html = client.get(reverse("request-detail", args=[draft.pk])).content.decode()
+    assert PENDING not in html and reverse("request-submit", args=[draft.pk]) in html
