@@ -320,3 +320,15 @@ def test_the_pending_and_expired_are_refused(oscar: Any, bookings: dict) -> None
     response = client_for(oscar).post(URL, {"records": [record("e", bookings["pending"], START, 1)]},
                                       format="json")
     assert response.status_code == 400 and refused(response) == [(0, "booking", "not_started")]
+
+
+def test_the_database_refuses_negative_usage_that_corrects_nothing(oscar: Any, bookings: dict) -> None:
+    from django.db import IntegrityError, transaction
+
+    aurora = bookings["aurora"]
+    fields = {"booking": aurora, "tenant_id": aurora.tenant_id, "reported_by": oscar, "at": START,
+              "gpu_hours": -1, "normalized_hours": -2.5}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        UsageRecord.objects.create(record_id="neg", **fields)
+    base = UsageRecord.objects.create(record_id="base", **{**fields, "gpu_hours": 1, "normalized_hours": 2.5})
+    UsageRecord.objects.create(record_id="fix", corrects=base, reason="r", **fields)  # an adjustment may be
