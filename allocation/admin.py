@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from allocation import models as m
 
@@ -86,17 +90,57 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(m.Tenant)
 class TenantAdmin(admin.ModelAdmin):
+    """Verification is read-only here: it changes through the actions, which call
+    ``tenant_verification_change`` (audited, members told, a reason for a suspension)."""
+
     list_display = ["name", "kind", "country", "pool", "weight", "verification", "created_at"]
     list_filter = ["kind", "verification", "pool", "country"]
     search_fields = ["name", "slug"]
     inlines = [MembershipInline]
     list_select_related = ["pool"]
+    readonly_fields = ["verification"]
+    actions = ["verify", "suspend"]
+
+    @admin.action(description=gettext_lazy("Verify (or reinstate) selected tenants"))
+    def verify(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        return self._change_verification(request, queryset, m.Verification.VERIFIED)
+
+    @admin.action(description=gettext_lazy("Suspend selected tenants"))
+    def suspend(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        return self._change_verification(request, queryset, m.Verification.SUSPENDED)
+
+    def _change_verification(self, request: HttpRequest, queryset: Any, to: str) -> HttpResponse | None:
+        """First a page asking for the reason; then each tenant through the service, refusals listed."""
+        from allocation.services.errors import NotAllowed, ServiceError
+        from allocation.services.tenants import tenant_verification_change
+
+        if "apply" not in request.POST:
+            return TemplateResponse(request, "admin/allocation/tenant/change_verification.html", {
+                **self.admin_site.each_context(request), "title": _("Change verification"), "tenants": queryset,
+                "action": request.POST.get("action", ""), "to": m.Verification(to).label,
+                "opts": self.model._meta, "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)})
+        done, refused = 0, []
+        for tenant in queryset:
+            try:
+                tenant_verification_change(actor=request.user, tenant=tenant, to=to,
+                                           reason=request.POST.get("reason", ""))
+                done += 1
+            except ServiceError as exc:
+                refused.append(f"{tenant}: {exc.message}")
+            except NotAllowed as exc:
+                self.message_user(request, str(exc), level=messages.ERROR)
+                return None
+        self.message_user(request, _("%(done)s tenant(s) now %(to)s.") % {
+            "done": done, "to": m.Verification(to).label.lower()})
+        if refused:
+            self.message_user(request, " ".join(refused), level=messages.ERROR)
+        return None
 
 
 @admin.register(m.Membership)
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ["user", "tenant", "role"]
-    list_filter = ["role", "tenant__kind"]
+    list_filter = ["role", "tenant__kind", "tenant__verification"]
     search_fields = ["user__username", "user__email", "tenant__name"]
     autocomplete_fields = ["user", "tenant"]
     list_select_related = ["user", "tenant"]

@@ -1,6 +1,8 @@
 """Who may do what: one place, shared by the API and the pages.
 
-Invariants: every function takes the acting user first and answers a bool;
+Invariants: every function takes the acting user first and answers a bool,
+except the ``tenant_*`` ones, which take the tenant row (its status binds all
+its members alike) and never query: callers pass a row they already read;
 platform admins may do everything a committee member or operator may.
 Tenant-scoped objects a user may not see are reported as absent (404) by the
 callers, never as forbidden, so ids do not leak.
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from allocation.models import GlobalRole, MemberRole, Membership, RoleKind, Tenant
+from django.utils.translation import gettext as _
+
+from allocation.models import GlobalRole, MemberRole, Membership, RoleKind, Tenant, Verification
 
 
 def _has_role(user: Any, *roles: str) -> bool:
@@ -48,3 +52,29 @@ def is_member_of(user: Any, tenant: Tenant) -> bool:
 
 def is_pi(user: Any, tenant_id: int) -> bool:
     return Membership.objects.filter(user=user, tenant_id=tenant_id, role=MemberRole.PI).exists()
+
+
+# --- The tenant's verification status -------------------------------------
+# Only a verified tenant spends capacity, quota or fair share: it submits requests, books and has
+# usage recorded. A pending one may draft and edit requests while it is being checked (the demo's
+# pending tenants hold drafts only); a suspended one writes nothing. Withdrawing and cancelling
+# stay open to both: they only give back.
+
+
+def tenant_may_draft(tenant: Tenant) -> bool:
+    """Create and edit draft requests."""
+    return tenant.verification != Verification.SUSPENDED
+
+
+def tenant_may_commit(tenant: Tenant) -> bool:
+    """Submit requests, book (fixed or flexible) and have usage recorded for its bookings."""
+    return tenant.verification == Verification.VERIFIED
+
+
+def tenant_refusal(tenant: Tenant) -> str:
+    """Why ``tenant`` may not do what the two rules above refused, for the 403 and the pages."""
+    if tenant.verification == Verification.SUSPENDED:
+        return _("%(tenant)s is suspended: it cannot request compute, book or have usage recorded. "
+                 "Contact the platform administrators.") % {"tenant": tenant.name}
+    return _("%(tenant)s is not verified yet: it can draft requests, but submits them, books and has usage "
+             "recorded only once the platform administrators have verified it.") % {"tenant": tenant.name}

@@ -293,8 +293,11 @@ def _recent_usage(*, now: datetime, tenant_ids: Iterable[int] | None = None) -> 
     records = UsageRecord.objects.filter(at__gt=now - timedelta(hours=20 * half_life), at__lte=now)
     if tenant_ids is not None:
         records = records.filter(tenant_id__in=list(tenant_ids))
-    return [fairshare.Usage(tenant=str(tenant_id), at=at, normalized_hours=hours)
-            for tenant_id, at, hours in records.values_list("tenant_id", "at", "normalized_hours")]
+    # An adjustment is dated as the record it corrects: summed per moment, a record and its
+    # corrections weigh what they net to, never less than nothing (max() absorbs float rounding).
+    netted = records.values("tenant_id", "at").annotate(hours=Sum("normalized_hours")).order_by()
+    return [fairshare.Usage(tenant=str(tenant_id), at=at, normalized_hours=max(hours, 0.0))
+            for tenant_id, at, hours in netted.values_list("tenant_id", "at", "hours")]
 
 
 def fair_share_by_tenant(*, now: datetime) -> dict[int, float]:

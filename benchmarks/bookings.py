@@ -109,7 +109,8 @@ def load_clients(clients: int) -> list[dict[str, Any]]:
 
     from allocation.models import Inventory, Membership, Tenant
 
-    tenants = list(Tenant.objects.order_by("pk")[:clients])
+    # Only verified tenants book (the demo leaves every tenth one pending).
+    tenants = list(Tenant.objects.filter(verification="verified").order_by("pk")[:clients])
     pis = {m.tenant_id: m.user for m in Membership.objects.filter(tenant__in=tenants, role="pi").select_related("user")}
     resources = [f"{inv.gigafactory.slug}/{inv.chip_type.slug}" for inv in
                  Inventory.objects.select_related("gigafactory", "chip_type").order_by("pk")]

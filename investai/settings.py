@@ -282,6 +282,11 @@ SPECTACULAR_SETTINGS = {
 # of the pool weights, however small the public contributions.
 PUBLIC_POOL_MIN_SHARE = float(os.environ.get("PUBLIC_POOL_MIN_SHARE", "0.3"))
 FAIR_SHARE_HALF_LIFE_HOURS = float(os.environ.get("FAIR_SHARE_HALF_LIFE_HOURS", "168"))
+# How far outside its booking's window a usage record may be dated: sites' accounting rounds to its
+# own intervals and clocks drift. Usage drives the fair-share factor, so keep it small.
+USAGE_WINDOW_TOLERANCE_HOURS = float(os.environ.get("USAGE_WINDOW_TOLERANCE_HOURS", "1"))
+if not 0 <= USAGE_WINDOW_TOLERANCE_HOURS <= 24 * 7:
+    raise ImproperlyConfigured("USAGE_WINDOW_TOLERANCE_HOURS must be between 0 and 168")
 
 LOGGING = {
     "version": 1,

@@ -16,7 +16,8 @@ from allocation.services import ledger
 from allocation.services.booking_round import booking_round_run, booking_round_shards
 from allocation.services.bookings import booking_cancel, booking_fixed_create, booking_flexible_create
 from allocation.services.errors import Conflict, IdempotencyMismatch, ServiceError
-from allocation.services.operations import maintenance_create, usage_records_report
+from allocation.services.operations import maintenance_create
+from allocation.services.usage import usage_records_report
 from tests.factories import booked_hours
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
@@ -206,10 +207,13 @@ def test_usage_reports_are_idempotent_per_record(funded: Any, aurora: Any, alice
     booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.muc_b200, starts_at=START,
                                       hours=2, chips=4)
     batch = [{"record_id": "muc-1", "booking": booking.pk, "at": START, "gpu_hours": 8}]
-    assert usage_records_report(actor=oscar, records=batch) == {"created": 1, "already_reported": 0}
-    assert usage_records_report(actor=oscar, records=batch) == {"created": 0, "already_reported": 1}
-    with pytest.raises(ServiceError):
-        usage_records_report(actor=oscar, records=[{**batch[0], "gpu_hours": 7}])
+    later = START + timedelta(hours=3)
+    assert usage_records_report(actor=oscar, records=batch, now=later).as_dict() == {
+        "created": 1, "already_reported": 0, "refused": []}
+    assert usage_records_report(actor=oscar, records=batch, now=later).as_dict() == {
+        "created": 0, "already_reported": 1, "refused": []}
+    other = usage_records_report(actor=oscar, records=[{**batch[0], "gpu_hours": 7}], now=later)
+    assert [(r.field, r.code) for r in other.refused] == [("record_id", "conflict")]
     assert ledger.floor_hour(START + timedelta(minutes=59)) == START
 
 

@@ -5,7 +5,8 @@ Invariants (database-enforced):
   starts, on whole hours; a flexible window ends after it starts;
 - a placed (confirmed, active, completed, at-risk) booking has a resource
   and a start; a pending one may not;
-- an idempotency key is unique per tenant; a usage record id is unique.
+- an idempotency key is unique per tenant; a usage record id is unique;
+- only an adjustment (a record that ``corrects`` another) is negative.
 """
 
 from __future__ import annotations
@@ -108,13 +109,22 @@ class UsageRecord(models.Model):
     at = models.DateTimeField(_("at"))
     gpu_hours = models.FloatField(_("GPU-hours"))
     normalized_hours = models.FloatField(_("normalized hours"))
+    # An adjustment: a signed correction of the reported record it names, dated as that record
+    # (so the decayed usage of the two together is never negative), with the operator's reason.
+    corrects = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="adjustments",
+        verbose_name=_("corrects"),
+    )
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
 
     class Meta:
         ordering = ["-at"]
         indexes = [models.Index(fields=["tenant", "at"])]
         constraints = [
-            models.CheckConstraint(condition=Q(gpu_hours__gte=0), name="usage_gpu_hours_nonneg"),
-            models.CheckConstraint(condition=Q(normalized_hours__gte=0), name="usage_normalized_nonneg"),
+            models.CheckConstraint(condition=Q(gpu_hours__gte=0) | Q(corrects__isnull=False),
+                                   name="usage_gpu_hours_nonneg"),
+            models.CheckConstraint(condition=Q(normalized_hours__gte=0) | Q(corrects__isnull=False),
+                                   name="usage_normalized_nonneg"),
         ]
 
     def __str__(self) -> str:

@@ -33,6 +33,7 @@ from allocation.models import (
     Inventory,
     MaintenanceWindow,
     Tenant,
+    Verification,
 )
 from allocation.services import ledger, notifications
 from allocation.services.audit import audit_event, snapshot
@@ -79,7 +80,8 @@ def _engine_input(
                                                                                    "chip_type__slug")}
     key_of = {inv.pk: (inv.gigafactory.slug, inv.chip_type.slug) for inv in inventories.values()}
     pending = list(Booking.objects.filter(status=BookingStatus.PENDING, latest_end__gt=start, earliest_start__lt=end,
-                                          eligible__in=inventory_ids).distinct().prefetch_related("eligible"))
+                                          eligible__in=inventory_ids, tenant__verification=Verification.VERIFIED)
+                   .distinct().prefetch_related("eligible"))  # queued before a suspension: not placed
     placed = Booking.objects.filter(status__in=PLACED, inventory_id__in=inventory_ids, starts_at__lt=end,
                                     ends_at__gt=start)
     reserved = [

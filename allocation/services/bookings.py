@@ -43,6 +43,7 @@ from allocation.services import ledger
 from allocation.services.audit import audit_event, audit_record, snapshot
 from allocation.services.errors import Conflict, IdempotencyMismatch, NotAllowed, ServiceError
 from allocation.services.notifications import notify_tenant
+from allocation.services.tenants import tenant_require_commit
 
 MAX_HOURS = 24 * 92
 TRANSITIONS: dict[str, set[str]] = {
@@ -105,6 +106,7 @@ def booking_fixed_create(
     """
     if not policies.is_member_of(actor, tenant):
         raise NotAllowed("Only members of the tenant may book for it.")
+    tenant_require_commit(tenant)  # from the row the caller read: no query
     _validate_shape(chips=chips, hours=hours)
     _on_the_hour(starts_at, "starts_at")
     print_ = fingerprint({"kind": "fixed", "inventory": inventory.pk, "starts_at": starts_at.isoformat(),
@@ -253,6 +255,7 @@ def booking_flexible_create(
     """Queue a flexible booking for the booking round; returns (booking, created)."""
     if not policies.is_member_of(actor, tenant):
         raise NotAllowed("Only members of the tenant may book for it.")
+    tenant_require_commit(tenant)  # from the row the caller read: no query
     _validate_shape(chips=chips, hours=hours)
     if not eligible:
         raise ServiceError("eligible", "Choose at least one acceptable site and chip type.")

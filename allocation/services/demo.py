@@ -130,8 +130,8 @@ def _users(tenants: list[Tenant]) -> None:
     for i, tenant in enumerate(tenants):
         wanted.append((f"{tenant.slug}-pi", tenant, MemberRole.PI))
         wanted.extend((f"{tenant.slug}-m{k}", tenant, MemberRole.MEMBER) for k in range(1 + i % 2))
-    # The named demo accounts belong to the first research tenant.
-    lab = next(t for t in tenants if t.kind == TenantKind.RESEARCHER)
+    # The named demo accounts belong to the first verified research tenant (a pending one may not book).
+    lab = next(t for t in tenants if t.kind == TenantKind.RESEARCHER and t.verification == Verification.VERIFIED)
     wanted += [("pi", lab, MemberRole.PI), ("researcher", lab, MemberRole.MEMBER)]
     user_model.objects.bulk_create(
         [user_model(username=name, email=f"{name}@demo.investai.eu", password=password,

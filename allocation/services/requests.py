@@ -21,6 +21,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from allocation import policies, selectors
 from allocation.models import (
@@ -35,6 +36,7 @@ from allocation.models import (
 from allocation.services.audit import audit_record, snapshot
 from allocation.services.errors import NotAllowed, ServiceError
 from allocation.services.notifications import notify_tenant
+from allocation.services.tenants import tenant_require_commit, tenant_require_draft
 
 TRANSITIONS: dict[str, set[str]] = {
     RequestStatus.DRAFT: {RequestStatus.SUBMITTED, RequestStatus.WITHDRAWN},
@@ -62,7 +64,8 @@ def request_transition(request: AllocationRequest, to: str) -> None:
     if to not in TRANSITIONS.get(request.status, set()):
         raise ServiceError(
             "status",
-            f"A {request.get_status_display().lower()} request cannot become {RequestStatus(to).label.lower()}.",
+            _("A %(was)s request cannot become %(to)s.") % {
+                "was": request.get_status_display().lower(), "to": RequestStatus(to).label.lower()},
             code="invalid_transition",
         )
     request.status = to
@@ -70,36 +73,42 @@ def request_transition(request: AllocationRequest, to: str) -> None:
 
 def _period_open(period: AllocationPeriod) -> None:
     if period.status != PeriodStatus.OPEN:
-        raise ServiceError("period", f"The period {period.name} is not open for requests.", code="period_closed")
+        raise ServiceError("period", _("The period %(period)s is not open for requests.") % {"period": period.name},
+                           code="period_closed")
     if timezone.now() > period.request_deadline:
-        raise ServiceError("period", f"The deadline of {period.name} has passed.", code="period_closed")
+        raise ServiceError("period", _("The deadline of %(period)s has passed.") % {"period": period.name},
+                           code="period_closed")
 
 
 def _validated(content: RequestContent, period: AllocationPeriod) -> float:
     """Check the content; return its demand in normalized hours."""
     if not content.title.strip():
-        raise ServiceError("title", "Give the request a title.")
+        raise ServiceError("title", _("Give the request a title."))
     demand = content.demand_gpu_hours
     if not isinstance(demand, int | float) or not math.isfinite(demand) or demand <= 0:
-        raise ServiceError("demand_gpu_hours", "The demand must be a positive number of GPU-hours.")
+        raise ServiceError("demand_gpu_hours", _("The demand must be a positive number of GPU-hours."))
     sites = {s.pk: s for s in content.eligible_sites}
     chips = {c.pk: c for c in content.eligible_chip_types}
     resources = list(selectors.eligible_inventory(site_ids=sites, chip_type_ids=chips))
     present = {(inv.gigafactory_id, inv.chip_type_id) for inv in resources}
     for chip in chips.values():
         if not any(chip_id == chip.pk for _, chip_id in present):
-            where = ", ".join(s.name for s in sites.values()) or "any site"
-            raise ServiceError("eligible_chip_types", f"{chip} is not installed at {where}.")
+            where = ", ".join(s.name for s in sites.values()) or _("any site")
+            raise ServiceError("eligible_chip_types", _("%(chip)s is not installed at %(where)s.") % {
+                "chip": chip, "where": where})
     if not any(inv.chip_type_id == content.chip_type.pk for inv in resources):
-        raise ServiceError("chip_type", f"{content.chip_type} is not among the acceptable sites' chips.")
+        raise ServiceError("chip_type", _("%(chip)s is not among the acceptable sites' chips.") % {
+            "chip": content.chip_type})
     normalized = demand * content.chip_type.throughput
     capacity = selectors.period_capacity(period=period)
     deliverable = sum(capacity.get(inv.pk, 0.0) * inv.chip_type.throughput for inv in resources)
     if normalized > deliverable:
         raise ServiceError(
             "demand_gpu_hours",
-            f"{demand:,.0f} GPU-hours of {content.chip_type} is {normalized:,.0f} normalized hours, more than "
-            f"the acceptable resources can deliver in {period.name} ({deliverable:,.0f}).",
+            _("%(demand)s GPU-hours of %(chip)s is %(normalized)s normalized hours, more than the acceptable "
+              "resources can deliver in %(period)s (%(deliverable)s).") % {
+                "demand": f"{demand:,.0f}", "chip": content.chip_type, "normalized": f"{normalized:,.0f}",
+                "period": period.name, "deliverable": f"{deliverable:,.0f}"},
         )
     return normalized
 
@@ -119,7 +128,8 @@ def request_create(
     *, actor: Any, tenant: Tenant, period: AllocationPeriod, content: RequestContent
 ) -> AllocationRequest:
     if not policies.is_member(actor, tenant.pk):
-        raise NotAllowed("Only members of the tenant may draft its requests.")
+        raise NotAllowed(_("Only members of the tenant may draft its requests."))
+    tenant_require_draft(tenant)
     _period_open(period)
     normalized = _validated(content, period)
     request = AllocationRequest(period=period, tenant=tenant, created_by=actor)
@@ -140,9 +150,10 @@ def _locked(request: AllocationRequest) -> AllocationRequest:
 def request_update(*, actor: Any, request: AllocationRequest, content: RequestContent) -> AllocationRequest:
     request = _locked(request)
     if not policies.is_member(actor, request.tenant_id):
-        raise NotAllowed("Only members of the tenant may edit its requests.")
+        raise NotAllowed(_("Only members of the tenant may edit its requests."))
+    tenant_require_draft(request.tenant)
     if request.status != RequestStatus.DRAFT:
-        raise ServiceError("status", "A request is read-only once it has been submitted.", code="read_only")
+        raise ServiceError("status", _("A request is read-only once it has been submitted."), code="read_only")
     before = snapshot(request, ["title", *AUDITED])
     normalized = _validated(content, request.period)
     _apply(request, content, normalized)
@@ -158,7 +169,8 @@ def request_update(*, actor: Any, request: AllocationRequest, content: RequestCo
 def request_submit(*, actor: Any, request: AllocationRequest) -> AllocationRequest:
     request = _locked(request)
     if not policies.is_pi(actor, request.tenant_id):
-        raise NotAllowed("Only the tenant's PI may submit its requests.")
+        raise NotAllowed(_("Only the tenant's PI may submit its requests."))
+    tenant_require_commit(request.tenant)
     before = snapshot(request, AUDITED)
     request_transition(request, RequestStatus.SUBMITTED)
     _period_open(request.period)
@@ -175,7 +187,7 @@ def request_submit(*, actor: Any, request: AllocationRequest) -> AllocationReque
 def request_withdraw(*, actor: Any, request: AllocationRequest) -> AllocationRequest:
     request = _locked(request)
     if not policies.is_member(actor, request.tenant_id):
-        raise NotAllowed("Only members of the tenant may withdraw its requests.")
+        raise NotAllowed(_("Only members of the tenant may withdraw its requests."))
     before = snapshot(request, AUDITED)
     request_transition(request, RequestStatus.WITHDRAWN)
     request.save(update_fields=["status"])
@@ -194,26 +206,27 @@ def request_decide(
     accepted_normalized_hours: float | None = None,
 ) -> AllocationRequest:
     if not policies.is_committee(actor):
-        raise NotAllowed("Only allocation committee members may decide requests.")
+        raise NotAllowed(_("Only allocation committee members may decide requests."))
     request = _locked(request)
     before = snapshot(request, AUDITED)
     reason = reason.strip()
     if accept:
         granted = request.demand_normalized_hours if accepted_normalized_hours is None else accepted_normalized_hours
         if not isinstance(granted, int | float) or not math.isfinite(granted) or granted <= 0:
-            raise ServiceError("accepted_normalized_hours", "An accepted amount must be a positive number.")
+            raise ServiceError("accepted_normalized_hours", _("An accepted amount must be a positive number."))
         if granted > request.demand_normalized_hours * (1 + 1e-9):
             raise ServiceError(
                 "accepted_normalized_hours",
-                f"Cannot accept more than the demand of {request.demand_normalized_hours:,.0f} normalized hours.",
+                _("Cannot accept more than the demand of %(demand)s normalized hours.") % {
+                    "demand": f"{request.demand_normalized_hours:,.0f}"},
             )
         if granted < request.demand_normalized_hours * (1 - 1e-9) and not reason:
-            raise ServiceError("reason", "Say why the demand is reduced.")
+            raise ServiceError("reason", _("Say why the demand is reduced."))
         request_transition(request, RequestStatus.ACCEPTED)
         request.accepted_normalized_hours = float(granted)
     else:
         if not reason:
-            raise ServiceError("reason", "Give the reason for rejecting the request.")
+            raise ServiceError("reason", _("Give the reason for rejecting the request."))
         request_transition(request, RequestStatus.REJECTED)
         request.accepted_normalized_hours = None
     request.decision_reason = reason
@@ -242,7 +255,7 @@ def content_from_ids(
     try:
         chip_type = ChipType.objects.get(pk=chip_type_id)
     except ChipType.DoesNotExist:
-        raise ServiceError("chip_type", f"No chip type with id {chip_type_id}.") from None
+        raise ServiceError("chip_type", _("No chip type with id %(id)s.") % {"id": chip_type_id}) from None
     sites = tuple(Gigafactory.objects.filter(pk__in=list(site_ids)))
     chips = tuple(ChipType.objects.filter(pk__in=list(chip_type_ids)))
     return RequestContent(title=title, chip_type=chip_type, demand_gpu_hours=demand_gpu_hours,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from allocation.models import Booking, BookingStatus, QuotaBalance, ResourceHour
-from allocation.services.operations import usage_records_report
+from allocation.services.usage import usage_records_report
 from tests.api import client_for
 from tests.factories import booked_hours, member
 
@@ -241,7 +241,7 @@ def test_anonymous_gets_401(funded: Any) -> None:
 
 
 def test_fair_share_lists_my_tenants_with_factor_and_decayed_usage(
-    funded: Any, alice: Any, mallory: Any, oscar: Any
+    funded: Any, alice: Any, mallory: Any, oscar: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fresh = client_for(alice).get("/api/v1/fair-share/").json()
     assert [t["tenant"] for t in fresh["tenants"]] == ["aurora-lab"]
@@ -249,7 +249,9 @@ def test_fair_share_lists_my_tenants_with_factor_and_decayed_usage(
     assert fresh["half_life_hours"] == 168.0
 
     booking = Booking.objects.get(pk=book(alice, fixed(chips=10, hours=2)).json()["id"])
-    now = datetime.now(UTC)
+    assert booking.ends_at is not None
+    now = booking.ends_at  # the booking ran; the page is read as it ends
+    monkeypatch.setattr("django.utils.timezone.now", lambda: now)
     usage_records_report(actor=oscar, records=[{"record_id": "r1", "booking": booking.pk, "at": now,
                                                 "gpu_hours": 20}])
     row = client_for(alice).get("/api/v1/fair-share/").json()["tenants"][0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -40,11 +40,15 @@ def usage_batch(booking: Booking, gpu_hours: float) -> dict[str, Any]:
 
 
 @pytest.fixture
-def creates(catalogue: Any, aurora: Any, alice: Any, carol: Any, oscar: Any) -> dict[str, Callable[[], Create]]:
+def creates(
+    catalogue: Any, aurora: Any, alice: Any, carol: Any, oscar: Any, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Callable[[], Create]]:
     def usage() -> Create:
         grant(catalogue, aurora, carol, 10_000)
         booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.muc_b200, starts_at=START,
                                           hours=2, chips=4)
+        # Usage is reported for a booking that has run: the clock moves past it.
+        monkeypatch.setattr("django.utils.timezone.now", lambda: START + timedelta(hours=3))
         return Create("/api/v1/usage-records/", oscar, usage_batch(booking, 8), usage_batch(booking, 7),
                       UsageRecord, 201)
 
