@@ -8,7 +8,9 @@ Invariants (section 3 of ``fair-share.md``):
   (``earliest_start`` up, ``latest_end`` down) and clipped to the horizon.
 - Bookings are decided one at a time, ordered by F descending, then
   ``submitted_at`` ascending, then id ascending (a tenant missing from
-  ``fair_share`` counts as F = 1.0, i.e. without usage).
+  ``fair_share`` counts as F = 1.0, i.e. without usage).  With
+  ``fair_share_exponent`` (x in F = 2^-x) the order is x ascending instead,
+  the same order but exact where F underflows to the same float.
 - Each booking goes to the earliest start hour at which some eligible resource
   has ``chips`` free in every hour of ``[t, t + hours)`` and the tenant's
   remaining quota covers ``chips * hours * theta_r``; ties go to the resource
@@ -187,8 +189,14 @@ def _hour_ceil(moment: datetime, origin: datetime) -> int:
     return -((origin - moment) // _HOUR)
 
 
-def _priority(fair_share: dict[str, float], ask: BookingAsk) -> tuple[float, datetime, str]:
-    return (-fair_share.get(ask.tenant, 1.0), ask.submitted_at, ask.id)
+def _order_key(inp: BookingInput) -> Callable[[BookingAsk], tuple[float, datetime, str]]:
+    """F descending, then submission, then id; by the exponent x of F = 2^-x when given,
+    which orders tenants whose F underflows to the same float."""
+    exponent = inp.fair_share_exponent
+    if exponent is not None:
+        return lambda ask: (exponent.get(ask.tenant, 0.0), ask.submitted_at, ask.id)
+    fair_share = inp.fair_share
+    return lambda ask: (-fair_share.get(ask.tenant, 1.0), ask.submitted_at, ask.id)
 
 
 def _build_free(inp: BookingInput) -> dict[ResourceKey, _FreeChips]:
@@ -217,7 +225,7 @@ def place_bookings(inp: BookingInput) -> BookingResult:
     unplaced: list[Unplaced] = []
     origin, horizon = inp.horizon_start, inp.horizon_hours
 
-    for ask in sorted(inp.bookings, key=lambda a: _priority(inp.fair_share, a)):
+    for ask in sorted(inp.bookings, key=_order_key(inp)):
         first = max(_hour_ceil(ask.earliest_start, origin), 0)
         end = min(_hour_floor(ask.latest_end, origin), horizon)
         last = end - ask.hours  # latest admissible start hour

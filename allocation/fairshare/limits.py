@@ -3,8 +3,9 @@
 Invariants:
 - The stated limits of the scenario format (``scenario.py`` refuses input
   beyond them, naming the item): every figure (capacity, demand, quota,
-  usage, chips, hours) at most ``FIGURE_MAX``; weights and throughputs
-  within ``[WEIGHT_MIN, WEIGHT_MAX]``; a horizon of at most
+  usage, chips, hours) at most ``FIGURE_MAX``; weights within
+  ``[WEIGHT_MIN, WEIGHT_MAX]``, throughputs within
+  ``[THROUGHPUT_MIN, THROUGHPUT_MAX]``; a horizon of at most
   ``HORIZON_HOURS_MAX`` hours (two leap years); usage at most
   ``USAGE_AHEAD_MAX_HALF_LIVES`` half-lives after ``now``.  Inside them no
   sum, product or level of the engine overflows, and the water levels are
@@ -24,6 +25,10 @@ from collections.abc import Sequence
 FIGURE_MAX = 1e15
 WEIGHT_MIN = 1e-30
 WEIGHT_MAX = 1e30
+# A throughput converts normalized hours back to GPU-hours, so float dust in
+# normalized hours grows by 1 / throughput: kept to realistic chips.
+THROUGHPUT_MIN = 1e-3
+THROUGHPUT_MAX = 1e3
 HORIZON_HOURS_MAX = 2 * 366 * 24
 USAGE_AHEAD_MAX_HALF_LIVES = 64
 
