@@ -159,7 +159,7 @@ def factor_of(exponent: float) -> float:
 def factor_text(exponent: float) -> str:
     """F in decimal with 6 significant digits, also below the smallest float (``1.23457e-400``)."""
     if exponent < 1000.0:
-        return f"{2.0**-exponent:.6g}"
+        return f"{2.0**-exponent:#.6g}"
     digits = -exponent * _LOG10_2
     power = math.floor(digits)
     mantissa = 10.0 ** (digits - power)

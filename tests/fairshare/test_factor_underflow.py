@@ -85,7 +85,14 @@ def test_booking_round_serves_the_lighter_of_two_underflowed_tenants_first() -> 
 @pytest.mark.parametrize(
     ("exponent", "text"),
     # decimal.Decimal(2) ** Decimal("-1200.4") is 4.40142397...E-362.
-    [(0.0, "1"), (1.0, "0.5"), (4 / 3, "0.39685"), (1200.4, "4.40142e-362"), (1000 / math.log10(2), "1.00000e-1000")],
+    [
+        (0.0, "1.00000"),
+        (1.0, "0.500000"),
+        (4 / 3, "0.396850"),
+        (40.0, "9.09495e-13"),
+        (1200.4, "4.40142e-362"),
+        (1000 / math.log10(2), "1.00000e-1000"),
+    ],
 )
 def test_factor_text_writes_any_factor_in_decimal(exponent: float, text: str) -> None:
     assert factor_text(exponent) == text
