@@ -16,7 +16,8 @@ Invariants (section 3 of ``fair-share.md``):
   remaining quota covers ``chips * hours * theta_r``; ties go to the resource
   listed first in ``BookingInput.resources``.
 - No hour of any resource ever holds more than its chips beyond what the
-  reservations already hold; no tenant is charged beyond its quota (up to a
+  reservations already hold (checked after every placement: an
+  ``EngineError`` rather than an overbooking); no tenant is charged beyond its quota (up to a
   relative float tolerance of 1e-9); every booking is either placed or
   unplaced exactly once, with reason ``window``, ``quota`` or ``capacity``
   checked in that order. Results are listed in decision order.
@@ -34,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from allocation.fairshare.limits import EngineError
 from allocation.fairshare.types import (
     BookingAsk,
     BookingInput,
@@ -260,6 +262,9 @@ def place_bookings(inp: BookingInput) -> BookingResult:
             unplaced.append(Unplaced(ask.id, "capacity"))
             continue
         free[best_key].take(best_start, best_start + ask.hours, ask.chips)
+        if free[best_key].last_below(best_start + ask.hours, 0) >= best_start:
+            # Cannot happen (earliest_fit found the chips free); refuse rather than overbook if it ever does.
+            raise EngineError(f"booking {ask.id!r}: would hold more chips than {best_key[0]}/{best_key[1]} has")
         if quota is not None:
             remaining[ask.tenant] = quota - best_cost
         placements.append(Placement(ask.id, best_key[0], best_key[1], origin + best_start * _HOUR))
