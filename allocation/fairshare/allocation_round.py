@@ -288,9 +288,19 @@ def allocate(inp: AllocationInput) -> AllocationResult:
         if rs is not None:
             return allocate_single_class(inp, rs)
         return allocate_general(inp)
+    except OverflowError as exc:  # math.fsum of figures near 1e308
+        raise EngineError(f"{_largest_figure(inp)} is too large to add up with the others ({exc})") from exc
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _largest_figure(inp: AllocationInput) -> str:
+    """The request or resource with the largest figure, to name in a refusal."""
+    figures = [(q.demand, f"request {q.id!r}: demand {q.demand!r}") for q in inp.requests]
+    figures += [(r.capacity_gpu_hours * r.throughput, f"resource {r.site}/{r.chip_type}: capacity "
+                 f"{r.capacity_gpu_hours!r}") for r in inp.resources]
+    return max(figures, key=lambda pair: pair[0], default=(0.0, "a figure"))[1]
 
 
 def allocate_general(inp: AllocationInput) -> AllocationResult:

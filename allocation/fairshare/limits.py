@@ -12,9 +12,9 @@ Invariants:
   exact for any ratio of weights (``waterfill._weights_above``).
 - ``EngineError`` is the engine's one refusal: ``str(error)`` is one line
   naming the offending item.  The rounds raise it rather than return a
-  result that grants or books above capacity, whatever their input (the
-  services' input is not bounded by this module: a tenant weight comes from
-  the database).
+  result that grants or books above capacity, or when figures are too large
+  to add up, whatever their input (the services' input is not bounded by
+  this module: a tenant weight comes from the database).
 - Standard library only, no Django.
 """
 

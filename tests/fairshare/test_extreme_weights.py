@@ -7,7 +7,7 @@ single-class and the general path; with any weights the format allows
 conservation hold, and a single resource matches water-filling in exact
 rational arithmetic; beyond what a float can carry (a subnormal weight) the
 round refuses with ``EngineError`` naming the resource instead of
-overgranting.
+overgranting; demands too large to add up are refused naming the request.
 """
 
 from __future__ import annotations
@@ -119,3 +119,12 @@ def extreme_scenarios(draw: st.DrawFn) -> AllocationInput:
 def test_any_weights_in_range_keep_capacity_and_demand(inp: AllocationInput) -> None:
     assert all(WEIGHT_MIN <= p.weight <= WEIGHT_MAX for p in inp.pools)
     _check_invariants(inp, allocate(inp))
+
+
+@pytest.mark.parametrize("two_resources", [False, True])
+def test_demands_too_large_to_add_up_are_refused_naming_the_request(two_resources: bool) -> None:
+    # The issue's two demands of 1e308: an OverflowError in fsum before.
+    inp = _issue_case(1.0, general=two_resources)
+    huge = tuple(Request(q.id, q.tenant, 1e308, q.eligible) for q in inp.requests)
+    with pytest.raises(EngineError, match=r"^request 'rb': demand 1e\+308 is too large to add up"):
+        allocate(AllocationInput(inp.resources, inp.pools, inp.tenants, huge))
