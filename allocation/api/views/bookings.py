@@ -13,8 +13,10 @@ Invariants:
 - a refusal is a 409 whose ``error.code`` is ``capacity`` or ``quota``; a
   capacity refusal also carries ``error.earliest_start``, the first start
   (UTC) within 90 days where the same booking fits, or null;
-- ``GET /fair-share/`` shows the user's tenants' fair-share factor F and
-  decayed usage, the order the booking round serves flexible bookings in.
+- ``GET /fair-share/`` shows the user's tenants' fair-share factor F (as a
+  float, never 0; as 6 significant digits at any size; and as the exponent
+  x of F = 2^-x, which orders exactly where F underflows) and decayed usage,
+  the order the booking round serves flexible bookings in.
 """
 
 from __future__ import annotations
