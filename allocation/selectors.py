@@ -300,28 +300,44 @@ def _recent_usage(*, now: datetime, tenant_ids: Iterable[int] | None = None) -> 
             for tenant_id, at, hours in netted.values_list("tenant_id", "at", "hours")]
 
 
-def fair_share_by_tenant(*, now: datetime) -> dict[int, float]:
-    """Tenant id -> Slurm-style fair-share factor F from decayed usage."""
+def fair_share_exponents_by_tenant(*, now: datetime) -> dict[int, float]:
+    """Tenant id -> x with F = 2^-x (effective usage over share): lowest served first, exact where F underflows."""
+    from allocation.fairshare.factor import fair_share_exponents
+
     tenants = [fairshare.Tenant(id=str(pk), pool=str(pool_id), weight=weight)
                for pk, pool_id, weight in Tenant.objects.values_list("id", "pool_id", "weight")]
     pools = [fairshare.Pool(id=str(pid), weight=max(w, 1e-6)) for pid, w in pool_weights().items()]
-    factors = fairshare.fair_share_factors(pools=pools, tenants=tenants, usage=_recent_usage(now=now), now=now,
-                                           half_life_hours=settings.FAIR_SHARE_HALF_LIFE_HOURS)
-    return {int(tenant_id): factor for tenant_id, factor in factors.items()}
+    exponents = fair_share_exponents(pools=pools, tenants=tenants, usage=_recent_usage(now=now), now=now,
+                                     half_life_hours=settings.FAIR_SHARE_HALF_LIFE_HOURS)
+    return {int(tenant_id): x for tenant_id, x in exponents.items()}
+
+
+def fair_share_by_tenant(*, now: datetime) -> dict[int, float]:
+    """Tenant id -> Slurm-style fair-share factor F in (0, 1] from decayed usage (never 0.0: see
+    ``fair_share_exponents_by_tenant`` to order tenants whose F is below the smallest float)."""
+    from allocation.fairshare.factor import factor_of
+
+    return {tenant_id: factor_of(x) for tenant_id, x in fair_share_exponents_by_tenant(now=now).items()}
 
 
 def fair_share_of(*, user: Any, now: datetime) -> list[dict[str, Any]]:
-    """The user's tenants with their factor F and decayed usage, as the booking round sees them."""
-    from allocation.fairshare.factor import decayed_usage
+    """The user's tenants with their factor F (as a float, as 6 significant digits that hold below the
+    smallest float, and as the exponent x of F = 2^-x that orders exactly) and decayed usage, as the
+    booking round sees them."""
+    from allocation.fairshare.factor import decayed_usage, factor_of, factor_text
 
     tenants = list(tenants_of(user=user).order_by("name"))
-    factors = fair_share_by_tenant(now=now)
+    exponents = fair_share_exponents_by_tenant(now=now)
     decayed = decayed_usage(
         tenants=[fairshare.Tenant(id=str(t.pk), pool=str(t.pool_id), weight=t.weight) for t in tenants],
         usage=_recent_usage(now=now, tenant_ids=[t.pk for t in tenants]),
         now=now, half_life_hours=settings.FAIR_SHARE_HALF_LIFE_HOURS)
-    return [{"tenant": t, "factor": factors.get(t.pk, 1.0), "decayed_usage_normalized_hours": decayed[str(t.pk)]}
-            for t in tenants]
+    rows = []
+    for t in tenants:
+        x = exponents.get(t.pk, 0.0)
+        rows.append({"tenant": t, "factor": factor_of(x), "factor_text": factor_text(x), "exponent": x,
+                     "decayed_usage_normalized_hours": decayed[str(t.pk)]})
+    return rows
 
 
 def rounds_visible_to(*, user: Any) -> QuerySet[AllocationRound]:

@@ -108,3 +108,60 @@ def test_bad_json_file_names_the_file(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert err.startswith(f"simulate: error: {path}: not valid JSON: ")
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+# -- issue 11, item 8: hostile input ------------------------------------------------------------
+
+
+def _hostile(change: str) -> str:
+    data = json.loads(EXAMPLE.read_text())
+    if change == "horizon":
+        data["horizon"]["hours"] = 1e12
+    elif change == "usage-ahead":
+        data["tenants"][0]["usage"][0]["at"] = "2046-08-24T00:00:00Z"  # 1,024 half-lives after now
+    elif change == "demands":
+        data["requests"][0]["demand"] = data["requests"][1]["demand"] = 1e308
+    elif change == "usage-1e308":
+        data["tenants"][0]["usage"] = [{"at": "2027-01-01T00:00:00Z", "normalized_hours": 1e308}] * 2
+    elif change == "requestz":
+        data["requestz"] = data.pop("requests")
+    elif change == "wieght":
+        data["tenants"][0]["wieght"] = 2
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ("horizon", "simulate: error: horizon: hours must be at most 17568 (two years), got 1000000000000.0"),
+        ("usage-ahead", "simulate: error: tenants[0] (id 't1'): usage[0]: at is 1024 half-lives after now"),
+        ("demands", "simulate: error: requests[0] (id 'r1'): demand must be at most 1e+15, got 1e+308"),
+        ("usage-1e308", "simulate: error: tenants[0] (id 't1'): usage[0]: normalized_hours must be at most 1e+15"),
+        ("requestz", "simulate: error: scenario: unknown key 'requestz' (did you mean 'requests'?)"),
+        ("wieght", "simulate: error: tenants[0] (id 't1'): unknown key 'wieght' (did you mean 'weight'?)"),
+    ],
+)
+def test_hostile_input_exits_2_with_one_line_and_prints_nothing(change: str, expected: str) -> None:
+    done = simulate("-", stdin=_hostile(change))
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert done.stdout == b""
+    assert "Traceback" not in err
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    assert err.startswith(expected), err
+
+
+def test_extreme_weights_never_grant_above_capacity() -> None:
+    # Issue 11, item 7: one resource of 10 GPU-hours, pools weighted 1 and 1e-17, demands 4 and 20.
+    scenario = {
+        "chip_types": {"H100": {"throughput": 1.0}},
+        "resources": [{"site": "MUC", "chip_type": "H100", "capacity_gpu_hours": 10}],
+        "pools": [{"id": "a", "weight": 1}, {"id": "b", "weight": 1e-17}],
+        "tenants": [{"id": "ta", "pool": "a"}, {"id": "tb", "pool": "b"}],
+        "requests": [{"id": "ra", "tenant": "ta", "demand": 4}, {"id": "rb", "tenant": "tb", "demand": 20}],
+    }
+    done = simulate("-", stdin=json.dumps(scenario))
+    assert done.returncode == 0, done.stderr.decode()
+    allocation = json.loads(done.stdout)["allocation"]
+    assert allocation["requests"] == {"ra": 4.0, "rb": 6.0}
+    assert sum(g["gpu_hours"] for g in allocation["grants"]) == 10.0

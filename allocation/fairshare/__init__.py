@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from allocation.fairshare.booking_round import place_bookings
-from allocation.fairshare.factor import fair_share_factors
+from allocation.fairshare.factor import factor_of, factor_text, fair_share_exponents, fair_share_factors
+from allocation.fairshare.limits import EngineError
 from allocation.fairshare.scenario import (
     Scenario,
     ScenarioError,
@@ -48,6 +49,7 @@ __all__ = [
     "BookingAsk",
     "BookingInput",
     "BookingResult",
+    "EngineError",
     "Grant",
     "Placement",
     "Pool",
@@ -61,6 +63,9 @@ __all__ = [
     "Unplaced",
     "Usage",
     "allocate",
+    "factor_of",
+    "factor_text",
+    "fair_share_exponents",
     "fair_share_factors",
     "parse_scenario",
     "place_bookings",

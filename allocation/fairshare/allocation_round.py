@@ -26,6 +26,7 @@ from collections import defaultdict
 
 from allocation.fairshare.allocation_explain import LazyExplanations, PoolFacts, TenantFacts, explain
 from allocation.fairshare.leximin import DEMAND, PARENT, StepProblem, solve_step
+from allocation.fairshare.limits import EngineError, capacity_check
 from allocation.fairshare.maxflow import INF, FlowNetwork
 from allocation.fairshare.single_class import allocate_single_class, decimals, shared_class
 from allocation.fairshare.split import split_grants
@@ -287,9 +288,19 @@ def allocate(inp: AllocationInput) -> AllocationResult:
         if rs is not None:
             return allocate_single_class(inp, rs)
         return allocate_general(inp)
+    except OverflowError as exc:  # math.fsum of figures near 1e308
+        raise EngineError(f"{_largest_figure(inp)} is too large to add up with the others ({exc})") from exc
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _largest_figure(inp: AllocationInput) -> str:
+    """The request or resource with the largest figure, to name in a refusal."""
+    figures = [(q.demand, f"request {q.id!r}: demand {q.demand!r}") for q in inp.requests]
+    figures += [(r.capacity_gpu_hours * r.throughput, f"resource {r.site}/{r.chip_type}: capacity "
+                 f"{r.capacity_gpu_hours!r}") for r in inp.resources]
+    return max(figures, key=lambda pair: pair[0], default=(0.0, "a figure"))[1]
 
 
 def allocate_general(inp: AllocationInput) -> AllocationResult:
@@ -323,8 +334,9 @@ def allocate_general(inp: AllocationInput) -> AllocationResult:
     for i, v in enumerate(tenant_val):
         pool_sum[m.tenant_pool[i]] += v
     pool_val = [_clean(v, tol) for v in pool_sum]
-    full = [used[r] >= m.cap[r] - tol for r in range(len(m.cap))]
     names = [f"{r.site}/{r.chip_type}" for r in inp.resources]
+    _delivered_check(names, used, m.cap, req_raw, tol)
+    full = [used[r] >= m.cap[r] - tol for r in range(len(m.cap))]
     # A tenant's unmet demand can only wait on its unsatisfied requests' classes.
     wanting: list[set[int]] = [set() for _ in inp.tenants]
     for q, k in enumerate(m.req_class):
@@ -338,6 +350,17 @@ def allocate_general(inp: AllocationInput) -> AllocationResult:
         grants=tuple(grants),
         explanations=explanations,
     )
+
+
+def _delivered_check(names: list[str], used: list[float], cap: list[float], req_raw: list[float], tol: float) -> None:
+    """No resource above its capacity, and the request figures are what the grants deliver."""
+    capacity_check(names, used, cap, tol)
+    promised, delivered = math.fsum(req_raw), math.fsum(used)
+    if not promised <= delivered + tol:
+        raise EngineError(
+            f"requests: the round's figures add up to {promised!r} normalized hours but its grants to "
+            f"{delivered!r}; refused (the weights or figures are beyond what the engine computes exactly)"
+        )
 
 
 def _explain(

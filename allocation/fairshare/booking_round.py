@@ -8,13 +8,16 @@ Invariants (section 3 of ``fair-share.md``):
   (``earliest_start`` up, ``latest_end`` down) and clipped to the horizon.
 - Bookings are decided one at a time, ordered by F descending, then
   ``submitted_at`` ascending, then id ascending (a tenant missing from
-  ``fair_share`` counts as F = 1.0, i.e. without usage).
+  ``fair_share`` counts as F = 1.0, i.e. without usage).  With
+  ``fair_share_exponent`` (x in F = 2^-x) the order is x ascending instead,
+  the same order but exact where F underflows to the same float.
 - Each booking goes to the earliest start hour at which some eligible resource
   has ``chips`` free in every hour of ``[t, t + hours)`` and the tenant's
   remaining quota covers ``chips * hours * theta_r``; ties go to the resource
   listed first in ``BookingInput.resources``.
 - No hour of any resource ever holds more than its chips beyond what the
-  reservations already hold; no tenant is charged beyond its quota (up to a
+  reservations already hold (checked after every placement: an
+  ``EngineError`` rather than an overbooking); no tenant is charged beyond its quota (up to a
   relative float tolerance of 1e-9); every booking is either placed or
   unplaced exactly once, with reason ``window``, ``quota`` or ``capacity``
   checked in that order. Results are listed in decision order.
@@ -32,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from allocation.fairshare.limits import EngineError
 from allocation.fairshare.types import (
     BookingAsk,
     BookingInput,
@@ -187,8 +191,14 @@ def _hour_ceil(moment: datetime, origin: datetime) -> int:
     return -((origin - moment) // _HOUR)
 
 
-def _priority(fair_share: dict[str, float], ask: BookingAsk) -> tuple[float, datetime, str]:
-    return (-fair_share.get(ask.tenant, 1.0), ask.submitted_at, ask.id)
+def _order_key(inp: BookingInput) -> Callable[[BookingAsk], tuple[float, datetime, str]]:
+    """F descending, then submission, then id; by the exponent x of F = 2^-x when given,
+    which orders tenants whose F underflows to the same float."""
+    exponent = inp.fair_share_exponent
+    if exponent is not None:
+        return lambda ask: (exponent.get(ask.tenant, 0.0), ask.submitted_at, ask.id)
+    fair_share = inp.fair_share
+    return lambda ask: (-fair_share.get(ask.tenant, 1.0), ask.submitted_at, ask.id)
 
 
 def _build_free(inp: BookingInput) -> dict[ResourceKey, _FreeChips]:
@@ -217,7 +227,7 @@ def place_bookings(inp: BookingInput) -> BookingResult:
     unplaced: list[Unplaced] = []
     origin, horizon = inp.horizon_start, inp.horizon_hours
 
-    for ask in sorted(inp.bookings, key=lambda a: _priority(inp.fair_share, a)):
+    for ask in sorted(inp.bookings, key=_order_key(inp)):
         first = max(_hour_ceil(ask.earliest_start, origin), 0)
         end = min(_hour_floor(ask.latest_end, origin), horizon)
         last = end - ask.hours  # latest admissible start hour
@@ -252,6 +262,9 @@ def place_bookings(inp: BookingInput) -> BookingResult:
             unplaced.append(Unplaced(ask.id, "capacity"))
             continue
         free[best_key].take(best_start, best_start + ask.hours, ask.chips)
+        if free[best_key].last_below(best_start + ask.hours, 0) >= best_start:
+            # Cannot happen (earliest_fit found the chips free); refuse rather than overbook if it ever does.
+            raise EngineError(f"booking {ask.id!r}: would hold more chips than {best_key[0]}/{best_key[1]} has")
         if quota is not None:
             remaining[ask.tenant] = quota - best_cost
         placements.append(Placement(ask.id, best_key[0], best_key[1], origin + best_start * _HOUR))

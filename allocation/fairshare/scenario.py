@@ -4,6 +4,11 @@ Invariants:
 - ``parse_scenario`` either returns a fully validated ``Scenario`` or raises
   ``ScenarioError`` whose message is one line naming the offending item, e.g.
   ``requests[1] (id 'r2'): demand must be a non-negative number, got -5``.
+- A key the format does not have, at any level, is refused (with the
+  closest known key as a hint); so are figures beyond the stated limits of
+  ``limits.py`` (figures above 1e15, weights outside 1e-30..1e30, a horizon
+  over two years or ending after 9999, usage more than 64 half-lives after
+  ``now``), so that no sum overflows and no output is NaN or infinite.
 - Eligibility wildcards are resolved here, never in the engine: an entry
   without ``site`` means every site with that chip type, without
   ``chip_type`` every chip type at that site, a missing list every resource;
@@ -15,22 +20,35 @@ Invariants:
   of the input appears, in input order.
 - Rendering is deterministic: the same input gives the same dict (and so the
   same ``json.dumps`` bytes). Allocation figures are rounded to 6 decimals to
-  keep float noise out of the output; fair-share factors keep full precision;
+  keep float noise out of the output; fair-share factors keep full precision
+  (never 0.0: ``factor.factor_of``) and the booking round orders by their
+  exponent, exact where F underflows;
   times are written as ``2027-01-08T00:00:00Z``.
 - No Django here: the command, the web what-if page and the tests share it.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from allocation.fairshare.factor import fair_share_factors
+from allocation.fairshare.factor import factor_of, fair_share_exponents
+from allocation.fairshare.limits import (
+    FIGURE_MAX,
+    HORIZON_HOURS_MAX,
+    THROUGHPUT_MAX,
+    THROUGHPUT_MIN,
+    USAGE_AHEAD_MAX_HALF_LIVES,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
+    EngineError,
+)
 from allocation.fairshare.types import (
     AllocationInput,
     AllocationResult,
@@ -51,6 +69,26 @@ if TYPE_CHECKING:
 
 DEFAULT_HALF_LIFE_HOURS = 168.0
 _FIGURE_DECIMALS = 6
+
+# Every key the format has, per level; anything else is refused (a misspelt
+# ``requestz`` would otherwise skip a round, a misspelt ``wieght`` fall back to 1).
+_KEYS: dict[str, frozenset[str]] = {
+    "scenario": frozenset(
+        {"chip_types", "resources", "pools", "tenants", "requests", "now", "half_life_hours", "horizon", "reserved",
+         "bookings"}
+    ),
+    "chip_type": frozenset({"throughput"}),
+    "resource": frozenset({"site", "chip_type", "capacity_gpu_hours", "chips"}),
+    "pool": frozenset({"id", "weight"}),
+    "tenant": frozenset({"id", "pool", "weight", "quota", "usage"}),
+    "usage": frozenset({"at", "normalized_hours"}),
+    "request": frozenset({"id", "tenant", "demand", "eligible"}),
+    "horizon": frozenset({"start", "hours"}),
+    "reserved": frozenset({"site", "chip_type", "chips", "start", "end"}),
+    "booking": frozenset(
+        {"id", "tenant", "chips", "hours", "earliest_start", "latest_end", "submitted_at", "eligible"}
+    ),
+}
 
 
 class ScenarioError(Exception):
@@ -110,8 +148,11 @@ def load_scenario_file(path: str, *, stdin: TextIO | None = None) -> object:
 
 
 def dump_result(result: Mapping[str, Any]) -> str:
-    """The exact text ``simulate`` prints: indented JSON and a newline."""
-    return json.dumps(result, indent=2) + "\n"
+    """The exact text ``simulate`` prints: indented JSON and a newline; never NaN or Infinity."""
+    try:
+        return json.dumps(result, indent=2, allow_nan=False) + "\n"
+    except ValueError as exc:  # a bug, not the input's fault: refuse rather than print invalid JSON
+        raise EngineError(f"result: a figure is not a finite number ({_one_line(str(exc))})") from exc
 
 
 # -- field validation --------------------------------------------------------------------------
@@ -136,6 +177,15 @@ def _show(value: object) -> str:
 
 def _fail(label: str, message: str) -> NoReturn:
     raise ScenarioError(_one_line(f"{label}: {message}"))
+
+
+def _known_keys(item: Mapping[str, Any], kind: str, label: str) -> None:
+    unknown = sorted(set(item) - _KEYS[kind], key=str)
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(str(key), sorted(_KEYS[kind]), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "the format has " + ", ".join(sorted(_KEYS[kind]))
+        _fail(label, f"unknown key {key!r} ({hint})")
 
 
 def _is_number(value: object) -> bool:
@@ -175,6 +225,7 @@ def _number(
     *,
     positive: bool = False,
     default: float | None = None,
+    bounds: tuple[float, float] = (0.0, FIGURE_MAX),
 ) -> float:
     if key not in item or item[key] is None:
         if default is None:
@@ -184,6 +235,11 @@ def _number(
     if not _is_number(value) or value < 0 or (positive and value == 0):
         kind = "a positive" if positive else "a non-negative"
         _fail(label, f"{key} must be {kind} number, got {_show(value)}")
+    low, high = bounds
+    if not low <= value <= high:
+        # Beyond these the engine's sums overflow or its levels lose the small figures.
+        span = f"at most {high:g}" if low == 0.0 else f"between {low:g} and {high:g}"
+        _fail(label, f"{key} must be {span}, got {_show(value)}")
     return float(value)
 
 
@@ -204,6 +260,8 @@ def _whole(
     if not ok:
         kind = "a positive" if positive else "a non-negative"
         _fail(label, f"{key} must be {kind} whole number, got {_show(value)}")
+    if value > FIGURE_MAX:
+        _fail(label, f"{key} must be at most {FIGURE_MAX:g}, got {_show(value)}")
     return int(value)
 
 
@@ -219,12 +277,12 @@ def _parse_time(value: object, what: str) -> datetime:
         raise ScenarioError(_one_line(problem))
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            # A naive time is ambiguous across sites' timezones; refuse it.
+            raise ValueError(value)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset past year 1 or 9999
         raise ScenarioError(_one_line(problem)) from None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        # A naive time is ambiguous across sites' timezones; refuse it.
-        raise ScenarioError(_one_line(problem))
-    return moment.astimezone(UTC)
 
 
 def _labelled(section: str, index: int, item: Mapping[str, Any]) -> tuple[str, str]:
@@ -252,7 +310,9 @@ def _chip_types(data: Mapping[str, Any]) -> dict[str, float]:
         label = f"chip_types.{name}"
         if not name:
             _fail("chip_types", "a chip type name must be a non-empty string")
-        throughput[name] = _number(_object(spec, label), "throughput", label, positive=True)
+        spec = _object(spec, label)
+        _known_keys(spec, "chip_type", label)
+        throughput[name] = _number(spec, "throughput", label, positive=True, bounds=(THROUGHPUT_MIN, THROUGHPUT_MAX))
     return throughput
 
 
@@ -269,6 +329,7 @@ def _resources(data: Mapping[str, Any], throughput: Mapping[str, float]) -> tupl
         site = _text(item, "site", label)
         chip_type = _text(item, "chip_type", label)
         label = f"{label} ({site}/{chip_type})"
+        _known_keys(item, "resource", label)
         if chip_type not in throughput:
             _fail(label, f"unknown chip type {chip_type!r} (not in chip_types)")
         if (site, chip_type) in seen:
@@ -287,11 +348,14 @@ def _pools(data: Mapping[str, Any]) -> tuple[Pool, ...]:
         item = _object(raw, f"pools[{index}]")
         ident, label = _labelled("pools", index, item)
         _unique(seen, ident, label, f"pools[{index}]")
-        pools.append(Pool(ident, _number(item, "weight", label, positive=True)))
+        _known_keys(item, "pool", label)
+        pools.append(Pool(ident, _number(item, "weight", label, positive=True, bounds=(WEIGHT_MIN, WEIGHT_MAX))))
     return tuple(pools)
 
 
-def _tenants(data: Mapping[str, Any], pools: Sequence[Pool]) -> tuple[tuple[Tenant, ...], tuple[Usage, ...]]:
+def _tenants(
+    data: Mapping[str, Any], pools: Sequence[Pool], now: datetime | None, half_life: float
+) -> tuple[tuple[Tenant, ...], tuple[Usage, ...]]:
     pool_ids = {pool.id for pool in pools}
     tenants: list[Tenant] = []
     usage: list[Usage] = []
@@ -300,19 +364,30 @@ def _tenants(data: Mapping[str, Any], pools: Sequence[Pool]) -> tuple[tuple[Tena
         item = _object(raw, f"tenants[{index}]")
         ident, label = _labelled("tenants", index, item)
         _unique(seen, ident, label, f"tenants[{index}]")
+        _known_keys(item, "tenant", label)
         pool = _text(item, "pool", label)
         if pool not in pool_ids:
             _fail(label, f"unknown pool {pool!r}")
-        weight = _number(item, "weight", label, positive=True, default=1.0)
+        weight = _number(item, "weight", label, positive=True, default=1.0, bounds=(WEIGHT_MIN, WEIGHT_MAX))
         quota = None if item.get("quota") is None else _number(item, "quota", label)
         tenants.append(Tenant(ident, pool, weight, quota))
         for k, record in enumerate(_list(item.get("usage", []), f"{label}: usage")):
-            where = f"{label}: usage[{k}]"
-            record = _object(record, where)
-            at = _time(record, "at", where)
-            hours = _number(record, "normalized_hours", where)
-            usage.append(Usage(ident, at, hours))
+            usage.append(_usage(ident, record, f"{label}: usage[{k}]", now, half_life))
     return tuple(tenants), tuple(usage)
+
+
+def _usage(tenant: str, raw: object, where: str, now: datetime | None, half_life: float) -> Usage:
+    record = _object(raw, where)
+    _known_keys(record, "usage", where)
+    at = _time(record, "at", where)
+    hours = _number(record, "normalized_hours", where)
+    if now is not None:
+        # Weighs 2^(ahead) times its hours: 1,024 half-lives ahead overflow any float.
+        ahead = (at - now).total_seconds() / 3600.0 / half_life
+        if ahead > USAGE_AHEAD_MAX_HALF_LIVES:
+            limit = USAGE_AHEAD_MAX_HALF_LIVES
+            _fail(where, f"at is {ahead:.6g} half-lives after now (at most {limit}), got {_show(record['at'])}")
+    return Usage(tenant, at, hours)
 
 
 def _eligible(item: Mapping[str, Any], label: str, resources: Sequence[Resource]) -> tuple[ResourceKey, ...]:
@@ -354,6 +429,7 @@ def _requests(data: Mapping[str, Any], tenant_ids: set[str], resources: Sequence
         item = _object(raw, f"requests[{index}]")
         ident, label = _labelled("requests", index, item)
         _unique(seen, ident, label, f"requests[{index}]")
+        _known_keys(item, "request", label)
         tenant = _known_tenant(item, label, tenant_ids)
         demand = _number(item, "demand", label)
         requests.append(Request(ident, tenant, demand, _eligible(item, label, resources)))
@@ -371,10 +447,18 @@ def _horizon(data: Mapping[str, Any]) -> tuple[datetime, int]:
     item = _object(data.get("horizon"), "horizon") if "horizon" in data else None
     if item is None:
         _fail("horizon", 'missing (the booking round needs {"start", "hours"})')
+    _known_keys(item, "horizon", "horizon")
     start = _time(item, "start", "horizon")
     if start.minute or start.second or start.microsecond:
         _fail("horizon", f"start must be on the hour, got {_show(item['start'])}")
-    return start, _whole(item, "hours", "horizon", positive=True)
+    hours = _whole(item, "hours", "horizon", positive=True)
+    if hours > HORIZON_HOURS_MAX:
+        _fail("horizon", f"hours must be at most {HORIZON_HOURS_MAX} (two years), got {_show(item['hours'])}")
+    try:
+        start + timedelta(hours=hours)
+    except OverflowError:
+        _fail("horizon", f"ends after the year 9999, start {_show(item['start'])}")
+    return start, hours
 
 
 def _reserved(data: Mapping[str, Any], resources: Sequence[Resource]) -> tuple[Reservation, ...]:
@@ -386,6 +470,7 @@ def _reserved(data: Mapping[str, Any], resources: Sequence[Resource]) -> tuple[R
         site = _text(item, "site", label)
         chip_type = _text(item, "chip_type", label)
         label = f"{label} ({site}/{chip_type})"
+        _known_keys(item, "reserved", label)
         if (site, chip_type) not in keys:
             _fail(label, "unknown resource (not in resources)")
         chips = _whole(item, "chips", label)
@@ -403,6 +488,7 @@ def _bookings(data: Mapping[str, Any], tenant_ids: set[str], resources: Sequence
         item = _object(raw, f"bookings[{index}]")
         ident, label = _labelled("bookings", index, item)
         _unique(seen, ident, label, f"bookings[{index}]")
+        _known_keys(item, "booking", label)
         bookings.append(
             BookingAsk(
                 id=ident,
@@ -421,15 +507,16 @@ def _bookings(data: Mapping[str, Any], tenant_ids: set[str], resources: Sequence
 def parse_scenario(data: object) -> Scenario:
     """Validate a decoded JSON scenario; raise ``ScenarioError`` on the first fault."""
     top = _object(data, "scenario")
+    _known_keys(top, "scenario", "scenario")
     throughput = _chip_types(top)
     resources = _resources(top, throughput)
     pools = _pools(top)
-    tenants, usage = _tenants(top, pools)
-    tenant_ids = {tenant.id for tenant in tenants}
     now = None if top.get("now") is None else _parse_time(top["now"], "now")
+    half_life = _number(top, "half_life_hours", "scenario", positive=True, default=DEFAULT_HALF_LIFE_HOURS)
+    tenants, usage = _tenants(top, pools, now, half_life)
+    tenant_ids = {tenant.id for tenant in tenants}
     if usage and now is None:
         _fail("now", "missing (tenants have usage records to decay)")
-    half_life = _number(top, "half_life_hours", "scenario", positive=True, default=DEFAULT_HALF_LIFE_HOURS)
     requests = _requests(top, tenant_ids, resources) if "requests" in top else None
     horizon_start, horizon_hours = (None, 0)
     bookings = None
@@ -510,18 +597,24 @@ def render_booking(result: BookingResult) -> dict[str, Any]:
     }
 
 
-def scenario_fair_share(scenario: Scenario) -> dict[str, float]:
+def scenario_fair_share_exponents(scenario: Scenario) -> dict[str, float]:
+    """Tenant id -> x with F = 2^-x: the booking round's order, exact where F underflows."""
     tenants = scenario.tenants or ()
     if not scenario.usage:
-        return {tenant.id: 1.0 for tenant in tenants}
+        return {tenant.id: 0.0 for tenant in tenants}
     assert scenario.now is not None  # parse_scenario insists on it with usage
-    return fair_share_factors(
+    return fair_share_exponents(
         pools=scenario.pools,
         tenants=tenants,
         usage=scenario.usage,
         now=scenario.now,
         half_life_hours=scenario.half_life_hours,
     )
+
+
+def scenario_fair_share(scenario: Scenario) -> dict[str, float]:
+    """Tenant id -> F in (0, 1] (never 0.0, see ``factor.factor_of``)."""
+    return {tenant: factor_of(x) for tenant, x in scenario_fair_share_exponents(scenario).items()}
 
 
 def _allocate() -> Callable[[AllocationInput], AllocationResult]:
@@ -544,17 +637,20 @@ def run_parsed(scenario: Scenario, *, explain: bool = False) -> dict[str, Any]:
             )
         )
         output["allocation"] = render_allocation(scenario, result, explain=explain)
-    factors = scenario_fair_share(scenario)
+    exponents = scenario_fair_share_exponents(scenario)
+    factors = {tenant: factor_of(x) for tenant, x in exponents.items()}
     if scenario.tenants is not None:
         output["fair_share"] = {tenant.id: float(factors[tenant.id]) for tenant in tenants}
     if scenario.bookings is not None:
         assert scenario.horizon_start is not None  # parse_scenario insists on it
-        booking = place_bookings_for(scenario, factors)
+        booking = place_bookings_for(scenario, factors, exponents)
         output["booking"] = render_booking(booking)
     return output
 
 
-def place_bookings_for(scenario: Scenario, factors: Mapping[str, float]) -> BookingResult:
+def place_bookings_for(
+    scenario: Scenario, factors: Mapping[str, float], exponents: Mapping[str, float] | None = None
+) -> BookingResult:
     from allocation.fairshare.booking_round import place_bookings
 
     assert scenario.horizon_start is not None
@@ -567,6 +663,7 @@ def place_bookings_for(scenario: Scenario, factors: Mapping[str, float]) -> Book
             reserved=scenario.reserved,
             bookings=scenario.bookings or (),
             fair_share=dict(factors),
+            fair_share_exponent=None if exponents is None else dict(exponents),
         )
     )
 

@@ -29,6 +29,7 @@ from itertools import compress, repeat
 from operator import add, attrgetter, mul
 
 from allocation.fairshare.allocation_explain import WaterFillExplanations, pool_cap_clause
+from allocation.fairshare.limits import capacity_check
 from allocation.fairshare.types import AllocationInput, AllocationResult, Grant
 from allocation.fairshare.waterfill import fill, water_level
 
@@ -129,6 +130,9 @@ def _allocate(inp: AllocationInput, rs: list[int], t_ids: list[str], *, in_order
     else:
         assert n_req is not None
         q_val = _requests(q_t, q_d, n_req, t_val, t_d)
+    names = [f"{inp.resources[r].site}/{inp.resources[r].chip_type}" for r in rs]
+    # The class's resources are filled as one: its requests together within their capacity.
+    capacity_check([", ".join(names)], [sum(q_val)], [capacity], tol)
     q_clean = list(map(_Rounded(nd).__getitem__, q_val))
     q_ids = list(map(_ids, requests))
     grants = _grants(inp, rs, cap, q_ids, q_val, q_clean, nd)
@@ -152,7 +156,6 @@ def _allocate(inp: AllocationInput, rs: list[int], t_ids: list[str], *, in_order
     for j, v in zip(t_pool, t_clean, strict=True):
         p_clean[j] += v
     p_clean = [round(v, nd) for v in p_clean]
-    names = [f"{inp.resources[r].site}/{inp.resources[r].chip_type}" for r in rs]
     full = names if math.fsum(q_val) >= capacity - tol else []
     why = WaterFillExplanations(
         ids=t_ids,

@@ -131,6 +131,9 @@ class BookingInput:
     reserved: tuple[Reservation, ...]
     bookings: tuple[BookingAsk, ...]
     fair_share: dict[str, float]  # tenant id -> F
+    # Tenant id -> x with F = 2^-x (factor.fair_share_exponents). When given it
+    # decides the order instead of F: it stays exact where F underflows.
+    fair_share_exponent: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)

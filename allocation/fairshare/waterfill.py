@@ -8,9 +8,14 @@ Invariants:
 - Pure functions of their arguments, so callers get the same answer for the
   same input (up to ``SCAN_MAX`` items also whatever their order).
 - Bit-stable up to ``SCAN_MAX`` items: the level is fixed by subtracting
-  the saturated items' demands and weights one by one in ascending order of
-  D/w (ties in input order); any faster formulation of that scan must
-  perform exactly those float operations in that order.
+  the saturated items' demands one by one in ascending order of D/w (ties
+  in input order), against the weight of the items not yet saturated summed
+  from the largest ratio down (``_weights_above``); any faster formulation
+  of that scan must perform exactly those float operations in that order.
+- Exact for any ratio of weights: the rising weight is a sum of positive
+  weights, never a difference, so a weight of 1e-17 next to 1 still counts
+  (a difference rounds it to 0.0 and the level to infinity: everything
+  "fits" and the round grants above capacity).
 - Above ``SCAN_MAX`` items (a pool of a million-tenant round) sorting is the
   largest cost, so the level is found by selection instead: pivots split the
   items into saturated and unsaturated ones in linear expected time, and the
@@ -25,7 +30,7 @@ import math
 from collections.abc import Sequence
 from functools import partial
 from itertools import accumulate, compress
-from operator import eq, ge, mul, sub, truediv
+from operator import add, eq, ge, mul, sub, truediv
 
 INF = math.inf
 SCAN_MAX = 4096  # above this many items, selection beats sorting
@@ -60,7 +65,7 @@ def water_level(demands: Sequence[float], weights: Sequence[float], total: float
     # considered, index n the values after all of them.
     d_sorted, w_sorted = _sorted_by(ratios, demands), _sorted_by(ratios, weights)
     remaining = list(accumulate(d_sorted, sub, initial=total))
-    weight_left = list(accumulate(w_sorted, sub, initial=math.fsum(weights)))
+    weight_left = _weights_above(w_sorted)
     # d / w of the same operands is the same float: the ratios in order,
     # without a third sort.
     stops = map(ge, map(mul, map(truediv, d_sorted, w_sorted), weight_left), remaining)
@@ -113,15 +118,18 @@ def _selected_level(demands: Sequence[float], weights: Sequence[float], ratios: 
         d, w, r = next_d, next_w, kept
     order = sorted(range(len(r)), key=r.__getitem__)
     remaining = total - math.fsum(saturated)
-    weight_left = math.fsum([*rising, *w])
-    for i in order:
-        if r[i] * weight_left >= remaining:
+    settled = math.fsum(rising)
+    # As in the scan: the weight still rising is summed afresh, never left over from subtractions.
+    weight_left = [settled + x for x in _weights_above([w[i] for i in order])]
+    k = len(order)
+    for j, i in enumerate(order):
+        if r[i] * weight_left[j] >= remaining:
+            k = j
             break
         remaining -= d[i]
-        weight_left -= w[i]
-    if weight_left <= 0.0:
+    if weight_left[k] <= 0.0:
         return INF
-    return max(remaining, 0.0) / weight_left
+    return max(remaining, 0.0) / weight_left[k]
 
 
 def _bracket(
@@ -146,6 +154,20 @@ def _bracket(
     lo = sr[order[max(j - 1 - _MARGIN, 0)]]
     hi = sr[order[min(j + _MARGIN, len(order) - 1)]]
     return lo, hi
+
+
+def _weights_above(w_sorted: list[float]) -> list[float]:
+    """``out[k] = sum(w_sorted[k:])``, summed from the end; ``out[n] == 0.0``.
+
+    Subtracting the saturated weights from the total instead cancels: with
+    weights 1 and 1e-17, ``(1 + 1e-17) - 1`` is 0.0, the last item seems to
+    rise at no cost, the level becomes infinite and the round hands out
+    more than its capacity.  A sum of positive weights is never 0.0, and is
+    accurate to a few units in the last place however small it is.
+    """
+    out = list(accumulate(reversed(w_sorted), add, initial=0.0))
+    out.reverse()
+    return out
 
 
 def _sorted_by(keys: list[float], values: Sequence[float]) -> list[float]:

@@ -96,7 +96,7 @@ def _engine_input(
     ]
     tenant_ids = {b.tenant_id for b in pending}
     remaining = selectors.quota_remaining(period=period, tenant_ids=tenant_ids)
-    factors = selectors.fair_share_by_tenant(now=start)
+    exponents = selectors.fair_share_exponents_by_tenant(now=start)
     tenants = Tenant.objects.filter(pk__in=tenant_ids)
     engine_input = fairshare.BookingInput(
         resources=tuple(fairshare.Resource(site=inv.gigafactory.slug, chip_type=inv.chip_type.slug,
@@ -110,7 +110,9 @@ def _engine_input(
             earliest_start=b.earliest_start or start, latest_end=b.latest_end or end, submitted_at=b.submitted_at,
             eligible=tuple(key_of[inv.pk] for inv in b.eligible.all() if inv.pk in key_of))
             for b in sorted(pending, key=lambda b: b.pk)),
-        fair_share={str(t.pk): factors.get(t.pk, 1.0) for t in tenants},
+        fair_share={str(t.pk): fairshare.factor_of(exponents.get(t.pk, 0.0)) for t in tenants},
+        # The order itself: exact where F underflows (issue 11, item 6).
+        fair_share_exponent={str(t.pk): exponents.get(t.pk, 0.0) for t in tenants},
     )
     return engine_input, inventories
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from allocation import fairshare, policies, selectors
 from allocation.models import (
@@ -156,6 +157,13 @@ def round_compute(*, round_id: int) -> AllocationRound:
     snap = selectors.allocation_snapshot(period=rnd.period)
     try:
         summary = _summary(snap, fairshare.allocate(snap.engine_input))
+    except fairshare.EngineError as exc:
+        # Refused, not crashed (e.g. weights no float can carry would grant above capacity): the
+        # committee reads why, naming the resource, and a retry would refuse again.
+        failure = _("The engine refused this round: %(reason)s") % {"reason": exc}
+        AllocationRound.objects.filter(pk=rnd.pk).update(failure=failure)
+        rnd.refresh_from_db()
+        return rnd
     except Exception as exc:  # shown to the committee instead of a spinner that never ends
         AllocationRound.objects.filter(pk=rnd.pk).update(failure=f"{type(exc).__name__}: {exc}")
         raise

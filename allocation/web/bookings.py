@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from allocation import selectors
+from allocation.fairshare.factor import factor_text
 from allocation.models import (
     Booking,
     BookingStatus,
@@ -218,9 +219,11 @@ def booking_list(request: HttpRequest) -> HttpResponse:
     bookings = selectors.bookings_filtered(bookings, status=filters.get("status"), site=filters.get("site"))
     page = Paginator(bookings.order_by("-submitted_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
     tenants = list(selectors.tenants_of(user=request.user).order_by("name"))
-    factors = selectors.fair_share_by_tenant(now=timezone.now()) if tenants else {}
+    exponents = selectors.fair_share_exponents_by_tenant(now=timezone.now()) if tenants else {}
     for tenant in tenants:
-        tenant.fair_share = factors.get(tenant.pk)  # type: ignore[attr-defined]
+        # Six significant digits, also for an F below the smallest float (a plain 2-decimal F read 0.00).
+        x = exponents.get(tenant.pk)
+        tenant.fair_share = None if x is None else factor_text(x)  # type: ignore[attr-defined]
     querystring = urlencode([(k, str(v)) for k, v in request.GET.items() if k != "page" and v])
     return render(request, "allocation/bookings/list.html", {
         "page": page, "filter_form": filter_form, "querystring": querystring, "tenants": tenants,

@@ -2,7 +2,8 @@
 
 The engine's figures must not move in the last bit when the scan is made
 faster, so the reference here is the straightforward loop over the items
-sorted by D/w, and equality is exact (same float, same sign) up to
+sorted by D/w (the weight still rising summed afresh at each step, from the
+largest ratio down), and equality is exact (same float, same sign) up to
 ``SCAN_MAX`` items.  Above that (a pool of a million-tenant round) the level
 is found by selection with exactly rounded sums, and the reference is the
 exact level in rational arithmetic (the plain scan's running subtractions
@@ -33,12 +34,17 @@ def plain_water_level(demands: list[float], weights: list[float], total: float) 
         return math.inf
     ratios = [d / w for d, w in zip(demands, weights, strict=True)]
     order = sorted(range(len(demands)), key=ratios.__getitem__)
-    remaining, weight_left = total, math.fsum(weights)
-    for i in order:
+    remaining, weight_left = total, 0.0
+    for k, i in enumerate(order):
+        # The weight still rising, summed from the largest ratio down (never
+        # the total less the saturated weights, which cancels to 0.0).
+        weight_left = 0.0
+        for j in reversed(order[k:]):
+            weight_left += weights[j]
         if ratios[i] * weight_left >= remaining:
             break
         remaining -= demands[i]
-        weight_left -= weights[i]
+        weight_left = 0.0
     if weight_left <= 0.0:
         return math.inf
     return max(remaining, 0.0) / weight_left

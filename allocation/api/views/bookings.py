@@ -13,8 +13,10 @@ Invariants:
 - a refusal is a 409 whose ``error.code`` is ``capacity`` or ``quota``; a
   capacity refusal also carries ``error.earliest_start``, the first start
   (UTC) within 90 days where the same booking fits, or null;
-- ``GET /fair-share/`` shows the user's tenants' fair-share factor F and
-  decayed usage, the order the booking round serves flexible bookings in.
+- ``GET /fair-share/`` shows the user's tenants' fair-share factor F (as a
+  float, never 0; as 6 significant digits at any size; and as the exponent
+  x of F = 2^-x, which orders exactly where F underflows) and decayed usage,
+  the order the booking round serves flexible bookings in.
 """
 
 from __future__ import annotations
@@ -373,7 +375,16 @@ class FairShareView(APIView):
             tenant = serializers.CharField(source="tenant.slug")
             tenant_name = serializers.CharField(source="tenant.name")
             pool = serializers.CharField(source="tenant.pool.slug")
-            factor = serializers.FloatField(help_text="F in (0, 1]; higher is served first by the booking round.")
+            factor = serializers.FloatField(
+                help_text="F = 2^-exponent, in (0, 1]; higher is served first by the booking round. Below the "
+                          "smallest positive double (about 5e-324) it is given as that double: order by "
+                          "`exponent` instead.")
+            factor_text = serializers.CharField(
+                help_text="F in decimal with 6 significant digits, also below the smallest double "
+                          "(e.g. `1.84500e-339`).")
+            exponent = serializers.FloatField(
+                help_text="x in F = 2^-x: effective usage over the tenant's share (0 without usage, 1 at exactly "
+                          "its share). The booking round serves the lowest first; exact for any usage.")
             decayed_usage_normalized_hours = serializers.FloatField(
                 help_text="Normalized hours used, each record halved every half-life.")
 
@@ -389,8 +400,9 @@ class FairShareView(APIView):
 
     @extend_schema(
         summary="Your tenants' fair-share factors",
-        description="The booking round places pending flexible bookings by F (highest first), then by "
-                    "submission time. F falls as a tenant's decayed usage grows against its share.",
+        description="The booking round places pending flexible bookings by F (highest first, i.e. the lowest "
+                    "`exponent` first), then by submission time. F falls as a tenant's decayed usage grows "
+                    "against its share.",
         responses=OutputSerializer,
     )
     def get(self, request: Request) -> Response:

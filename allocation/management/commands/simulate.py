@@ -4,10 +4,14 @@ Invariants:
 - A thin shell over ``allocation.fairshare.scenario``: read, run, print.
 - Stdout gets ``json.dumps(result, indent=2)`` and a newline; the same input
   gives the same bytes.
-- A missing or unreadable file, bad JSON or a ``ScenarioError`` prints one
-  line ``simulate: error: ...`` on stderr and exits with status 2 (as argparse
+- A missing or unreadable file, bad JSON, a ``ScenarioError`` (input beyond
+  the format or its limits) or an ``EngineError`` (a result the engine
+  refuses to hand out, e.g. above capacity) prints one line
+  ``simulate: error: ...`` on stderr and exits with status 2 (as argparse
   does for bad usage), never a traceback; Django's ``CommandError`` would
   exit with 1, hence the explicit ``SystemExit(2)``.
+- Nothing is printed on stdout unless the whole result is valid JSON: no
+  NaN, no Infinity (``dump_result`` refuses them).
 - Needs no database and runs no system checks.
 """
 
@@ -18,6 +22,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from allocation.fairshare.limits import EngineError
 from allocation.fairshare.scenario import (
     ScenarioError,
     dump_result,
@@ -42,8 +47,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             data = load_scenario_file(options["path"], stdin=sys.stdin)
-            result = run_scenario(data, explain=options["explain"])
-        except ScenarioError as exc:
+            text = dump_result(run_scenario(data, explain=options["explain"]))
+        except (ScenarioError, EngineError) as exc:
             self.stderr.write(f"simulate: error: {exc}", style_func=lambda text: text)
             raise SystemExit(2) from None
-        self.stdout.write(dump_result(result), ending="")
+        self.stdout.write(text, ending="")
