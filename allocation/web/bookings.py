@@ -60,6 +60,8 @@ HISTORY_LABELS = {
     "booking.expired": gettext_lazy("Expired: its window ended before it could be placed"),
     "booking.cancelled": gettext_lazy("Cancelled"),
     "booking.at_risk": gettext_lazy("At risk: maintenance took chips it holds"),
+    "booking.resolved": gettext_lazy("Confirmed again: its chips are back in service"),
+    "booking.moved": gettext_lazy("Moved by a site operator and confirmed"),
 }
 CANCELLABLE = {BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.AT_RISK}
 TIMELINE_DAYS = 7
