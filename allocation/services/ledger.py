@@ -391,3 +391,8 @@ def chips_to_at_risk(*, inventory_id: int, start: datetime, hours: int, chips: i
     _execute(f"UPDATE {ResourceHour._meta.db_table} SET booked = booked - %s, at_risk = at_risk + %s "
              f"WHERE inventory_id = %s AND hour >= %s AND hour < %s",
              [chips, chips, *_slot(inventory_id, start, hours)])
+
+
+def slot_lock(*, inventory_id: int, start: datetime, hours: int) -> None:
+    """Lock a placed booking's existing hours (hour order) before its row: the order maintenance takes them in."""
+    _locked_hours(inventory_id, start, hours)

@@ -110,3 +110,16 @@ def test_bad_announcements_come_back_on_the_form(client: Any, funded: Any, oscar
         assert response.status_code == 400, overrides
         assert response.context["form"].errors[field], overrides
     assert not MaintenanceWindow.objects.exists()
+
+
+def test_cancelling_an_at_risk_booking_from_site_bookings_tells_its_organisation(
+    client: Any, funded: Any, oscar: Any, late: Booking, nimbus: Any
+) -> None:
+    client.force_login(oscar)
+    announce(client, funded)
+
+    response = client.post(reverse("booking-cancel", args=[late.pk]), {"next": reverse("operations-bookings")})
+
+    assert response.status_code == 302
+    assert Booking.objects.get(pk=late.pk).status == BookingStatus.CANCELLED
+    assert Notification.objects.filter(tenant=nimbus, subject=f"Booking {late.pk} was cancelled").exists()
