@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from django import forms
 from django.contrib import admin
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.db.models import signals
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -417,3 +417,26 @@ def test_every_writing_api_endpoint_goes_through_the_services(
     booking = m.Booking.objects.get()
     assert (booking.status, booking.inventory_id) == (m.BookingStatus.CANCELLED, funded.muc_h100.pk)
     assert m.AllocationRound.objects.filter(status="committed").count() >= 1
+
+
+def test_a_refusal_in_the_admin_is_a_message_not_a_500_and_staff_without_the_operator_role_cannot_write(
+    staff: Client, funded: Any, carol: Any
+) -> None:
+    lux = funded.lux_h100  # 100 installed
+    page = staff.get(_url(m.MaintenanceWindow, "add"))
+    refused = staff.post(_url(m.MaintenanceWindow, "add"), {
+        **_page_data(page), "inventory": str(lux.pk), "chips": "101", **_at("starts_at", START),
+        **_at("ends_at", START + H)}, follow=True)
+    assert refused.status_code == 200
+    assert "has only 100 chips installed" in refused.content.decode()
+    assert not m.MaintenanceWindow.objects.exists()
+
+    # A committee member with every admin permission but no operator role sees, and cannot write.
+    carol.is_staff = True
+    carol.save()
+    carol.user_permissions.set(Permission.objects.all())
+    committee = Client()
+    committee.force_login(carol)
+    assert committee.get(_url(m.MaintenanceWindow, "add")).status_code == 403
+    assert committee.get(_url(m.Inventory, "change", lux.pk)).status_code == 200  # view only
+    assert committee.post(_url(m.Inventory, "change", lux.pk), {"chips_in_service": "1"}).status_code == 403
