@@ -293,6 +293,9 @@ def test_maintenance_typed_into_the_admin_lowers_capacity_flags_bookings_and_ref
     assert (later.status, kept.status) == (m.BookingStatus.AT_RISK, m.BookingStatus.CONFIRMED)
     assert m.Notification.objects.filter(tenant=nimbus, subject=f"Booking {later.pk} is at risk").exists()
     assert max(ledger.free_chips(inventory=muc, start=start, hours=3)) < 70
+    shown = client_for(alice).get("/api/v1/availability/", {"resource": "muc/h100", "start": "2027-02-01T00:00:00Z",
+                                                             "hours": 3})
+    assert shown.status_code == 200 and max(slot["free_chips"] for slot in shown.json()["slots"]) < 70
     with pytest.raises(Conflict):
         booking_fixed_create(actor=alice, tenant=aurora, inventory=muc, starts_at=start, hours=3, chips=70)
     # The same over the API: a 409, and the ledger still holds no more than 76 chips in any of those hours.
