@@ -86,7 +86,8 @@ def ledger_refit(*, inventory: Inventory, start: datetime, end: datetime,
     if end <= start:
         return []
     first, hours = _span(start, end)
-    inventory = Inventory.objects.get(pk=inventory.pk)  # chips in service as this transaction sees them
+    # Chips in service as this transaction sees them; site and chip type for the tenants' messages.
+    inventory = Inventory.objects.select_related("gigafactory", "chip_type").get(pk=inventory.pk)
     holding = Booking.objects.filter(inventory=inventory, status__in=HOLDING, starts_at__lt=first + hours * ledger.HOUR,
                                      ends_at__gt=first)
     bounds = [(s, e) for s, e in holding.values_list("starts_at", "ends_at") if s is not None and e is not None]
@@ -96,14 +97,18 @@ def ledger_refit(*, inventory: Inventory, start: datetime, end: datetime,
     fresh = ledger.capacity_by_hour(inventory=inventory, start=first, hours=hours)
     booked = {hour: chips for _pk, hour, _cap, chips in rows}
     # Read again under the hours' lock: a booking that committed while this waited is counted.
-    holders = list(holding.select_for_update(of=("self",)).order_by("-submitted_at", "-pk"))
+    holders = list(holding.select_for_update(of=("self",)).select_related("tenant")
+                   .order_by("-submitted_at", "-pk"))
     displaced: list[Booking] = []
+    chosen: set[int] = set()
     for hour in sorted(fresh):
         for booking in holders:
             if booked.get(hour, 0) <= fresh[hour]:
                 break
-            if booking in displaced or not _covers(booking, hour):
+            if booking.pk in chosen or not _covers(booking, hour):
                 continue
+            booking.inventory = inventory  # loaded once, for the tenants' messages
+            chosen.add(booking.pk)
             displaced.append(booking)
             for h in ledger.hour_range(booking.starts_at, booking.hours):  # type: ignore[arg-type]
                 booked[h] = booked.get(h, 0) - booking.chips
