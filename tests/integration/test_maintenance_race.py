@@ -121,3 +121,37 @@ def test_thirty_two_clients_book_while_an_operator_announces_maintenance(
                               .values_list("chips", flat=True))
     assert confirmed_in_window <= 400
     assert statuses[201] + 5 == Booking.objects.filter(starts_at=START).count()
+
+
+def cancel(base: str, token: str, booking_id: int) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(f"{base}/api/v1/bookings/{booking_id}/cancel/", data=b"", method="POST",
+                                     headers={"Authorization": f"Token {token}", "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, {"raw": error.read()[:500].decode(errors="replace")}
+
+
+def test_cancels_racing_a_maintenance_over_their_hours_neither_deadlock_nor_overbook(
+    live_server: Any, catalogue: Any, carol: Any, oscar: Any
+) -> None:
+    """Cancel locks a booking's hours before its row, as maintenance does: 16 cancels and an
+    announcement released together all succeed (a deadlock would answer 500)."""
+    muc = catalogue.muc_h100
+    tenant = TenantFactory(slug="canceller", pool=catalogue.public_pool)
+    grant(catalogue, tenant, carol, 10_000)
+    tokens = tokens_for(tenant, 16, "canceller-")
+    booking_ids = [booking_fixed_create(actor=Token.objects.get(key=tokens[i]).user, tenant=tenant, inventory=muc,
+                                        starts_at=START, hours=3, chips=60)[0].pk for i in range(16)]
+    operator = Token.objects.create(user=oscar).key
+    warm_up(live_server.url, tokens[0])
+    window = {"resource": "muc/h100", "chips": 900, "starts_at": iso(START), "ends_at": iso(START + 3 * H)}
+
+    results = race(17, lambda i: announce(live_server.url, operator, window) if i == 16
+                   else cancel(live_server.url, tokens[i], booking_ids[i]))
+
+    assert results[16][0] == 201, results[16]
+    assert [code for code, _ in results[:16]] == [200] * 16, results
+    assert Booking.objects.filter(status=BookingStatus.CANCELLED).count() == 16
+    assert_ledger_keeps_every_promise(muc)
