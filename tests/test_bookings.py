@@ -16,7 +16,7 @@ from allocation.services import ledger
 from allocation.services.booking_round import booking_round_run, booking_round_shards
 from allocation.services.bookings import booking_cancel, booking_fixed_create, booking_flexible_create
 from allocation.services.errors import Conflict, IdempotencyMismatch, ServiceError
-from allocation.services.operations import maintenance_create
+from allocation.services.maintenance import booking_at_risk_resolve, maintenance_announce, maintenance_cancel
 from allocation.services.usage import usage_records_report
 from tests.factories import booked_hours
 
@@ -194,7 +194,7 @@ def test_maintenance_flags_the_bookings_it_displaces(
                          hours=5, chips=50)
     late, _ = booking_fixed_create(actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START,
                                    hours=5, chips=30)
-    _, displaced = maintenance_create(actor=oscar, inventory=funded.lux_h100, chips=30, starts_at=START,
+    _, displaced = maintenance_announce(actor=oscar, inventory=funded.lux_h100, chips=30, starts_at=START,
                                       ends_at=START + timedelta(hours=2))
     assert [b.pk for b in displaced] == [late.pk]  # 90 - 30 = 60 left: the later booking goes
     late.refresh_from_db()
@@ -245,19 +245,15 @@ def test_a_window_no_period_covers_stays_pending_for_lack_of_quota(funded: Any, 
 def test_an_operator_reconfirms_an_at_risk_booking_once_its_chips_are_back(
     funded: Any, aurora: Any, alice: Any, oscar: Any
 ) -> None:
-    from allocation.models import MaintenanceWindow
-    from allocation.services.operations import booking_at_risk_resolve
-
     booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START,
                                       hours=2, chips=80)
-    window, displaced = maintenance_create(actor=oscar, inventory=funded.lux_h100, chips=30, starts_at=START,
+    window, displaced = maintenance_announce(actor=oscar, inventory=funded.lux_h100, chips=30, starts_at=START,
                                            ends_at=START + timedelta(hours=1))
     assert [b.pk for b in displaced] == [booking.pk]
     with pytest.raises(Conflict):  # still short while the maintenance holds the chips
         booking_at_risk_resolve(actor=oscar, booking=booking, now=START - timedelta(days=1))
     # The maintenance is called off: the hour gets its chips back.
-    MaintenanceWindow.objects.filter(pk=window.pk).delete()
-    ResourceHour.objects.filter(inventory=funded.lux_h100, hour=START).update(capacity=90)
+    maintenance_cancel(actor=oscar, window=window)
     booking_at_risk_resolve(actor=oscar, booking=booking, now=START - timedelta(days=1))
     booking.refresh_from_db()
     assert booking.status == BookingStatus.CONFIRMED

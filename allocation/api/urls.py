@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 from allocation.api.views.audit import AuditEventViewSet
 from allocation.api.views.bookings import BookingViewSet, FairShareView
+from allocation.api.views.maintenance import MaintenanceWindowViewSet
 from allocation.api.views.me import MeView, TokenView
 from allocation.api.views.periods import PeriodViewSet
 from allocation.api.views.quotas import QuotaViewSet
@@ -25,6 +26,7 @@ router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("resources", ResourceViewSet, basename="resource")
 router.register("bookings", BookingViewSet, basename="booking")
 router.register("usage-records", UsageRecordViewSet, basename="usage-record")
+router.register("maintenance-windows", MaintenanceWindowViewSet, basename="maintenance-window")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

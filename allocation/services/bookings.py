@@ -300,6 +300,9 @@ def _hours_used(booking: Booking, now: datetime) -> int:
 def booking_cancel(*, actor: Any, booking: Booking, now: datetime | None = None) -> Booking:
     """Cancel; a started booking ends early and is charged for the hours used."""
     now = now or timezone.now()
+    if booking.inventory_id is not None and booking.starts_at is not None:
+        # Hours before the booking row, as maintenance locks them: the two never wait for each other in a cycle.
+        ledger.slot_lock(inventory_id=booking.inventory_id, start=booking.starts_at, hours=booking.hours)
     booking = Booking.objects.select_for_update(of=("self",)).select_related("inventory__chip_type").get(pk=booking.pk)
     if not policies.is_member(actor, booking.tenant_id) and not policies.is_operator(actor):
         raise NotAllowed("Only the tenant's members or a site operator may cancel this booking.")

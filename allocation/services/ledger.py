@@ -357,3 +357,42 @@ def _locked_balances(pairs: set[tuple[int, int]]) -> tuple[dict[tuple[int, int],
         remaining[(tenant_id, period_id)] = granted - spent
         balance_of[(tenant_id, period_id)] = pk
     return remaining, balance_of
+
+
+# For maintenance and resource changes (``allocation.services.maintenance``): they lock the hours
+# they touch in the same global order as bookings (by inventory, then hour), then set capacity.
+
+
+def hours_locked(*, inventory: Inventory, start: datetime, hours: int) -> list[tuple[int, datetime, int, int]]:
+    """Every ledger row of the slot, created if missing, locked in hour order: (id, hour, capacity, booked)."""
+    if hours <= 0:
+        return []
+    ensure_hours(inventory=inventory, start=start, hours=hours)
+    rows = ResourceHour.objects.select_for_update().filter(
+        inventory=inventory, hour__gte=start, hour__lt=start + hours * HOUR).order_by("hour")
+    return list(rows.values_list("id", "hour", "capacity", "booked"))
+
+
+def slots_locked(*, slots: Sequence[tuple[Inventory, datetime, int]]) -> None:
+    """Lock several slots' hours in the global order (by inventory, then hour), creating missing rows."""
+    for inventory, start, hours in sorted(slots, key=lambda s: (s[0].pk, s[1])):
+        hours_locked(inventory=inventory, start=start, hours=hours)
+
+
+def capacity_set(*, capacity_by_row: dict[int, int]) -> None:
+    """Set the chips in service of ledger rows the caller has locked (``hours_locked``)."""
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {ResourceHour._meta.db_table} SET capacity = %s WHERE id = %s",
+                           [(chips, pk) for pk, chips in sorted(capacity_by_row.items())])
+
+
+def chips_to_at_risk(*, inventory_id: int, start: datetime, hours: int, chips: int) -> None:
+    """A booking put at risk: its chips move from ``booked`` to ``at_risk`` for its whole slot."""
+    _execute(f"UPDATE {ResourceHour._meta.db_table} SET booked = booked - %s, at_risk = at_risk + %s "
+             f"WHERE inventory_id = %s AND hour >= %s AND hour < %s",
+             [chips, chips, *_slot(inventory_id, start, hours)])
+
+
+def slot_lock(*, inventory_id: int, start: datetime, hours: int) -> None:
+    """Lock a placed booking's existing hours (hour order) before its row: the order maintenance takes them in."""
+    _locked_hours(inventory_id, start, hours)

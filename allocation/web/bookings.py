@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from allocation import selectors
+from allocation import policies, selectors
 from allocation.fairshare.factor import factor_text
 from allocation.models import (
     Booking,
@@ -42,6 +42,7 @@ from allocation.models.bookings import PLACED_STATUSES
 from allocation.services import ledger
 from allocation.services.bookings import MAX_HOURS, booking_cancel, booking_fixed_create, booking_flexible_create
 from allocation.services.errors import Conflict, NotAllowed, ServiceError
+from allocation.services.maintenance import booking_at_risk_cancel
 from allocation.web import timeline
 from allocation.web.booking_forms import (
     AvailabilityForm,
@@ -61,6 +62,8 @@ HISTORY_LABELS = {
     "booking.expired": gettext_lazy("Expired: its window ended before it could be placed"),
     "booking.cancelled": gettext_lazy("Cancelled"),
     "booking.at_risk": gettext_lazy("At risk: maintenance took chips it holds"),
+    "booking.resolved": gettext_lazy("Confirmed again: its chips are back in service"),
+    "booking.moved": gettext_lazy("Moved by a site operator and confirmed"),
 }
 CANCELLABLE = {BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.AT_RISK}
 TIMELINE_DAYS = 7
@@ -257,7 +260,10 @@ def booking_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def booking_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     booking = _get_visible(request, pk)
     try:
-        booking_cancel(actor=request.user, booking=booking)
+        if booking.status == BookingStatus.AT_RISK and not policies.is_member(request.user, booking.tenant_id):
+            booking_at_risk_cancel(actor=request.user, booking=booking)  # an operator's: its tenant is told
+        else:
+            booking_cancel(actor=request.user, booking=booking)
     except NotAllowed as exc:
         raise PermissionDenied(str(exc)) from exc
     except ServiceError as exc:

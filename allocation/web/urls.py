@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from allocation.web import bookings, committee, operations, pages, requests
+from allocation.web import bookings, committee, maintenance, operations, pages, requests
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -39,6 +39,14 @@ urlpatterns = [
     path("bookings/<int:pk>/", bookings.booking_detail, name="booking-detail"),
     path("bookings/<int:pk>/cancel/", bookings.booking_cancel_view, name="booking-cancel"),
     path("operations/bookings/", operations.operations_bookings, name="operations-bookings"),
+    # Maintenance and the bookings it puts at risk (issue 11).
+    path("operations/maintenance/", maintenance.maintenance_list, name="maintenance-list"),
+    path("operations/maintenance/<int:pk>/", maintenance.maintenance_detail, name="maintenance-detail"),
+    path("operations/maintenance/<int:pk>/end/", maintenance.maintenance_end_view, name="maintenance-end"),
+    path("operations/at-risk/", maintenance.at_risk_list, name="at-risk-list"),
+    path("operations/at-risk/<int:pk>/reconfirm/", maintenance.at_risk_reconfirm, name="at-risk-reconfirm"),
+    path("operations/at-risk/<int:pk>/move/", maintenance.at_risk_move, name="at-risk-move"),
+    path("operations/at-risk/<int:pk>/cancel/", maintenance.at_risk_cancel, name="at-risk-cancel"),
     path("resources/<slug:site>/<slug:chip>/timeline/", bookings.resource_timeline, name="resource-timeline"),
     path("resources/<slug:site>/<slug:chip>/timeline.svg", bookings.resource_timeline, {"fmt": "svg"},
          name="resource-timeline-svg"),

@@ -241,8 +241,9 @@ def test_anonymous_gets_401(funded: Any) -> None:
 
 
 def test_fair_share_lists_my_tenants_with_factor_and_decayed_usage(
-    funded: Any, alice: Any, mallory: Any, oscar: Any, monkeypatch: pytest.MonkeyPatch
+    funded: Any, alice: Any, mallory: Any, oscar: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
+    settings.API_TOKEN_TTL_HOURS = 24 * 365  # the clock moves past the booking below; tokens stay valid
     fresh = client_for(alice).get("/api/v1/fair-share/").json()
     assert [t["tenant"] for t in fresh["tenants"]] == ["aurora-lab"]
     assert fresh["tenants"][0]["factor"] == 1.0 and fresh["tenants"][0]["decayed_usage_normalized_hours"] == 0.0

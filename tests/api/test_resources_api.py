@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from allocation.services.bookings import booking_fixed_create
-from allocation.services.operations import maintenance_create
+from allocation.services.maintenance import maintenance_announce
 from tests.api import client_for
 from tests.factories import grant
 
@@ -51,7 +51,7 @@ def test_availability_shows_free_chips_per_hour_from_the_ledger(
     grant(catalogue, aurora, carol, 10_000)
     booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START + timedelta(hours=1),
                          hours=2, chips=60)
-    maintenance_create(actor=oscar, inventory=catalogue.lux_h100, chips=10, starts_at=START + timedelta(hours=2),
+    maintenance_announce(actor=oscar, inventory=catalogue.lux_h100, chips=10, starts_at=START + timedelta(hours=2),
                        ends_at=START + timedelta(hours=4))
     response = client_for(alice).get(AVAILABILITY, {"resource": "lux/h100", "start": "2027-01-08T00:00:00Z",
                                                     "hours": 5})

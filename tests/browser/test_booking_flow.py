@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 
 from allocation.models import Booking, BookingStatus
 from allocation.services.bookings import booking_fixed_create
-from allocation.services.operations import maintenance_create
+from allocation.services.maintenance import maintenance_announce
 from tests.browser.conftest import assert_no_server_error, screenshot
 from tests.factories import PASSWORD, grant
 
@@ -112,7 +112,7 @@ def test_book_with_the_live_preview_then_cancel_and_see_the_timeline(page, live_
     #    the maintenance window hatched.
     booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START + timedelta(
         hours=20), hours=8, chips=20)
-    maintenance_create(actor=oscar, inventory=catalogue.lux_h100, chips=30, starts_at=START + timedelta(days=1),
+    maintenance_announce(actor=oscar, inventory=catalogue.lux_h100, chips=30, starts_at=START + timedelta(days=1),
                        ends_at=START + timedelta(days=1, hours=12), reason="Cooling loop service")
     page.goto(f"{live_server.url}/resources/lux/h100/timeline/?start=2027-01-07&days=3")
     chart = page.locator("figure.chart svg.timeline-chart")
@@ -160,7 +160,7 @@ def test_an_operator_finds_the_at_risk_bookings_of_every_organisation(page, live
     booking_fixed_create(actor=mallory, tenant=nimbus, inventory=catalogue.muc_h100, starts_at=START, hours=4,
                          chips=8)
     # Maintenance takes 40 of LUX's 90 chips: the bookings holding them are at risk.
-    maintenance_create(actor=oscar, inventory=catalogue.lux_h100, chips=40, starts_at=START + timedelta(hours=2),
+    maintenance_announce(actor=oscar, inventory=catalogue.lux_h100, chips=40, starts_at=START + timedelta(hours=2),
                        ends_at=START + timedelta(hours=4), reason="Power supply swap")
     login(page, live_server, "oscar", PASSWORD)
 

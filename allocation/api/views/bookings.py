@@ -27,6 +27,7 @@ import django_filters
 from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -34,7 +35,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from allocation import selectors
+from allocation import policies, selectors
 from allocation.api.errors import exception_handler
 from allocation.api.fields import TenantOfUserField
 from allocation.api.idempotency import IDEMPOTENCY_HEADER, idempotency_key
@@ -42,6 +43,7 @@ from allocation.api.views.periods import visible_or_404
 from allocation.api.views.resources import resource_by_key, resource_key
 from allocation.models import Booking, BookingKind, BookingStatus, Inventory
 from allocation.services import bookings as services
+from allocation.services import maintenance
 from allocation.services.errors import Conflict
 
 FIXED_EXAMPLE = {"tenant": "aurora-lab", "resource": "lux/h100", "starts_at": "2027-01-08T09:00:00Z",
@@ -365,7 +367,54 @@ class BookingViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        booking = services.booking_cancel(actor=request.user, booking=self._visible(pk))
+        booking = self._visible(pk)
+        if booking.status == BookingStatus.AT_RISK and not policies.is_member(request.user, booking.tenant_id):
+            booking = maintenance.booking_at_risk_cancel(actor=request.user, booking=booking)  # its tenant is told
+        else:
+            booking = services.booking_cancel(actor=request.user, booking=booking)
+        return Response(self.OutputSerializer(self._visible(booking.pk)).data)
+
+    class MoveSerializer(serializers.Serializer):
+        resource = serializers.CharField(required=False, help_text='"site/chip_type" of the same chip type; '
+                                                                   "default: where it is.")
+        starts_at = serializers.DateTimeField(required=False, help_text="New first hour (UTC); default: as it is.")
+
+        class Meta:
+            ref_name = "BookingMove"
+
+        def validate_resource(self, value: str) -> Inventory:
+            inventory = resource_by_key(value)
+            if inventory is None:
+                raise serializers.ValidationError(_('No resource "%(key)s".') % {"key": value})
+            return inventory
+
+    @extend_schema(
+        summary="Re-confirm an at-risk booking where it is (site operators)",
+        description="Once maintenance gives its chips back (ended, changed or cancelled). A 409 (`capacity`) "
+                    "while any of its hours is still short. Its tenant is told.",
+        request=None,
+        responses={200: OutputSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def reconfirm(self, request: Request, pk: str) -> Response:
+        booking = maintenance.booking_at_risk_resolve(actor=request.user, booking=self._visible(pk))
+        return Response(self.OutputSerializer(self._visible(booking.pk)).data)
+
+    @extend_schema(
+        summary="Move an at-risk booking to another start or resource and confirm it (site operators)",
+        description="Same chip type, through the ledger as a new booking: the new hours must be free and the "
+                    "quota in force pays, or a 409 (`capacity`, `quota`) changes nothing. Its tenant is told.",
+        request=MoveSerializer,
+        responses={200: OutputSerializer, 400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer,
+                   409: ErrorSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, pk: str) -> Response:
+        serializer = self.MoveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        booking = maintenance.booking_at_risk_move(actor=request.user, booking=self._visible(pk),
+                                                   inventory=serializer.validated_data.get("resource"),
+                                                   starts_at=serializer.validated_data.get("starts_at"))
         return Response(self.OutputSerializer(self._visible(booking.pk)).data)
 
 
