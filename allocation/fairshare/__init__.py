@@ -35,6 +35,7 @@ from allocation.fairshare.types import (
     Resource,
     ResourceKey,
     Tenant,
+    TenantGrant,
     Unplaced,
     Usage,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "Tenant",
+    "TenantGrant",
     "Unplaced",
     "Usage",
     "allocate",

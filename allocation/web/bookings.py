@@ -200,7 +200,8 @@ def booking_availability(request: HttpRequest) -> HttpResponse:
                 period = ledger.period_at(start)
                 context["period"], context["checked_period"] = period, True
                 if period is not None:
-                    context["quota"] = selectors.quota_summary(tenant_id=tenant_id, period=period)
+                    context["quota"] = selectors.quota_summary(tenant_id=tenant_id, period=period,
+                                                               inventory_id=inventory.pk)
     return render(request, "allocation/bookings/_availability.html", context)
 
 
@@ -222,8 +223,9 @@ def booking_list(request: HttpRequest) -> HttpResponse:
     for tenant in tenants:
         tenant.fair_share = factors.get(tenant.pk)  # type: ignore[attr-defined]
     querystring = urlencode([(k, str(v)) for k, v in request.GET.items() if k != "page" and v])
+    grants = selectors.grants_of(tenant_ids=[t.pk for t in tenants]) if tenants else []
     return render(request, "allocation/bookings/list.html", {
-        "page": page, "filter_form": filter_form, "querystring": querystring, "tenants": tenants,
+        "page": page, "filter_form": filter_form, "querystring": querystring, "tenants": tenants, "grants": grants,
         "cancellable": CANCELLABLE, "next": request.get_full_path(),
     })
 

@@ -174,6 +174,8 @@ def _round_context(request: HttpRequest, rnd: AllocationRound) -> dict[str, Any]
             "public_target_pct": f"{100 * result['public_target']:.1f}",
             "public_ok": result["public_share"] >= result["public_target"] - 1e-9,
         })
+    # Grants already booked beyond this round's figure: committing keeps what was booked (overdrawn).
+    context["overdrawn"] = (result or {}).get("overdrawn", [])
     return context
 
 

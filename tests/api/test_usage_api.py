@@ -19,8 +19,8 @@ START = datetime(2027, 1, 8, tzinfo=UTC)
 
 @pytest.fixture
 def bookings(catalogue: Any, aurora: Any, nimbus: Any, alice: Any, mallory: Any, carol: Any) -> dict[str, Any]:
-    grant(catalogue, aurora, carol, 10_000)
-    grant(catalogue, nimbus, carol, 10_000)
+    grant(catalogue, aurora, carol, 10_000, catalogue.muc_b200)  # grants are spent where they were granted
+    grant(catalogue, nimbus, carol, 10_000, catalogue.lux_h100)
     a, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.muc_b200, starts_at=START, hours=2,
                                 chips=4)
     n, _ = booking_fixed_create(actor=mallory, tenant=nimbus, inventory=catalogue.lux_h100, starts_at=START,

@@ -59,7 +59,8 @@ def test_book_with_the_live_preview_then_cancel_and_see_the_timeline(page, live_
     expect(availability).to_contain_text("40 chips do not fit in 4 hours of this slot (red).")
     expect(availability).to_contain_text("Earliest start that fits: 2027-01-08 10:00 UTC.")
     expect(availability).to_contain_text("Cost: 240 normalized hours")
-    expect(availability).to_contain_text("10,000 of 10,000 normalized hours left of your quota for 2027 Q1.")
+    expect(availability).to_contain_text(
+        "10,000 of 10,000 normalized hours left of your grant on lux/h100 for 2027 Q1.")
     free = [int(v) for v in availability.locator("rect[data-free]").evaluate_all(
         "bars => bars.map(b => b.dataset.free)")]
     assert free == [30, 30, 30, 30, 90, 90]
