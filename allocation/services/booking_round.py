@@ -185,7 +185,7 @@ def _bookings_write(placed: list[Booking], refused: list[Booking]) -> None:
 def booking_round_run(*, inventory_ids: list[int], now: datetime | None = None) -> dict[str, Any]:
     """Run the engine on one shard and write its placements, period by period.
 
-    A placement draws on the quota of the period it falls in, so each period
+    A placement draws on its tenant's grant on its resource in the period it falls in, so each period
     is its own round over its own hours; a booking whose window spans two
     periods is tried in the first and, if it did not fit, in the next.
     """
