@@ -97,11 +97,11 @@ def grant_quotas(tenants: list[Any], normalized_hours: float) -> Any:
                                                       defaults={"created_by": admin})
     request_of = dict(AllocationRequest.objects.filter(period=period, tenant__in=tenants)
                       .values_list("tenant_id", "id"))
+    inventories = list(Inventory.objects.select_related("chip_type").order_by("pk"))
     Quota.objects.bulk_create([
         Quota(round=round_, period=period, tenant=t, request_id=request_of[t.pk], inventory=inventory,
               gpu_hours=normalized_hours / inventory.chip_type.throughput, normalized_hours=normalized_hours)
-        for t in tenants for inventory in Inventory.objects.select_related("chip_type").order_by("pk")],
-        batch_size=5000)
+        for t in tenants for inventory in inventories], batch_size=5000)
     return period
 
 
