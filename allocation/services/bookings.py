@@ -279,13 +279,14 @@ def booking_flexible_create(
     if chips > max(inv.chips_in_service for inv in eligible):
         raise ServiceError("chips", _("No acceptable resource has that many chips in service (at most %(most)s).")
                            % {"most": f"{max(inv.chips_in_service for inv in eligible):,}"})
-    _placeable(tenant=tenant, eligible=eligible, earliest_start=earliest_start, latest_end=latest_end, hours=hours,
-               chips=chips)
     print_ = fingerprint({"kind": "flexible", "eligible": sorted(inv.pk for inv in eligible), "hours": hours,
                           "chips": chips, "earliest_start": earliest_start.isoformat(),
                           "latest_end": latest_end.isoformat()})
     if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
         return replayed, False
+    # After the replay: a retry gets its booking back even if the grant it was checked against has been spent since.
+    _placeable(tenant=tenant, eligible=eligible, earliest_start=earliest_start, latest_end=latest_end, hours=hours,
+               chips=chips)
     try:
         with transaction.atomic():
             booking = Booking.objects.create(
@@ -306,28 +307,14 @@ def _placeable(*, tenant: Tenant, eligible: list[Inventory], earliest_start: dat
                hours: int, chips: int) -> None:
     """Refuse a flexible booking the booking round could never place: the round places a booking inside one
     allocation period, from the current hour on, on an eligible resource where the tenant's grant covers it."""
-    last_end = AllocationPeriod.objects.aggregate(last=Max("ends_at"))["last"]
-    if last_end is None or latest_end > last_end:
-        raise ServiceError("latest_end", _("Allocation periods run until %(end)s; the window must end by then.")
-                           % {"end": f"{last_end:%Y-%m-%d %H:%M}" if last_end else "-"})
-    first = max(ledger.ceil_hour(earliest_start), ledger.ceil_hour(timezone.now()))
-    overlapping = list(AllocationPeriod.objects.filter(starts_at__lt=latest_end, ends_at__gt=first)
-                       .order_by("starts_at"))
-    periods = [p for p in overlapping if ledger.floor_hour(min(p.ends_at, latest_end))
-               - max(first, ledger.ceil_hour(p.starts_at)) >= hours * ledger.HOUR]
-    if not overlapping:
-        raise ServiceError("earliest_start", _("No allocation period covers that window, so no grant can pay for it."))
-    if not periods:
-        raise ServiceError("hours", _("No allocation period holds %(hours)s whole hours of that window; "
-                                      "a booking is placed within one period.") % {"hours": hours})
+    periods = _periods_holding(earliest_start=earliest_start, latest_end=latest_end, hours=hours)
     closest: tuple[float, Inventory, AllocationPeriod, float] | None = None  # (short by, where, when, left)
     for period in periods:
         remaining = selectors.quota_remaining(period=period, tenant_ids=[tenant.pk])
         for inventory in eligible:
             if inventory.chips_in_service < chips or (tenant.pk, inventory.pk) not in remaining:
                 continue
-            cost = chips * hours * inventory.chip_type.throughput
-            left = remaining[(tenant.pk, inventory.pk)]
+            cost, left = chips * hours * inventory.chip_type.throughput, remaining[(tenant.pk, inventory.pk)]
             if left >= cost - ledger.TOLERANCE:
                 return
             if closest is None or cost - left < closest[0]:
@@ -341,6 +328,25 @@ def _placeable(*, tenant: Tenant, eligible: list[Inventory], earliest_start: dat
                               "this booking needs %(need)s.")
                    % {"resource": inventory, "period": period.name, "left": f"{left:,.1f}",
                       "need": f"{left + short:,.1f}"}, code="quota")
+
+
+def _periods_holding(*, earliest_start: datetime, latest_end: datetime, hours: int) -> list[AllocationPeriod]:
+    """The allocation periods in which what is left of the window holds ``hours`` whole hours, or a refusal."""
+    last_end = AllocationPeriod.objects.aggregate(last=Max("ends_at"))["last"]
+    if last_end is None or latest_end > last_end:
+        raise ServiceError("latest_end", _("Allocation periods run until %(end)s; the window must end by then.")
+                           % {"end": f"{last_end:%Y-%m-%d %H:%M}" if last_end else "-"})
+    first = max(ledger.ceil_hour(earliest_start), ledger.ceil_hour(timezone.now()))
+    overlapping = list(AllocationPeriod.objects.filter(starts_at__lt=latest_end, ends_at__gt=first)
+                       .order_by("starts_at"))
+    if not overlapping:
+        raise ServiceError("earliest_start", _("No allocation period covers that window, so no grant can pay for it."))
+    periods = [p for p in overlapping if ledger.floor_hour(min(p.ends_at, latest_end))
+               - max(first, ledger.ceil_hour(p.starts_at)) >= hours * ledger.HOUR]
+    if not periods:
+        raise ServiceError("hours", _("No allocation period holds %(hours)s whole hours of that window; "
+                                      "a booking is placed within one period.") % {"hours": hours})
+    return periods
 
 
 def _hours_used(booking: Booking, now: datetime) -> int:
