@@ -98,6 +98,28 @@ def test_a_grant_spent_after_submission_leaves_the_booking_pending_for_lack_of_g
     assert (booking.status, booking.unplaced_reason) == (BookingStatus.PENDING, "quota")
 
 
+def test_my_bookings_shows_each_grant_with_its_figures(client: Any, on_muc: Any, aurora: Any, alice: Any) -> None:
+    booking_fixed_create(actor=alice, tenant=aurora, inventory=on_muc.muc_h100, starts_at=START, hours=2, chips=100)
+    client.force_login(alice)
+    html = client.get(reverse("booking-list")).content.decode()
+    assert "Your grants" in html
+    assert ('<tr data-grant="aurora-lab/muc/h100"><td>2027 Q1</td><td>Aurora Lab</td><td>muc/h100</td>'
+            '<td class="num">1,000.0</td><td class="num">200.0</td><td class="num">0.0</td>'
+            '<td class="num">800.0</td></tr>') in html
+    assert "lux/h100" not in html  # Nimbus's grant is not Aurora's business
+
+
+def test_a_retried_flexible_booking_is_replayed_even_once_its_grant_is_spent(
+    on_muc: Any, aurora: Any, alice: Any
+) -> None:
+    ask = dict(actor=alice, tenant=aurora, eligible=[on_muc.muc_h100], earliest_start=START,
+               latest_end=START + timedelta(days=1), hours=10, chips=50, idempotency_key="retry-1")
+    first, created = booking_flexible_create(**ask)
+    booking_fixed_create(actor=alice, tenant=aurora, inventory=on_muc.muc_h100, starts_at=START, hours=10, chips=100)
+    again, created_again = booking_flexible_create(**ask)
+    assert (created, created_again, again.pk) == (True, False, first.pk)
+
+
 def test_the_engine_draws_on_the_grants_covering_the_resource_only() -> None:
     hour, lux, muc = START, ("lux", "h100"), ("muc", "h100")
     inp = fairshare.BookingInput(
