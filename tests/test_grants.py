@@ -20,7 +20,15 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
 from allocation import fairshare
-from allocation.models import Booking, BookingKind, BookingStatus, Inventory, QuotaBalance, RoundStatus
+from allocation.models import (
+    Booking,
+    BookingKind,
+    BookingStatus,
+    Inventory,
+    Notification,
+    QuotaBalance,
+    RoundStatus,
+)
 from allocation.services import rounds
 from allocation.services.booking_round import booking_round_run
 from allocation.services.bookings import booking_cancel, booking_fixed_create, booking_flexible_create
@@ -184,6 +192,8 @@ def test_a_round_commits_with_an_overdrawn_tenant_whose_grant_becomes_what_it_bo
     assert [o["tenant_name"] for o in rnd.result["overdrawn"]] == ["Aurora Lab"]
     balance = QuotaBalance.objects.get(tenant=aurora, inventory=catalogue.lux_h100)
     assert (balance.round_granted, balance.granted, balance.used, balance.overdrawn) == (0.0, 600.0, 600.0, True)
+    told = Notification.objects.get(tenant=aurora, user=alice)  # Aurora's members are told where and why
+    assert "already booked more than this round grants it on lux/h100" in told.body
     with pytest.raises(Conflict):  # it cannot book more there
         booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100,
                              starts_at=START + timedelta(hours=20), hours=1, chips=1)

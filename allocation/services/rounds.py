@@ -235,14 +235,27 @@ def round_commit(*, actor: Any, round_id: int) -> AllocationRound:
     _fault_injection_pause()
     audit_record(actor=actor, action="round.committed", obj=rnd, before={"status": RoundStatus.PREVIEW},
                  after={"status": RoundStatus.COMMITTED, "quotas": len(quotas), "overdrawn": len(overdrawn)})
+    _grants_notify(rnd, quotas, overdrawn)
+    return rnd
+
+
+def _grants_notify(rnd: AllocationRound, quotas: list[Quota], overdrawn: list[dict[str, Any]]) -> None:
+    """Tell each tenant what it was granted, and where its grant is overdrawn (it cannot book more there)."""
     granted: dict[int, float] = defaultdict(float)
     for q in quotas:
         granted[q.tenant_id] += q.normalized_hours
-    tenants_notify(messages={
-        tenant_id: (f"Quota granted for {rnd.period.name}",
-                    f"Your organisation was granted {hours:,.0f} normalized hours for {rnd.period.name}.")
-        for tenant_id, hours in granted.items()})
-    return rnd
+    over: dict[int, list[str]] = defaultdict(list)
+    for o in overdrawn:
+        over[o["tenant"]].append(o["resource"])
+    messages = {}
+    for tenant_id in sorted(set(granted) | set(over)):
+        body = (f"Your organisation was granted {granted.get(tenant_id, 0.0):,.0f} normalized hours "
+                f"for {rnd.period.name}.")
+        if tenant_id in over:
+            body += (f" It had already booked more than this round grants it on {', '.join(over[tenant_id])}: "
+                     f"its grant there is what it booked, and nothing more can be booked on it.")
+        messages[tenant_id] = (f"Quota granted for {rnd.period.name}", body)
+    tenants_notify(messages=messages)
 
 
 @transaction.atomic
