@@ -281,11 +281,16 @@ def test_the_migration_rebuilds_balances_per_resource_keeping_what_was_booked() 
     rows = {(b.tenant_id, b.inventory_id): (b.round_granted, b.granted, b.used)
             for b in new.get_model("allocation", "QuotaBalance").objects.all()}
     executor.loader.build_graph()
+    executor.migrate(before)  # and back: one row per tenant and period again, with the same totals
+    reversed_ = list(executor.loader.project_state(before).apps.get_model("allocation", "QuotaBalance").objects
+                     .values_list("tenant_id", "granted", "used"))
+    executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
     assert rows == {
         (ids["tenant"], ids["muc"]): (800.0, 800.0, 300.0),  # granted there, partly booked
         (ids["tenant"], ids["lux"]): (0.0, 120.0, 120.0),  # booked where nothing was granted: overdrawn, kept
     }
+    assert reversed_ == [(ids["tenant"], 920.0, 420.0)]
 
 
 def _legacy_data(apps: Any) -> dict[str, int]:
