@@ -85,7 +85,8 @@ def manage(env: dict[str, str], *args: str) -> None:
 
 
 def grant_quotas(tenants: list[Any], normalized_hours: float) -> Any:
-    """One committed round of the demo period granting each tenant a quota (its demo request pays)."""
+    """One committed round of the demo period granting each tenant ``normalized_hours`` on every resource
+    (grants are spent only where they were granted; its demo request pays)."""
     from django.contrib.auth import get_user_model
 
     from allocation.models import AllocationPeriod, AllocationRequest, AllocationRound, Inventory, Quota, RoundStatus
@@ -96,10 +97,11 @@ def grant_quotas(tenants: list[Any], normalized_hours: float) -> Any:
                                                       defaults={"created_by": admin})
     request_of = dict(AllocationRequest.objects.filter(period=period, tenant__in=tenants)
                       .values_list("tenant_id", "id"))
-    inventory = Inventory.objects.order_by("pk").first()
+    inventories = list(Inventory.objects.select_related("chip_type").order_by("pk"))
     Quota.objects.bulk_create([
         Quota(round=round_, period=period, tenant=t, request_id=request_of[t.pk], inventory=inventory,
-              gpu_hours=normalized_hours, normalized_hours=normalized_hours) for t in tenants])
+              gpu_hours=normalized_hours / inventory.chip_type.throughput, normalized_hours=normalized_hours)
+        for t in tenants for inventory in inventories], batch_size=5000)
     return period
 
 
@@ -210,10 +212,11 @@ def overbooking_report() -> dict[str, int]:
     over = ResourceHour.objects.filter(booked__gt=F("capacity")).count()
     rows = {(i, h): b for i, h, b in ResourceHour.objects.values_list("inventory_id", "hour", "booked")}
     mismatched = sum(1 for key in set(rows) | set(held) if rows.get(key, 0) != held.get(key, 0))
-    costs = dict(Booking.objects.filter(status=BookingStatus.CONFIRMED).values("tenant_id")
-                 .annotate(s=Sum("cost_normalized_hours")).values_list("tenant_id", "s"))
-    off = sum(1 for b in QuotaBalance.objects.all() if abs(b.used - costs.get(b.tenant_id, 0.0)) > 1e-6
-              or b.used > b.granted + 1e-6)
+    confirmed = Booking.objects.filter(status=BookingStatus.CONFIRMED)
+    costs = {(t, i): s for t, i, s in confirmed.order_by().values("tenant_id", "inventory_id").annotate(
+        s=Sum("cost_normalized_hours")).values_list("tenant_id", "inventory_id", "s")}
+    off = sum(1 for b in QuotaBalance.objects.all() if abs(b.used - costs.get((b.tenant_id, b.inventory_id), 0.0))
+              > 1e-6 or b.used > b.granted + 1e-6)
     return {"hours_over_capacity": over, "hours_not_matching_bookings": mismatched,
             "balances_off": off, "confirmed": sum(1 for _ in costs) and Booking.objects.filter(
                 status=BookingStatus.CONFIRMED).count(), "hour_rows": len(rows)}

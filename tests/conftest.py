@@ -104,9 +104,10 @@ def oscar(db: Any) -> Any:
 
 @pytest.fixture
 def funded(catalogue: Any, aurora: Any, nimbus: Any, carol: Any) -> Any:
-    """The catalogue, with 10,000 normalized hours of quota each for Aurora Lab and Nimbus AI."""
+    """The catalogue, with grants of 10,000 normalized hours on each resource for Aurora Lab and Nimbus AI."""
     from tests.factories import grant
 
-    grant(catalogue, aurora, carol, 10_000)
-    grant(catalogue, nimbus, carol, 10_000)
+    for inventory in (catalogue.muc_h100, catalogue.muc_b200, catalogue.lux_h100):
+        grant(catalogue, aurora, carol, 10_000, inventory)
+        grant(catalogue, nimbus, carol, 10_000, inventory)
     return catalogue

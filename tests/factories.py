@@ -47,8 +47,11 @@ def with_role(username: str, role: str) -> Any:
     return user
 
 
-def grant(catalogue: Catalogue, tenant: m.Tenant, carol: Any, normalized_hours: float) -> None:
-    """A committed round's quota, written directly (the round itself is tested elsewhere)."""
+def grant(catalogue: Catalogue, tenant: m.Tenant, carol: Any, normalized_hours: float,
+          inventory: m.Inventory | None = None) -> None:
+    """A committed round's grant on ``inventory`` (muc/h100 by default), written directly (the round
+    itself is tested elsewhere)."""
+    inventory = inventory or catalogue.muc_h100
     rnd, _ = m.AllocationRound.objects.get_or_create(period=catalogue.period, status="committed",
                                                      defaults={"created_by": carol})
     req = m.AllocationRequest.objects.create(period=catalogue.period, tenant=tenant, created_by=carol, title="q",
@@ -56,7 +59,7 @@ def grant(catalogue: Catalogue, tenant: m.Tenant, carol: Any, normalized_hours: 
                                              demand_normalized_hours=normalized_hours, status="accepted",
                                              accepted_normalized_hours=normalized_hours)
     m.Quota.objects.create(round=rnd, period=catalogue.period, tenant=tenant, request=req,
-                           inventory=catalogue.muc_h100, gpu_hours=normalized_hours,
+                           inventory=inventory, gpu_hours=normalized_hours / inventory.chip_type.throughput,
                            normalized_hours=normalized_hours)
 
 

@@ -231,15 +231,14 @@ def test_a_round_run_before_the_period_starts_books_from_that_periods_quota(
     assert QuotaBalance.objects.get(tenant=aurora, period=funded.period).used == 40
 
 
-def test_a_window_no_period_covers_stays_pending_for_lack_of_quota(funded: Any, aurora: Any, alice: Any) -> None:
+def test_a_window_no_period_covers_is_refused_at_submission(funded: Any, aurora: Any, alice: Any) -> None:
     after = funded.period.ends_at + timedelta(days=10)
-    booking, _ = booking_flexible_create(actor=alice, tenant=aurora, earliest_start=after,
-                                         latest_end=after + timedelta(days=1), hours=4, chips=10,
-                                         eligible=[funded.lux_h100])
-    outcome = booking_round_run(inventory_ids=[funded.lux_h100.pk], now=START)
-    booking.refresh_from_db()
-    assert outcome == {"bookings": 1, "placed": 0, "unplaced": {"quota": 1}}
-    assert (booking.status, booking.unplaced_reason) == (BookingStatus.PENDING, "quota")
+    with pytest.raises(ServiceError) as refused:
+        booking_flexible_create(actor=alice, tenant=aurora, earliest_start=after,
+                                latest_end=after + timedelta(days=1), hours=4, chips=10,
+                                eligible=[funded.lux_h100])
+    assert refused.value.field == "latest_end"
+    assert not Booking.objects.exists()
 
 
 def test_an_operator_reconfirms_an_at_risk_booking_once_its_chips_are_back(

@@ -30,7 +30,7 @@ def run_client(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_example_client_books_the_first_slot_that_fits(
     live_server: Any, catalogue: Any, aurora: Any, alice: Any, bob: Any, carol: Any
 ) -> None:
-    grant(catalogue, aurora, carol, 10_000)
+    grant(catalogue, aurora, carol, 10_000, catalogue.lux_h100)
     # 80 of lux's 90 chips are taken for the first two hours: 20 chips first fit at 02:00.
     booking_fixed_create(actor=bob, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START, hours=2, chips=80)
 
@@ -52,9 +52,9 @@ def test_the_example_client_takes_a_token_and_reports_a_refusal(
     live_server: Any, catalogue: Any, aurora: Any, alice: Any
 ) -> None:
     token = Token.objects.create(user=alice).key
-    # No quota granted: the booking is refused and the client says why.
+    # No grant: the booking is refused and the client says why.
     result = run_client("--url", live_server.url, "--token", token, "--resource", "muc/h100", "--chips", "8",
                         "--hours", "2", "--start", "2027-01-08T00:00:00Z")
     assert result.returncode == 1
-    assert "Refused: HTTP 409" in result.stderr and "quota" in result.stderr
+    assert "Refused: HTTP 409: No grant of yours covers muc/h100 in 2027 Q1." in result.stderr
     assert not Booking.objects.exists()

@@ -151,7 +151,9 @@ def test_move_to_another_resource_of_the_chip_type_goes_through_the_ledger(
     assert (moved.status, moved.inventory_id, moved.starts_at) == (BookingStatus.CONFIRMED, muc.pk, START + 5 * H)
     assert booked_hours(inventory=muc) == {START + 5 * H: 80, START + 6 * H: 80}
     assert not ResourceHour.objects.filter(inventory=lux, at_risk__gt=0).exists()
-    assert QuotaBalance.objects.get(tenant=aurora).used == pytest.approx(160)  # charged once, as a new booking
+    # Charged once, as a new booking, on the grant of the resource it moved to; the old one is refunded.
+    assert QuotaBalance.objects.get(tenant=aurora, inventory=muc).used == pytest.approx(160)
+    assert QuotaBalance.objects.get(tenant=aurora, inventory=lux).used == pytest.approx(0)
     assert f"Booking {booking.pk} was moved" in told(aurora)
     assert AuditEvent.objects.filter(action="booking.moved", object_id=str(booking.pk)).exists()
 

@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 from allocation.api.views.audit import AuditEventViewSet
 from allocation.api.views.bookings import BookingViewSet, FairShareView
+from allocation.api.views.grants import GrantViewSet
 from allocation.api.views.maintenance import MaintenanceWindowViewSet
 from allocation.api.views.me import MeView, TokenView
 from allocation.api.views.periods import PeriodViewSet
@@ -21,6 +22,7 @@ router = SimpleRouter()
 router.register("periods", PeriodViewSet, basename="period")
 router.register("allocation-requests", AllocationRequestViewSet, basename="allocation-request")
 router.register("quotas", QuotaViewSet, basename="quota")
+router.register("grants", GrantViewSet, basename="grant")
 router.register("allocation-rounds", AllocationRoundViewSet, basename="allocation-round")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("resources", ResourceViewSet, basename="resource")

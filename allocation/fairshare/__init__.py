@@ -36,6 +36,7 @@ from allocation.fairshare.types import (
     Resource,
     ResourceKey,
     Tenant,
+    TenantGrant,
     Unplaced,
     Usage,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "Tenant",
+    "TenantGrant",
     "Unplaced",
     "Usage",
     "allocate",

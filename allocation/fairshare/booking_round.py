@@ -14,7 +14,10 @@ Invariants (section 3 of ``fair-share.md``):
 - Each booking goes to the earliest start hour at which some eligible resource
   has ``chips`` free in every hour of ``[t, t + hours)`` and the tenant's
   remaining quota covers ``chips * hours * theta_r``; ties go to the resource
-  listed first in ``BookingInput.resources``.
+  listed first in ``BookingInput.resources``. A tenant with ``grants`` is
+  limited by them instead of ``quota``: a resource is affordable only if the
+  grants covering it have the cost left together, and the cost is drawn from
+  them fewest-resources-first, then in the tenant's order.
 - No hour of any resource ever holds more than its chips beyond what the
   reservations already hold (checked after every placement: an
   ``EngineError`` rather than an overbooking); no tenant is charged beyond its quota (up to a
@@ -43,6 +46,7 @@ from allocation.fairshare.types import (
     Placement,
     Reservation,
     ResourceKey,
+    TenantGrant,
     Unplaced,
 )
 
@@ -201,6 +205,36 @@ def _order_key(inp: BookingInput) -> Callable[[BookingAsk], tuple[float, datetim
     return lambda ask: (-fair_share.get(ask.tenant, 1.0), ask.submitted_at, ask.id)
 
 
+class _Grants:
+    """One tenant's grants in the round: hours left per grant, and per resource the grants covering it,
+    in the order they are drawn from (fewest resources first, then the tenant's order)."""
+
+    __slots__ = ("covering", "left")
+
+    def __init__(self, grants: tuple[TenantGrant, ...]) -> None:
+        self.left = [g.normalized_hours for g in grants]
+        self.covering: dict[ResourceKey, list[int]] = {}
+        for i in sorted(range(len(grants)), key=lambda i: (len(set(grants[i].eligible)), i)):
+            for key in dict.fromkeys(grants[i].eligible):
+                self.covering.setdefault(key, []).append(i)
+
+    def available(self, key: ResourceKey) -> float:
+        return sum(self.left[i] for i in self.covering.get(key, ()))
+
+    def draw(self, key: ResourceKey, cost: float) -> None:
+        for i in self.covering.get(key, ()):
+            take = min(self.left[i], cost)
+            self.left[i] -= take
+            cost -= take
+            if cost <= 0:
+                return
+
+
+def _within(cost: float, limit: float) -> bool:
+    return cost <= limit + _QUOTA_TOLERANCE * max(1.0, abs(limit))
+
+
+
 def _build_free(inp: BookingInput) -> dict[ResourceKey, _FreeChips]:
     free = {res.key: _FreeChips(res.chips, inp.horizon_hours) for res in inp.resources}
     for held in inp.reserved:
@@ -223,6 +257,7 @@ def place_bookings(inp: BookingInput) -> BookingResult:
     # Many bookings share an eligible list; resolve each distinct list once.
     resolved: dict[tuple[ResourceKey, ...], list[ResourceKey]] = {}
     remaining: dict[str, float | None] = {t.id: t.quota for t in inp.tenants}
+    grants = {t.id: _Grants(t.grants) for t in inp.tenants if t.grants is not None}
     placements: list[Placement] = []
     unplaced: list[Unplaced] = []
     origin, horizon = inp.horizon_start, inp.horizon_hours
@@ -240,8 +275,12 @@ def place_bookings(inp: BookingInput) -> BookingResult:
             keys = sorted({k for k in ask.eligible if k in free}, key=position.__getitem__)
             resolved[ask.eligible] = keys
         quota = remaining.get(ask.tenant)
+        held = grants.get(ask.tenant)
         volume = ask.chips * ask.hours
-        if quota is None:
+        if held is not None:
+            affordable = [(key, volume * theta[key]) for key in keys
+                          if _within(volume * theta[key], held.available(key))]
+        elif quota is None:
             affordable = [(key, volume * theta[key]) for key in keys]
         else:
             limit = quota + _QUOTA_TOLERANCE * max(1.0, abs(quota))
@@ -265,7 +304,9 @@ def place_bookings(inp: BookingInput) -> BookingResult:
         if free[best_key].last_below(best_start + ask.hours, 0) >= best_start:
             # Cannot happen (earliest_fit found the chips free); refuse rather than overbook if it ever does.
             raise EngineError(f"booking {ask.id!r}: would hold more chips than {best_key[0]}/{best_key[1]} has")
-        if quota is not None:
+        if held is not None:
+            held.draw(best_key, best_cost)
+        elif quota is not None:
             remaining[ask.tenant] = quota - best_cost
         placements.append(Placement(ask.id, best_key[0], best_key[1], origin + best_start * _HOUR))
     return BookingResult(placements=tuple(placements), unplaced=tuple(unplaced))

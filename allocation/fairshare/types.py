@@ -51,12 +51,24 @@ class Pool:
 
 
 @dataclass(frozen=True, slots=True)
+class TenantGrant:
+    """Normalized hours a tenant may still book, only on the resources listed (booking round)."""
+
+    id: str
+    eligible: tuple[ResourceKey, ...]
+    normalized_hours: float
+
+
+@dataclass(frozen=True, slots=True)
 class Tenant:
     id: str
     pool: str
     weight: float = 1.0
     # Remaining quota in normalized hours for the booking round; None = no limit.
     quota: float | None = None
+    # Grants bound to resources; when given (even empty), ``quota`` is ignored and a booking is placed
+    # on a resource only if the grants covering it have its cost left (fair-share.md, section 3).
+    grants: tuple[TenantGrant, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,13 @@ Invariants (CHECK constraints, so no Python check can be raced past):
 - per resource and hour, confirmed chips never exceed the chips in service
   that hour (``booked <= capacity``); a booking confirms by one UPDATE of its
   hours that either fits everywhere or fails as a whole;
-- per tenant and period, the normalized hours of placed bookings never
-  exceed the quota in force (``used <= granted``);
+- per tenant, period and resource (a *grant*), the normalized hours of
+  bookings placed on that resource never exceed what the committed round
+  granted there (``used <= granted``): a grant is spent only where it was
+  granted. ``round_granted`` is the committed round's figure; ``granted`` is
+  higher only for an *overdrawn* grant, one whose tenant had already booked
+  more there than a later round granted: it is then what was booked, so
+  nothing more can be booked on it;
 - chips of bookings put at risk by maintenance are moved from ``booked`` to
   ``at_risk`` so maintenance can always lower capacity, and the bookings it
   displaced are flagged instead of silently overbooking the site.
@@ -43,22 +48,32 @@ class ResourceHour(models.Model):
 
 
 class QuotaBalance(models.Model):
+    """One grant: normalized hours a tenant may book on one resource in one period, and what it booked."""
+
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="balances")
     period = models.ForeignKey(AllocationPeriod, on_delete=models.CASCADE, related_name="balances")
+    inventory = models.ForeignKey(Inventory, on_delete=models.CASCADE, related_name="balances")
     granted = models.FloatField(default=0)
     used = models.FloatField(default=0)
+    # What the committed round granted here; ``granted`` only exceeds it when the grant is overdrawn.
+    round_granted = models.FloatField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "period"], name="quotabalance_once"),
+            models.UniqueConstraint(fields=["tenant", "period", "inventory"], name="quotabalance_once"),
             models.CheckConstraint(condition=Q(used__gte=0), name="quotabalance_used_nonneg"),
             # A hair of tolerance: costs are sums of floats.
             models.CheckConstraint(condition=Q(used__lte=F("granted") + 1e-6), name="quotabalance_never_overdrawn"),
+            models.CheckConstraint(condition=Q(round_granted__gte=0), name="quotabalance_round_granted_nonneg"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.tenant_id}/{self.period_id}: {self.used:.1f} of {self.granted:.1f}"
+        return f"{self.tenant_id}/{self.period_id}/{self.inventory_id}: {self.used:.1f} of {self.granted:.1f}"
 
     @property
     def remaining(self) -> float:
         return max(0.0, self.granted - self.used)
+
+    @property
+    def overdrawn(self) -> bool:
+        return self.granted > self.round_granted + 1e-6

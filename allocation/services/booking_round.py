@@ -2,7 +2,9 @@
 
 Invariants:
 - the engine decides on a snapshot (pending bookings, placed bookings and
-  maintenance as reservations, remaining quotas, fair-share factors); the
+  maintenance as reservations, each tenant's grants left per resource,
+  fair-share factors), so a booking is offered only resources where its
+  tenant holds a grant with hours left; the
   writes then go through the same ledger as fixed bookings, in batches of
   ``PLACEMENT_BATCH`` per transaction, and the ledger re-checks every
   placement under its row locks, so a snapshot gone stale can only make a
@@ -74,7 +76,7 @@ def booking_round_shards(*, now: datetime | None = None) -> list[list[int]]:
 def _engine_input(
     inventory_ids: list[int], period: AllocationPeriod, start: datetime, end: datetime
 ) -> tuple[fairshare.BookingInput, dict[str, Inventory]]:
-    """The snapshot for one period: its hours, its quotas, the bookings whose window overlaps it."""
+    """The snapshot for one period: its hours, its grants on these resources, the bookings whose window overlaps it."""
     inventories = {f"{inv.gigafactory.slug}/{inv.chip_type.slug}": inv for inv in Inventory.objects.filter(
         pk__in=inventory_ids).select_related("gigafactory", "chip_type").order_by("gigafactory__slug",
                                                                                    "chip_type__slug")}
@@ -95,7 +97,13 @@ def _engine_input(
         for w in MaintenanceWindow.objects.filter(inventory_id__in=inventory_ids, starts_at__lt=end, ends_at__gt=start)
     ]
     tenant_ids = {b.tenant_id for b in pending}
-    remaining = selectors.quota_remaining(period=period, tenant_ids=tenant_ids)
+    # One grant per resource of the shard where the tenant has hours left: it can be spent only there.
+    grants: dict[int, list[fairshare.TenantGrant]] = defaultdict(list)
+    for (tenant_id, inventory_id), left in sorted(selectors.quota_remaining(period=period,
+                                                                            tenant_ids=tenant_ids).items()):
+        if inventory_id in key_of and left > 0:
+            grants[tenant_id].append(fairshare.TenantGrant(id=str(inventory_id), eligible=(key_of[inventory_id],),
+                                                           normalized_hours=left))
     exponents = selectors.fair_share_exponents_by_tenant(now=start)
     tenants = Tenant.objects.filter(pk__in=tenant_ids)
     engine_input = fairshare.BookingInput(
@@ -103,7 +111,7 @@ def _engine_input(
                                            throughput=inv.chip_type.throughput, chips=inv.chips_in_service)
                         for inv in inventories.values()),
         tenants=tuple(fairshare.Tenant(id=str(t.pk), pool=str(t.pool_id), weight=t.weight,
-                                       quota=remaining.get(t.pk, 0.0)) for t in tenants),
+                                       grants=tuple(grants[t.pk])) for t in tenants),
         horizon_start=start, horizon_hours=int((end - start) / ledger.HOUR), reserved=tuple(reserved),
         bookings=tuple(fairshare.BookingAsk(
             id=str(b.pk), tenant=str(b.tenant_id), chips=b.chips, hours=b.hours,
@@ -181,7 +189,7 @@ def _bookings_write(placed: list[Booking], refused: list[Booking]) -> None:
 def booking_round_run(*, inventory_ids: list[int], now: datetime | None = None) -> dict[str, Any]:
     """Run the engine on one shard and write its placements, period by period.
 
-    A placement draws on the quota of the period it falls in, so each period
+    A placement draws on its tenant's grant on its resource in the period it falls in, so each period
     is its own round over its own hours; a booking whose window spans two
     periods is tried in the first and, if it did not fit, in the next.
     """
@@ -192,6 +200,7 @@ def booking_round_run(*, inventory_ids: list[int], now: datetime | None = None) 
     if last_end is None:
         return {"bookings": 0, "placed": 0, "unplaced": {}}
     considered = set(pending.values_list("id", flat=True))
+    decided: set[int] = set()
     placed = 0
     for period in AllocationPeriod.objects.filter(ends_at__gt=start, starts_at__lt=last_end).order_by("starts_at"):
         begin = max(start, ledger.ceil_hour(period.starts_at))
@@ -201,14 +210,19 @@ def booking_round_run(*, inventory_ids: list[int], now: datetime | None = None) 
         engine_input, inventories = _engine_input(inventory_ids, period, begin, end)
         if not engine_input.bookings:
             continue
+        decided.update(int(b.id) for b in engine_input.bookings)
         result = fairshare.place_bookings(engine_input)
         for i in range(0, len(result.placements), PLACEMENT_BATCH):
             placed += _place_batch(list(result.placements[i:i + PLACEMENT_BATCH]), inventories, period)["placed"]
         for unplaced in result.unplaced:
             Booking.objects.filter(pk=int(unplaced.booking), status=BookingStatus.PENDING).update(
                 unplaced_reason=unplaced.reason)
-    # Windows no allocation period covers have no quota to draw from.
+    # What is left of these windows lies in no allocation period (submission refuses windows that never
+    # did), so it can no longer hold the booking: a window reason, not a grant one.
+    undecided = sorted(considered - decided)
+    for i in range(0, len(undecided), 500):
+        Booking.objects.filter(pk__in=undecided[i:i + 500], status=BookingStatus.PENDING).update(
+            unplaced_reason="window")
     still = Booking.objects.filter(pk__in=considered, status=BookingStatus.PENDING)
-    still.filter(unplaced_reason="").update(unplaced_reason="quota")
     reasons = dict(still.values("unplaced_reason").annotate(n=Count("id")).values_list("unplaced_reason", "n"))
     return {"bookings": len(considered), "placed": placed, "unplaced": reasons}

@@ -3,9 +3,14 @@
 Invariants:
 - a booking's status changes only in ``booking_transition``, along the
   lifecycle of shared/spec/domain.md;
-- a placed booking holds its chips in ``ResourceHour`` and its cost in
-  ``QuotaBalance`` in the same transaction that places it; cancelling gives
-  back what it held, an active booking keeps what it already used;
+- a placed booking holds its chips in ``ResourceHour`` and its cost in the
+  ``QuotaBalance`` of its tenant's grant on its resource (no other grant pays
+  for it) in the same transaction that places it; cancelling gives back what
+  it held, an active booking keeps what it already used;
+- a flexible booking is queued only if it could be placed some day: its
+  window holds its hours inside one allocation period, ends by the end of
+  the last one, some eligible resource has the chips in service, and the
+  tenant holds a grant with enough left on one of them;
 - the database refuses what does not fit, so two clients racing for the last
   chips or the last quota get exactly one confirmation between them;
 - an idempotency key is remembered per tenant with a fingerprint of the
@@ -25,9 +30,11 @@ from enum import Enum
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from allocation import policies
+from allocation import policies, selectors
 from allocation.models import (
     AllocationPeriod,
     AuditEvent,
@@ -58,8 +65,9 @@ AUDITED = ["status", "inventory", "starts_at", "ends_at", "chips", "hours", "cos
 def booking_transition(booking: Booking, to: str) -> None:
     """The one place a booking's status changes."""
     if to not in TRANSITIONS.get(booking.status, set()):
-        raise ServiceError("status", f"A {booking.get_status_display().lower()} booking cannot become "
-                                     f"{BookingStatus(to).label.lower()}.", code="invalid_transition")
+        raise ServiceError("status", _("A %(status)s booking cannot become %(to)s.")
+                           % {"status": booking.get_status_display().lower(), "to": BookingStatus(to).label.lower()},
+                           code="invalid_transition")
     booking.status = to
 
 
@@ -69,14 +77,14 @@ def fingerprint(payload: dict[str, Any]) -> str:
 
 def _validate_shape(*, chips: Any, hours: Any) -> None:
     if not isinstance(chips, int) or isinstance(chips, bool) or chips <= 0:
-        raise ServiceError("chips", "Book a whole, positive number of chips.")
+        raise ServiceError("chips", _("Book a whole, positive number of chips."))
     if not isinstance(hours, int) or isinstance(hours, bool) or hours <= 0 or hours > MAX_HOURS:
-        raise ServiceError("hours", f"Book a whole number of hours from 1 to {MAX_HOURS}.")
+        raise ServiceError("hours", _("Book a whole number of hours from 1 to %(max)s.") % {"max": MAX_HOURS})
 
 
 def _on_the_hour(moment: datetime, field: str) -> None:
     if moment.minute or moment.second or moment.microsecond:
-        raise ServiceError(field, "Bookings start on the hour (UTC), e.g. 2027-01-08T09:00:00Z.")
+        raise ServiceError(field, _("Bookings start on the hour (UTC), e.g. 2027-01-08T09:00:00Z."))
 
 
 def _replay(*, tenant: Tenant, key: str | None, print_: str) -> Booking | None:
@@ -86,7 +94,7 @@ def _replay(*, tenant: Tenant, key: str | None, print_: str) -> Booking | None:
     if existing is None:
         return None
     if existing.request_fingerprint != print_:
-        raise IdempotencyMismatch("idempotency_key", "This Idempotency-Key was used with a different request.",
+        raise IdempotencyMismatch("idempotency_key", _("This Idempotency-Key was used with a different request."),
                                   code="idempotency_mismatch")
     return existing
 
@@ -105,7 +113,7 @@ def booking_fixed_create(
     already read it with the other rows (``selectors.fixed_booking_rows``); looked up otherwise.
     """
     if not policies.is_member_of(actor, tenant):
-        raise NotAllowed("Only members of the tenant may book for it.")
+        raise NotAllowed(_("Only members of the tenant may book for it."))
     tenant_require_commit(tenant)  # from the row the caller read: no query
     _validate_shape(chips=chips, hours=hours)
     _on_the_hour(starts_at, "starts_at")
@@ -116,9 +124,10 @@ def booking_fixed_create(
     # on insert, which rolls its holds back; so a new key costs no extra query.
     try:
         if starts_at < timezone.now() - ledger.HOUR:
-            raise ServiceError("starts_at", "That hour has passed; book from the current hour on.")
+            raise ServiceError("starts_at", _("That hour has passed; book from the current hour on."))
         if chips > inventory.chips_in_service:
-            raise ServiceError("chips", f"{inventory} has {inventory.chips_in_service:,} chips in service.")
+            raise ServiceError("chips", _("%(resource)s has %(chips)s chips in service.")
+                               % {"resource": inventory, "chips": f"{inventory.chips_in_service:,}"})
         if period is _Lookup.PERIOD:
             period = ledger.period_at(starts_at)
         cost = chips * hours * inventory.chip_type.throughput
@@ -130,7 +139,7 @@ def booking_fixed_create(
         # decides and explains every refusal.
         with transaction.atomic():
             ledger.hold_chips(inventory=inventory, start=starts_at, hours=hours, chips=chips)
-            ledger.charge_quota(tenant_id=tenant.pk, period=period, cost=cost)
+            ledger.charge_quota(tenant_id=tenant.pk, period=period, inventory=inventory, cost=cost)
             booking = Booking.objects.create(
                 tenant=tenant, created_by=actor, kind=BookingKind.FIXED, status=BookingStatus.CONFIRMED,
                 chips=chips, hours=hours, inventory=inventory, starts_at=starts_at,
@@ -147,7 +156,8 @@ def booking_fixed_create(
             fit = ledger.earliest_fit(inventory=inventory, chips=chips, hours=hours, after=starts_at)
             refused.extra["earliest_start"] = fit.isoformat() if fit else None
             if fit:
-                refused.message += f" The earliest start that fits is {fit:%Y-%m-%d %H:00} UTC."
+                refused.message += " " + _("The earliest start that fits is %(start)s UTC.") % {
+                    "start": f"{fit:%Y-%m-%d %H:00}"}
         raise
     except IntegrityError:
         # The key was used before (or by a retry racing this one): that booking is the answer.
@@ -235,9 +245,11 @@ def _confirm_sql(booking_columns: tuple[tuple[str, str], ...], event_columns: tu
         f"WITH slot AS MATERIALIZED (SELECT id, capacity - booked - at_risk AS free FROM {hours_table} "
         f"WHERE inventory_id = %(inventory)s AND hour >= %(start)s AND hour < %(end)s ORDER BY hour FOR UPDATE), "
         f"fits AS (SELECT count(*) = %(hours)s AND coalesce(min(free) >= %(chips)s, false) AS ok FROM slot), "
-        # The quota row is scanned (and locked) only once the slot's verdict is in, so after the hours.
+        # The grant's row (this resource's) is scanned and locked only once the slot's verdict is in, so after
+        # the hours.
         f"charged AS (UPDATE {quota_table} SET used = used + %(cost)s WHERE (SELECT ok FROM fits) "
-        f"AND tenant_id = %(tenant)s AND period_id = %(period)s AND used <= granted - %(cost)s + %(tolerance)s "
+        f"AND tenant_id = %(tenant)s AND period_id = %(period)s AND inventory_id = %(inventory)s "
+        f"AND used <= granted - %(cost)s + %(tolerance)s "
         f"RETURNING id), "
         f"held AS (UPDATE {hours_table} SET booked = booked + %(chips)s "
         f"WHERE EXISTS (SELECT 1 FROM charged) AND id IN (SELECT id FROM slot) RETURNING id), "
@@ -254,25 +266,30 @@ def booking_flexible_create(
 ) -> tuple[Booking, bool]:
     """Queue a flexible booking for the booking round; returns (booking, created)."""
     if not policies.is_member_of(actor, tenant):
-        raise NotAllowed("Only members of the tenant may book for it.")
+        raise NotAllowed(_("Only members of the tenant may book for it."))
     tenant_require_commit(tenant)  # from the row the caller read: no query
     _validate_shape(chips=chips, hours=hours)
     if not eligible:
-        raise ServiceError("eligible", "Choose at least one acceptable site and chip type.")
+        raise ServiceError("eligible", _("Choose at least one acceptable site and chip type."))
     if latest_end <= earliest_start:
-        raise ServiceError("latest_end", "The window must end after it starts.")
+        raise ServiceError("latest_end", _("The window must end after it starts."))
     if ledger.floor_hour(latest_end) - ledger.ceil_hour(earliest_start) < hours * ledger.HOUR:
-        raise ServiceError("hours", f"A window from {earliest_start:%Y-%m-%d %H:%M} to {latest_end:%Y-%m-%d %H:%M} "
-                                    f"cannot hold {hours} whole hours.")
+        raise ServiceError("hours", _("A window from %(start)s to %(end)s cannot hold %(hours)s whole hours.")
+                           % {"start": f"{earliest_start:%Y-%m-%d %H:%M}", "end": f"{latest_end:%Y-%m-%d %H:%M}",
+                              "hours": hours})
     if latest_end <= timezone.now():
-        raise ServiceError("latest_end", "That window is already over.")
+        raise ServiceError("latest_end", _("That window is already over."))
     if chips > max(inv.chips_in_service for inv in eligible):
-        raise ServiceError("chips", "No acceptable resource has that many chips in service.")
+        raise ServiceError("chips", _("No acceptable resource has that many chips in service (at most %(most)s).")
+                           % {"most": f"{max(inv.chips_in_service for inv in eligible):,}"})
     print_ = fingerprint({"kind": "flexible", "eligible": sorted(inv.pk for inv in eligible), "hours": hours,
                           "chips": chips, "earliest_start": earliest_start.isoformat(),
                           "latest_end": latest_end.isoformat()})
     if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
         return replayed, False
+    # After the replay: a retry gets its booking back even if the grant it was checked against has been spent since.
+    _placeable(tenant=tenant, eligible=eligible, earliest_start=earliest_start, latest_end=latest_end, hours=hours,
+               chips=chips)
     try:
         with transaction.atomic():
             booking = Booking.objects.create(
@@ -287,6 +304,52 @@ def booking_flexible_create(
             return replayed, False
         raise
     return booking, True
+
+
+def _placeable(*, tenant: Tenant, eligible: list[Inventory], earliest_start: datetime, latest_end: datetime,
+               hours: int, chips: int) -> None:
+    """Refuse a flexible booking the booking round could never place: the round places a booking inside one
+    allocation period, from the current hour on, on an eligible resource where the tenant's grant covers it."""
+    periods = _periods_holding(earliest_start=earliest_start, latest_end=latest_end, hours=hours)
+    closest: tuple[float, Inventory, AllocationPeriod, float] | None = None  # (short by, where, when, left)
+    for period in periods:
+        remaining = selectors.quota_remaining(period=period, tenant_ids=[tenant.pk])
+        for inventory in eligible:
+            if inventory.chips_in_service < chips or (tenant.pk, inventory.pk) not in remaining:
+                continue
+            cost, left = chips * hours * inventory.chip_type.throughput, remaining[(tenant.pk, inventory.pk)]
+            if left >= cost - ledger.TOLERANCE:
+                return
+            if closest is None or cost - left < closest[0]:
+                closest = (cost - left, inventory, period, left)
+    if closest is None:
+        raise Conflict("quota", _("No grant of yours covers %(resource)s in %(period)s.") % {
+            "resource": ", ".join(sorted(str(inv) for inv in eligible if inv.chips_in_service >= chips)),
+            "period": ", ".join(p.name for p in periods)}, code="quota")
+    short, inventory, period, left = closest
+    raise Conflict("quota", _("Your grant on %(resource)s in %(period)s has %(left)s normalized hours left; "
+                              "this booking needs %(need)s.")
+                   % {"resource": inventory, "period": period.name, "left": f"{left:,.1f}",
+                      "need": f"{left + short:,.1f}"}, code="quota")
+
+
+def _periods_holding(*, earliest_start: datetime, latest_end: datetime, hours: int) -> list[AllocationPeriod]:
+    """The allocation periods in which what is left of the window holds ``hours`` whole hours, or a refusal."""
+    last_end = AllocationPeriod.objects.aggregate(last=Max("ends_at"))["last"]
+    if last_end is None or latest_end > last_end:
+        raise ServiceError("latest_end", _("Allocation periods run until %(end)s; the window must end by then.")
+                           % {"end": f"{last_end:%Y-%m-%d %H:%M}" if last_end else "-"})
+    first = max(ledger.ceil_hour(earliest_start), ledger.ceil_hour(timezone.now()))
+    overlapping = list(AllocationPeriod.objects.filter(starts_at__lt=latest_end, ends_at__gt=first)
+                       .order_by("starts_at"))
+    if not overlapping:
+        raise ServiceError("earliest_start", _("No allocation period covers that window, so no grant can pay for it."))
+    periods = [p for p in overlapping if ledger.floor_hour(min(p.ends_at, latest_end))
+               - max(first, ledger.ceil_hour(p.starts_at)) >= hours * ledger.HOUR]
+    if not periods:
+        raise ServiceError("hours", _("No allocation period holds %(hours)s whole hours of that window; "
+                                      "a booking is placed within one period.") % {"hours": hours})
+    return periods
 
 
 def _hours_used(booking: Booking, now: datetime) -> int:
@@ -305,7 +368,7 @@ def booking_cancel(*, actor: Any, booking: Booking, now: datetime | None = None)
         ledger.slot_lock(inventory_id=booking.inventory_id, start=booking.starts_at, hours=booking.hours)
     booking = Booking.objects.select_for_update(of=("self",)).select_related("inventory__chip_type").get(pk=booking.pk)
     if not policies.is_member(actor, booking.tenant_id) and not policies.is_operator(actor):
-        raise NotAllowed("Only the tenant's members or a site operator may cancel this booking.")
+        raise NotAllowed(_("Only the tenant's members or a site operator may cancel this booking."))
     before = snapshot(booking, AUDITED)
     was = booking.status
     booking_transition(booking, BookingStatus.CANCELLED)
@@ -317,7 +380,7 @@ def booking_cancel(*, actor: Any, booking: Booking, now: datetime | None = None)
                              at_risk=was == BookingStatus.AT_RISK)
         kept = booking.chips * used * booking.inventory.chip_type.throughput
         ledger.refund_quota(tenant_id=booking.tenant_id, period_id=booking.period_id,
-                            cost=booking.cost_normalized_hours - kept)
+                            inventory_id=booking.inventory_id, cost=booking.cost_normalized_hours - kept)
         booking.cost_normalized_hours = kept
         if used:
             booking.ends_at = booking.starts_at + used * ledger.HOUR

@@ -401,11 +401,12 @@ def booking_at_risk_move(
     before = snapshot(booking, AUDITED)
     ledger.release_chips(inventory_id=booking.inventory_id, start=booking.starts_at, hours=booking.hours,
                          chips=booking.chips, at_risk=True)
-    ledger.refund_quota(tenant_id=booking.tenant_id, period_id=booking.period_id, cost=booking.cost_normalized_hours)
+    ledger.refund_quota(tenant_id=booking.tenant_id, period_id=booking.period_id, inventory_id=booking.inventory_id,
+                        cost=booking.cost_normalized_hours)
     ledger.hold_chips(inventory=target, start=start, hours=booking.hours, chips=booking.chips)
     period = ledger.period_at(start)
     cost = booking.chips * booking.hours * target.chip_type.throughput
-    ledger.charge_quota(tenant_id=booking.tenant_id, period=period, cost=cost)
+    ledger.charge_quota(tenant_id=booking.tenant_id, period=period, inventory=target, cost=cost)
     booking_transition(booking, BookingStatus.CONFIRMED)
     booking.inventory, booking.starts_at, booking.ends_at = target, start, start + booking.hours * ledger.HOUR
     booking.period, booking.cost_normalized_hours = period, cost

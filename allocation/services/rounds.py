@@ -11,7 +11,11 @@ Invariants:
   newer commit supersedes the older, whose quotas and audit events remain;
 - a preview whose inputs changed since it was computed (a decision,
   capacity, pool weights) cannot be committed: it would grant what the
-  committee did not see.
+  committee did not see;
+- a tenant that already booked more on a resource than the round grants it
+  there does not block the commit: that grant becomes what it booked and is
+  marked overdrawn (nothing more can be booked on it); the preview lists
+  such grants (``result["overdrawn"]``) and the commit records the final list.
 """
 
 from __future__ import annotations
@@ -30,14 +34,17 @@ from allocation.models import (
     AllocationPeriod,
     AllocationRound,
     AuditEvent,
+    Inventory,
     Pool,
     Quota,
+    QuotaBalance,
     RoundStatus,
+    Tenant,
     TenantKind,
 )
+from allocation.services import ledger
 from allocation.services.audit import audit_record
 from allocation.services.errors import Conflict, NotAllowed, ServiceError
-from allocation.services.ledger import balances_regrant
 from allocation.services.notifications import tenants_notify
 
 TRANSITIONS: dict[str, set[str]] = {
@@ -51,7 +58,8 @@ SHARE_TOLERANCE = 1e-9
 def round_transition(rnd: AllocationRound, to: str) -> None:
     """The one place a round's status changes."""
     if to not in TRANSITIONS.get(rnd.status, set()):
-        raise ServiceError("status", f"A {rnd.status} round cannot become {to}.", code="invalid_transition")
+        raise ServiceError("status", _("A %(status)s round cannot become %(to)s.") % {"status": rnd.status, "to": to},
+                           code="invalid_transition")
     rnd.status = to
 
 
@@ -59,7 +67,7 @@ def round_transition(rnd: AllocationRound, to: str) -> None:
 def round_preview_start(*, actor: Any, period: AllocationPeriod) -> AllocationRound:
     """Create a preview round; the engine runs in a Celery task after commit."""
     if not policies.is_committee(actor):
-        raise NotAllowed("Only allocation committee members may run quota rounds.")
+        raise NotAllowed(_("Only allocation committee members may run quota rounds."))
     from allocation.tasks import round_compute
 
     rnd = AllocationRound.objects.create(period=period, created_by=actor)
@@ -149,6 +157,24 @@ def _summary(snap: selectors.AllocationSnapshot, result: fairshare.AllocationRes
     }
 
 
+def _overdrawn_rows(overdrawn: list[ledger.Overdrawn]) -> list[dict[str, Any]]:
+    """The overdrawn grants as the committee reads them: tenant and resource by name."""
+    names = dict(Tenant.objects.filter(pk__in={o.tenant_id for o in overdrawn}).values_list("id", "name"))
+    resources = {inv.pk: str(inv) for inv in Inventory.objects.filter(
+        pk__in={o.inventory_id for o in overdrawn}).select_related("gigafactory", "chip_type")}
+    return [{**o.as_dict(), "tenant_name": names.get(o.tenant_id, ""), "resource": resources.get(o.inventory_id, "")}
+            for o in overdrawn]
+
+
+def _overdrawn_preview(period: AllocationPeriod, grants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The grants this preview would find overdrawn if committed now."""
+    tenant_of = dict(period.requests.values_list("id", "tenant_id"))
+    granted: dict[tuple[int, int], float] = defaultdict(float)
+    for g in grants:
+        granted[(tenant_of[g["request"]], g["inventory"])] += g["normalized_hours"]
+    return _overdrawn_rows(ledger.grants_overdrawn(period_id=period.pk, granted=granted))
+
+
 def round_compute(*, round_id: int) -> AllocationRound:
     """Run the engine on a snapshot and store the preview (idempotent)."""
     rnd = AllocationRound.objects.select_related("period").get(pk=round_id)
@@ -157,6 +183,7 @@ def round_compute(*, round_id: int) -> AllocationRound:
     snap = selectors.allocation_snapshot(period=rnd.period)
     try:
         summary = _summary(snap, fairshare.allocate(snap.engine_input))
+        summary["overdrawn"] = _overdrawn_preview(rnd.period, summary["grants"])
     except fairshare.EngineError as exc:
         # Refused, not crashed (e.g. weights no float can carry would grant above capacity): the
         # committee reads why, naming the resource, and a retry would refuse again.
@@ -189,18 +216,18 @@ def _fault_injection_pause() -> None:
 @transaction.atomic
 def round_commit(*, actor: Any, round_id: int) -> AllocationRound:
     if not policies.is_committee(actor):
-        raise NotAllowed("Only allocation committee members may commit quota rounds.")
+        raise NotAllowed(_("Only allocation committee members may commit quota rounds."))
     rnd = AllocationRound.objects.select_for_update().select_related("period").get(pk=round_id)
     # Serialises commits of one period so two can never both be "the" round.
     AllocationPeriod.objects.select_for_update().get(pk=rnd.period_id)
     if rnd.status == RoundStatus.COMMITTED:
         return rnd
     if rnd.result is None:
-        raise Conflict("round", "The preview is still being computed; commit it when it is ready.")
+        raise Conflict("round", _("The preview is still being computed; commit it when it is ready."))
     current = selectors.allocation_snapshot(period=rnd.period).fingerprint()
     if current != rnd.result["fingerprint"]:
-        raise Conflict("round", "Decisions, capacity or pool weights changed since this preview; "
-                                "run a new preview and commit that.", code="stale_preview")
+        raise Conflict("round", _("Decisions, capacity or pool weights changed since this preview; "
+                                  "run a new preview and commit that."), code="stale_preview")
     affected = set(Quota.objects.filter(period=rnd.period, round__status=RoundStatus.COMMITTED)
                    .values_list("tenant_id", flat=True))
     for previous in AllocationRound.objects.select_for_update().filter(period=rnd.period,
@@ -227,25 +254,43 @@ def round_commit(*, actor: Any, round_id: int) -> AllocationRound:
     )
     rnd.committed_at = timezone.now()
     rnd.save(update_fields=["status", "committed_at"])
-    # Only now are the new quotas "in force" for the balances to read.
-    balances_regrant(period_id=rnd.period_id, tenant_ids=affected | {q.tenant_id for q in quotas})
+    # Only now are the new quotas "in force" for the balances to read. Every tenant with a grant row counts:
+    # one that booked in the period before any round (or whose grant this round drops) is regranted too.
+    booked = set(QuotaBalance.objects.filter(period=rnd.period).values_list("tenant_id", flat=True))
+    overdrawn = _overdrawn_rows(ledger.balances_regrant(
+        period_id=rnd.period_id, tenant_ids=affected | booked | {q.tenant_id for q in quotas}))
+    rnd.result = {**rnd.result, "overdrawn": overdrawn}  # what the commit found, which may differ from the preview
+    rnd.save(update_fields=["result"])
     _fault_injection_pause()
     audit_record(actor=actor, action="round.committed", obj=rnd, before={"status": RoundStatus.PREVIEW},
-                 after={"status": RoundStatus.COMMITTED, "quotas": len(quotas)})
+                 after={"status": RoundStatus.COMMITTED, "quotas": len(quotas), "overdrawn": len(overdrawn)})
+    _grants_notify(rnd, quotas, overdrawn)
+    return rnd
+
+
+def _grants_notify(rnd: AllocationRound, quotas: list[Quota], overdrawn: list[dict[str, Any]]) -> None:
+    """Tell each tenant what it was granted, and where its grant is overdrawn (it cannot book more there)."""
     granted: dict[int, float] = defaultdict(float)
     for q in quotas:
         granted[q.tenant_id] += q.normalized_hours
-    tenants_notify(messages={
-        tenant_id: (f"Quota granted for {rnd.period.name}",
-                    f"Your organisation was granted {hours:,.0f} normalized hours for {rnd.period.name}.")
-        for tenant_id, hours in granted.items()})
-    return rnd
+    over: dict[int, list[str]] = defaultdict(list)
+    for o in overdrawn:
+        over[o["tenant"]].append(o["resource"])
+    messages = {}
+    for tenant_id in sorted(set(granted) | set(over)):
+        body = (f"Your organisation was granted {granted.get(tenant_id, 0.0):,.0f} normalized hours "
+                f"for {rnd.period.name}.")
+        if tenant_id in over:
+            body += (f" It had already booked more than this round grants it on {', '.join(over[tenant_id])}: "
+                     f"its grant there is what it booked, and nothing more can be booked on it.")
+        messages[tenant_id] = (f"Quota granted for {rnd.period.name}", body)
+    tenants_notify(messages=messages)
 
 
 @transaction.atomic
 def round_discard(*, actor: Any, round_id: int) -> AllocationRound:
     if not policies.is_committee(actor):
-        raise NotAllowed("Only allocation committee members may discard quota rounds.")
+        raise NotAllowed(_("Only allocation committee members may discard quota rounds."))
     rnd = AllocationRound.objects.select_for_update().get(pk=round_id)
     round_transition(rnd, RoundStatus.DISCARDED)
     rnd.save(update_fields=["status"])

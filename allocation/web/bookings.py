@@ -204,7 +204,8 @@ def booking_availability(request: HttpRequest) -> HttpResponse:
                 period = ledger.period_at(start)
                 context["period"], context["checked_period"] = period, True
                 if period is not None:
-                    context["quota"] = selectors.quota_summary(tenant_id=tenant_id, period=period)
+                    context["quota"] = selectors.quota_summary(tenant_id=tenant_id, period=period,
+                                                               inventory_id=inventory.pk)
     return render(request, "allocation/bookings/_availability.html", context)
 
 
@@ -228,8 +229,9 @@ def booking_list(request: HttpRequest) -> HttpResponse:
         x = exponents.get(tenant.pk)
         tenant.fair_share = None if x is None else factor_text(x)  # type: ignore[attr-defined]
     querystring = urlencode([(k, str(v)) for k, v in request.GET.items() if k != "page" and v])
+    grants = selectors.grants_of(tenant_ids=[t.pk for t in tenants]) if tenants else []
     return render(request, "allocation/bookings/list.html", {
-        "page": page, "filter_form": filter_form, "querystring": querystring, "tenants": tenants,
+        "page": page, "filter_form": filter_form, "querystring": querystring, "tenants": tenants, "grants": grants,
         "cancellable": CANCELLABLE, "next": request.get_full_path(),
     })
 

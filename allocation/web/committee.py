@@ -216,6 +216,8 @@ def _round_context(request: HttpRequest, rnd: AllocationRound) -> dict[str, Any]
             "tenants": shown, "tenants_total": len(tenants), "tenants_all": len(result["tenants"]),
             **_share_context(result),
         })
+    # Grants already booked beyond this round's figure: committing keeps what was booked (overdrawn).
+    context["overdrawn"] = (result or {}).get("overdrawn", [])
     return context
 
 

@@ -44,7 +44,7 @@ def creates(
     catalogue: Any, aurora: Any, alice: Any, carol: Any, oscar: Any, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Callable[[], Create]]:
     def usage() -> Create:
-        grant(catalogue, aurora, carol, 10_000)
+        grant(catalogue, aurora, carol, 10_000, catalogue.muc_b200)
         booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.muc_b200, starts_at=START,
                                           hours=2, chips=4)
         # Usage is reported for a booking that has run: the clock moves past it.
@@ -53,7 +53,7 @@ def creates(
                       UsageRecord, 201)
 
     def booking() -> Create:
-        grant(catalogue, aurora, carol, 10_000)
+        grant(catalogue, aurora, carol, 10_000, catalogue.lux_h100)
         body = {"tenant": "aurora-lab", "resource": "lux/h100", "starts_at": "2027-01-08T09:00:00Z", "hours": 2,
                 "chips": 10}
         return Create("/api/v1/bookings/", alice, body, {**body, "chips": 11}, Booking, 201)

@@ -48,7 +48,7 @@ def test_resources_need_a_login(catalogue: Any) -> None:
 def test_availability_shows_free_chips_per_hour_from_the_ledger(
     catalogue: Any, aurora: Any, alice: Any, carol: Any, oscar: Any
 ) -> None:
-    grant(catalogue, aurora, carol, 10_000)
+    grant(catalogue, aurora, carol, 10_000, catalogue.lux_h100)
     booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START + timedelta(hours=1),
                          hours=2, chips=60)
     maintenance_announce(actor=oscar, inventory=catalogue.lux_h100, chips=10, starts_at=START + timedelta(hours=2),

@@ -33,8 +33,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
 @pytest.fixture
 def bookings(catalogue: Any, aurora: Any, nimbus: Any, alice: Any, mallory: Any, carol: Any,
              clock: Callable[[datetime], None]) -> dict[str, Any]:
-    grant(catalogue, aurora, carol, 10_000)
-    grant(catalogue, nimbus, carol, 10_000)
+    for inventory in (catalogue.muc_b200, catalogue.lux_h100, catalogue.muc_h100):  # spent where granted
+        grant(catalogue, aurora, carol, 10_000, inventory)
+    grant(catalogue, nimbus, carol, 10_000, catalogue.lux_h100)
     a, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.muc_b200, starts_at=START, hours=2,
                                 chips=4)
     n, _ = booking_fixed_create(actor=mallory, tenant=nimbus, inventory=catalogue.lux_h100, starts_at=START,

@@ -32,8 +32,9 @@ START = datetime(2027, 1, 8, tzinfo=UTC)
 
 def test_book_with_the_live_preview_then_cancel_and_see_the_timeline(page, live_server, login, catalogue, aurora,
                                                                      alice, nimbus, mallory, carol, oscar):
-    grant(catalogue, aurora, carol, 10_000)
-    grant(catalogue, nimbus, carol, 10_000)
+    for inventory in (catalogue.muc_h100, catalogue.muc_b200, catalogue.lux_h100):  # grants are per resource
+        grant(catalogue, aurora, carol, 10_000, inventory)
+        grant(catalogue, nimbus, carol, 10_000, inventory)
     booking_fixed_create(actor=mallory, tenant=nimbus, inventory=catalogue.lux_h100, starts_at=START, hours=10,
                          chips=60)
     nav = page.get_by_role("navigation", name="Main")
@@ -59,7 +60,8 @@ def test_book_with_the_live_preview_then_cancel_and_see_the_timeline(page, live_
     expect(availability).to_contain_text("40 chips do not fit in 4 hours of this slot (red).")
     expect(availability).to_contain_text("Earliest start that fits: 2027-01-08 10:00 UTC.")
     expect(availability).to_contain_text("Cost: 240 normalized hours")
-    expect(availability).to_contain_text("10,000 of 10,000 normalized hours left of your quota for 2027 Q1.")
+    expect(availability).to_contain_text(
+        "10,000 of 10,000 normalized hours left of your grant on lux/h100 for 2027 Q1.")
     free = [int(v) for v in availability.locator("rect[data-free]").evaluate_all(
         "bars => bars.map(b => b.dataset.free)")]
     assert free == [30, 30, 30, 30, 90, 90]
@@ -151,8 +153,9 @@ def test_book_with_the_live_preview_then_cancel_and_see_the_timeline(page, live_
 
 def test_an_operator_finds_the_at_risk_bookings_of_every_organisation(page, live_server, login, catalogue, aurora,
                                                                       alice, nimbus, mallory, carol, oscar):
-    grant(catalogue, aurora, carol, 10_000)
-    grant(catalogue, nimbus, carol, 10_000)
+    for inventory in (catalogue.muc_h100, catalogue.muc_b200, catalogue.lux_h100):  # grants are per resource
+        grant(catalogue, aurora, carol, 10_000, inventory)
+        grant(catalogue, nimbus, carol, 10_000, inventory)
     booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START, hours=10,
                          chips=50)
     booking_fixed_create(actor=mallory, tenant=nimbus, inventory=catalogue.lux_h100, starts_at=START, hours=10,

@@ -99,7 +99,7 @@ def tokens_for(tenant: Any, count: int, prefix: str) -> list[str]:
 
 
 def assert_ledger_matches_bookings(inventory: Any) -> None:
-    """Per hour: ResourceHour.booked == chips of placed bookings <= capacity; per tenant: used == costs."""
+    """Per hour: ResourceHour.booked == chips of placed bookings <= capacity; per grant: used == costs."""
     held: dict[datetime, int] = defaultdict(int)
     for booking in Booking.objects.filter(inventory=inventory, status=BookingStatus.CONFIRMED):
         for hour in ledger.hour_range(booking.starts_at, booking.hours):
@@ -111,6 +111,7 @@ def assert_ledger_matches_bookings(inventory: Any) -> None:
         assert row.booked + row.at_risk <= row.capacity, hour
     for balance in QuotaBalance.objects.all():
         costs = Booking.objects.filter(tenant_id=balance.tenant_id, period_id=balance.period_id,
+                                       inventory_id=balance.inventory_id,
                                        status=BookingStatus.CONFIRMED).aggregate(s=Sum("cost_normalized_hours"))
         assert balance.used == pytest.approx(costs["s"] or 0.0), balance
         assert balance.used <= balance.granted + 1e-6
@@ -144,7 +145,7 @@ def test_forty_clients_race_for_the_last_chips_and_exactly_nine_win(live_server:
     tokens: list[str] = []
     for t in range(8):
         tenant = TenantFactory(slug=f"racer-{t}", pool=catalogue.public_pool)
-        grant(catalogue, tenant, carol, 1_000)
+        grant(catalogue, tenant, carol, 1_000, lux)
         if warm:
             warm_ledger(tenant, lux)
         tokens += tokens_for(tenant, 5, f"racer{t}-")
@@ -199,7 +200,7 @@ def test_thirty_two_clients_of_one_tenant_race_for_the_last_quota(live_server: A
 @LEDGER
 def test_sixteen_retries_with_one_idempotency_key_make_one_booking(live_server: Any, catalogue: Any,
                                                                    aurora: Any, carol: Any, warm: bool) -> None:
-    grant(catalogue, aurora, carol, 10_000)
+    grant(catalogue, aurora, carol, 10_000, catalogue.lux_h100)
     if warm:
         warm_ledger(aurora, catalogue.lux_h100)
     tokens = tokens_for(aurora, 16, "retry")
@@ -225,9 +226,9 @@ def test_sixteen_retries_with_one_idempotency_key_make_one_booking(live_server: 
 def test_two_booking_rounds_on_one_shard_place_each_booking_at_most_once(
     catalogue: Any, aurora: Any, nimbus: Any, alice: Any, mallory: Any, carol: Any
 ) -> None:
-    grant(catalogue, aurora, carol, 10_000)
-    grant(catalogue, nimbus, carol, 10_000)
     lux = catalogue.lux_h100
+    grant(catalogue, aurora, carol, 10_000, lux)
+    grant(catalogue, nimbus, carol, 10_000, lux)
     # 90 chips x 12 h hold nine bookings of 30 chips x 4 h; thirty are pending.
     for i in range(30):
         actor, tenant = (alice, aurora) if i % 2 else (mallory, nimbus)

@@ -146,7 +146,8 @@ def test_quota_refusal_is_shown_above_the_form(client, funded, aurora, alice):
 
     errors = errors_of(response)
     assert list(errors) == ["__all__"]
-    assert "12,500.0 normalized hours but only 10,000.0 remain" in errors["__all__"][0]
+    assert errors["__all__"][0] == ("Your grant on muc/b200 in 2027 Q1 has 10,000.0 normalized hours left; "
+                                    "this booking needs 12,500.0.")
     assert Booking.objects.count() == 0
     assert not QuotaBalance.objects.filter(tenant=aurora, used__gt=0).exists()
     assert not ResourceHour.objects.filter(booked__gt=0).exists()
@@ -216,7 +217,7 @@ def test_the_availability_fragment_shows_free_chips_per_hour_and_the_cost(client
     assert 'data-short-hours="2"' in html
     assert "Earliest start that fits: 2027-01-08 10:00 UTC." in html
     assert "Cost: <strong>160</strong> normalized hours" in html
-    assert "10,000 of 10,000 normalized hours left of your quota for 2027 Q1." in html
+    assert "10,000 of 10,000 normalized hours left of your grant on lux/h100 for 2027 Q1." in html
 
 
 def test_the_availability_fragment_buckets_long_windows_by_their_fewest_free_chips(client, funded, aurora, alice,
@@ -240,7 +241,8 @@ def test_the_availability_fragment_warns_when_the_cost_exceeds_the_quota(client,
         "tenant": aurora.pk, "inventory": funded.muc_b200.pk, "starts_at": "2027-01-08T00:00", "hours": "100",
         "chips": "50"})
 
-    assert "More than the 10,000 normalized hours left of your quota for 2027 Q1." in response.content.decode()
+    html = response.content.decode()
+    assert "More than the 10,000 normalized hours left of your grant on muc/b200 for 2027 Q1." in html
 
 
 def test_the_availability_fragment_asks_for_what_is_missing_and_hides_other_tenants_quota(client, funded, nimbus,
@@ -253,7 +255,7 @@ def test_the_availability_fragment_asks_for_what_is_missing_and_hides_other_tena
         "chips": "1"})
 
     assert "Choose a site and chip type, a start hour" in empty.content.decode()
-    assert "left of your quota" not in foreign.content.decode()
+    assert "left of your grant" not in foreign.content.decode()
 
 
 # --- my bookings, one booking, cancel -----------------------------------------------------
@@ -298,7 +300,7 @@ def test_my_bookings_lists_the_tenants_bookings_with_states_and_the_fair_share_f
     for state in ("pending", "confirmed", "active", "completed", "expired", "cancelled", "at_risk"):
         assert f"booking-{state}" in html
     assert "At risk" in html
-    assert "not placed: no free slot in its window yet" in html
+    assert "not placed: what is left of its window cannot hold its hours within one allocation period" in html
     assert "Nimbus AI" not in html
     assert re.search(r'data-tenant="aurora-lab">\d\.\d{5}(e-\d+)?<', html)  # F to 6 significant digits
     assert "0.5 means you used exactly your share; higher is served first." in html
@@ -339,7 +341,8 @@ def test_my_bookings_runs_a_bounded_number_of_queries(client, funded, aurora, al
     make_bookings(funded, aurora, alice, n)
     client.force_login(alice)
 
-    with django_assert_max_num_queries(13):  # session, user, nav, filters, tenants, roles, F, page
+    # session, user, nav, filters, tenants, roles, F, page; and the grants (quotas, ledger, usage, names)
+    with django_assert_max_num_queries(19):
         response = client.get(reverse("booking-list"))
 
     assert len(response.context["page"]) == min(n, 25)

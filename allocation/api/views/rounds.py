@@ -15,6 +15,8 @@ Invariants:
   round that is already committed is answered 200 as it is (idempotent). The
   task re-checks everything under locks; a refusal there (e.g. a stale
   preview) is recorded in the round's ``failure``;
+- a round's detail lists the grants it finds overdrawn (``overdrawn``), so the
+  committee sees them before it commits;
 - the list never loads a round's whole result: summary figures are read from
   the JSON in the database; the detail includes the first ``TENANT_ROWS``
   tenant rows (sorted by name, as the engine summary stores them) with
@@ -69,6 +71,7 @@ def _summarised(rnd: AllocationRound) -> dict[str, Any]:
         "tenants_count": len(tenants),
         "tenants_truncated": len(tenants) > TENANT_ROWS,
         "grants_count": len(result.get("grants", [])),
+        "overdrawn": result.get("overdrawn", []),
     }
 
 
@@ -148,7 +151,23 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
             class Meta:
                 ref_name = "AllocationRoundTenant"
 
+        class OverdrawnSerializer(serializers.Serializer):
+            tenant = serializers.IntegerField()
+            tenant_name = serializers.CharField()
+            inventory = serializers.IntegerField()
+            resource = serializers.CharField(help_text="site/chip_type")
+            granted = serializers.FloatField(help_text="Normalized hours this round grants on the resource.")
+            used = serializers.FloatField(help_text="Normalized hours the tenant had already booked there; "
+                                                    "its grant there once committed.")
+
+            class Meta:
+                ref_name = "AllocationRoundOverdrawn"
+
         tenants = TenantRowSerializer(many=True, source="tenant_rows")
+        overdrawn = OverdrawnSerializer(
+            many=True, help_text="Grants the tenant had already booked beyond this round's figure: committing keeps "
+                                 "what was booked as the grant there, and nothing more can be booked on it. The "
+                                 "preview's list; once committed, the list the commit found.")
         tenants_count = serializers.IntegerField()
         tenants_truncated = serializers.BooleanField(help_text=f"Only the first {TENANT_ROWS} rows are shown.")
         grants_count = serializers.IntegerField()
