@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from allocation import fairshare
-from allocation.models import Booking, BookingStatus, QuotaBalance, ResourceHour
+from allocation.models import AuditEvent, Booking, BookingStatus, QuotaBalance, ResourceHour
 from allocation.services import ledger
 from allocation.services.booking_round import booking_round_run, booking_round_shards
 from allocation.services.bookings import booking_cancel, booking_fixed_create, booking_flexible_create
@@ -258,3 +258,31 @@ def test_an_operator_reconfirms_an_at_risk_booking_once_its_chips_are_back(
     assert booking.status == BookingStatus.CONFIRMED
     assert booked_hours(inventory=funded.lux_h100) == {START: 80, START + timedelta(hours=1): 80}
     assert not ResourceHour.objects.filter(at_risk__gt=0).exists()
+
+
+def test_every_booking_state_change_leaves_an_audit_event_with_before_and_after(
+    funded: Any, aurora: Any, alice: Any, oscar: Any
+) -> None:
+    """Confirm, queue, place, at risk, re-confirm, cancel: each writes its event, in its transaction."""
+    now = START - timedelta(hours=1)
+    fixed, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START,
+                                    hours=2, chips=80)
+    flexible, _ = booking_flexible_create(actor=alice, tenant=aurora, eligible=[funded.muc_h100],
+                                          earliest_start=START, latest_end=START + timedelta(hours=4), hours=2,
+                                          chips=5)
+    booking_round_run(inventory_ids=[funded.muc_h100.pk], now=now)
+    window, _ = maintenance_announce(actor=oscar, inventory=funded.lux_h100, chips=30, starts_at=START,
+                                     ends_at=START + timedelta(hours=1))
+    maintenance_cancel(actor=oscar, window=window)
+    booking_at_risk_resolve(actor=oscar, booking=fixed, now=now)
+    booking_cancel(actor=alice, booking=flexible, now=now)
+
+    def trail(booking: Booking) -> list[tuple[str, str | None, str | None]]:
+        events = AuditEvent.objects.filter(object_type="booking", object_id=str(booking.pk)).order_by("pk")
+        return [(e.action, (e.before or {}).get("status"), (e.after or {}).get("status")) for e in events]
+
+    assert trail(fixed) == [("booking.confirmed", None, "confirmed"), ("booking.at_risk", "confirmed", "at_risk"),
+                            ("booking.resolved", "at_risk", "confirmed")]
+    assert trail(flexible) == [("booking.queued", None, "pending"), ("booking.placed", "pending", "confirmed"),
+                               ("booking.cancelled", "confirmed", "cancelled")]
+    assert AuditEvent.objects.get(action="booking.at_risk").actor is None  # the maintenance did it, not a person

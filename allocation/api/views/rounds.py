@@ -30,6 +30,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -228,10 +229,10 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
         if rnd.status == RoundStatus.COMMITTED:
             return self._detail(rnd)
         if rnd.status != RoundStatus.PREVIEW:
-            raise ServiceError("status", f"A {rnd.get_status_display().lower()} round cannot be committed.",
-                               code="invalid_transition")
+            raise ServiceError("status", _("This round is %(status)s; only a preview can be committed.")
+                               % {"status": rnd.get_status_display().lower()}, code="invalid_transition")
         if rnd.result is None:
-            raise Conflict("round", rnd.failure or "The preview is still being computed; commit it when it is ready.",
+            raise Conflict("round", rnd.failure or _("The preview is still being computed; commit it when it is ready."),
                            code="failed" if rnd.failure else "not_ready")
         round_id, actor_id = rnd.pk, request.user.pk
         transaction.on_commit(lambda: tasks.round_commit.delay(round_id, actor_id))
