@@ -232,8 +232,8 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
             raise ServiceError("status", _("This round is %(status)s; only a preview can be committed.")
                                % {"status": rnd.get_status_display().lower()}, code="invalid_transition")
         if rnd.result is None:
-            raise Conflict("round", rnd.failure or _("The preview is still being computed; commit it when it is ready."),
-                           code="failed" if rnd.failure else "not_ready")
+            not_ready = _("The preview is still being computed; commit it when it is ready.")
+            raise Conflict("round", rnd.failure or not_ready, code="failed" if rnd.failure else "not_ready")
         round_id, actor_id = rnd.pk, request.user.pk
         transaction.on_commit(lambda: tasks.round_commit.delay(round_id, actor_id))
         return self._detail(rnd, code=status.HTTP_202_ACCEPTED)
