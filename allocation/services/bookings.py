@@ -27,7 +27,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from allocation import policies
+from allocation import policies, validators
 from allocation.models import (
     AllocationPeriod,
     AuditEvent,
@@ -78,6 +78,12 @@ def _on_the_hour(moment: datetime, field: str) -> None:
         raise ServiceError(field, "Bookings start on the hour (UTC), e.g. 2027-01-08T09:00:00Z.")
 
 
+def _in_calendar(moment: datetime, field: str) -> None:
+    # Front doors refuse these first; a caller that did not (a command, the admin) must not overflow.
+    if (message := validators.moment_error(moment)) is not None:
+        raise ServiceError(field, message)
+
+
 def _replay(*, tenant: Tenant, key: str | None, print_: str) -> Booking | None:
     if not key:
         return None
@@ -106,6 +112,7 @@ def booking_fixed_create(
     if not policies.is_member_of(actor, tenant):
         raise NotAllowed("Only members of the tenant may book for it.")
     _validate_shape(chips=chips, hours=hours)
+    _in_calendar(starts_at, "starts_at")
     _on_the_hour(starts_at, "starts_at")
     print_ = fingerprint({"kind": "fixed", "inventory": inventory.pk, "starts_at": starts_at.isoformat(),
                           "hours": hours, "chips": chips})
@@ -254,6 +261,8 @@ def booking_flexible_create(
     if not policies.is_member_of(actor, tenant):
         raise NotAllowed("Only members of the tenant may book for it.")
     _validate_shape(chips=chips, hours=hours)
+    _in_calendar(earliest_start, "earliest_start")
+    _in_calendar(latest_end, "latest_end")
     if not eligible:
         raise ServiceError("eligible", "Choose at least one acceptable site and chip type.")
     if latest_end <= earliest_start:
