@@ -168,10 +168,9 @@ def booking_new_flexible(request: HttpRequest) -> HttpResponse:
 def booking_availability(request: HttpRequest) -> HttpResponse:
     """The htmx fragment under the fixed form: free chips per hour, cost against quota."""
     form = AvailabilityForm(request.GET)
-    valid = form.is_valid()
+    data = form.cleaned_data if form.is_valid() else {}
     # A start outside the calendar is said, not drawn; other half-typed values just wait for more input.
     context: dict[str, Any] = {"ready": False, "errors": form.errors.get("starts_at", [])}
-    data = form.cleaned_data if valid else {}
     inventory, starts_at, hours = data.get("inventory"), data.get("starts_at"), data.get("hours")
     chips = data.get("chips")
     if inventory is not None and starts_at is not None and hours:
@@ -281,7 +280,7 @@ def _timeline_window(params: Any) -> tuple[datetime, int, str | None]:
     the page then shows today's window under the message.
     """
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    start, error = today, None
+    start = today
     raw = params.get("start", "")
     for pattern in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H"):
         try:

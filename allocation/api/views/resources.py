@@ -103,9 +103,8 @@ class ResourceViewSet(viewsets.GenericViewSet):
 class AvailabilityView(APIView):
     class InputSerializer(serializers.Serializer):
         resource = serializers.CharField(help_text='"site/chip_type", e.g. "lux/h100".')
-        start = MomentField(required=False,
-                                          help_text="First hour (UTC, ISO 8601); rounded down to the hour. "
-                                                    "Default: the current hour.")
+        start = MomentField(required=False, help_text="First hour (UTC, ISO 8601); rounded down to the hour. "
+                                                      "Default: the current hour.")
         hours = serializers.IntegerField(required=False, min_value=1, max_value=MAX_AVAILABILITY_HOURS,
                                          help_text=f"How many hours (1 to {MAX_AVAILABILITY_HOURS}); or give `end`.")
         end = MomentField(required=False, help_text="End of the span (exclusive), instead of `hours`.")
