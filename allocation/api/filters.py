@@ -54,7 +54,7 @@ def _period_q(prefix: str, value: str) -> Q:
     """``period`` given as a slug or an id."""
     value = value.strip()
     q = Q(**{f"{prefix}slug": value})
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # isdigit() alone also takes "¹3", which int() refuses
         q |= Q(**{f"{prefix}pk": int(value)})
     return q
 

@@ -107,8 +107,9 @@ def booking_new(request: HttpRequest) -> HttpResponse:
     """A fixed booking: confirmed at once or refused with the reason."""
     if request.method != "POST":
         initial = {"starts_at": ledger.floor_hour(timezone.now()) + timedelta(hours=1), "hours": 8, "chips": 8}
-        if request.GET.get("resource", "").isdigit():
-            initial["inventory"] = int(request.GET["resource"])
+        resource = request.GET.get("resource", "")
+        if resource.isascii() and resource.isdigit():  # isdigit() alone also takes "¹3", which int() refuses
+            initial["inventory"] = int(resource)
         form = FixedBookingForm(user=request.user, initial=initial)
         return _book_page(request, form, "fixed", fresh_key=form.initial["idempotency_key"])
     form = FixedBookingForm(request.POST, user=request.user)

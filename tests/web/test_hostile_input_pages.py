@@ -101,3 +101,9 @@ def test_control_characters_in_a_request_form_are_a_field_error(client: Any, fun
     errors = response.context["form"].errors
     assert list(errors) == [field] and "control characters" in " ".join(errors[field])
     assert not AllocationRequest.objects.filter(title="LLM pretraining").exists()
+
+
+@pytest.mark.parametrize("resource", ["¹3", "99999999999999999999999", "\x00"])
+def test_the_book_page_ignores_a_resource_that_is_no_id(client: Any, funded: Any, alice: Any, resource: str) -> None:
+    client.force_login(alice)
+    assert client.get(reverse("booking-new"), {"resource": resource}).status_code == 200
