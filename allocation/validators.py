@@ -65,6 +65,11 @@ def moment_error(value: datetime) -> str | None:
         moment = None
     if moment is not None and EARLIEST <= moment < LATEST:
         return None
+    return range_error()
+
+
+def range_error() -> str:
+    """The refusal of any moment outside the calendar."""
     return _("Give a time %(range)s.") % {"range": range_text()}
 
 

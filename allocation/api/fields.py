@@ -44,6 +44,11 @@ class MomentField(serializers.DateTimeField):
             return validators.in_utc(super().to_internal_value(value))
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages, code="out_of_range") from None
+        except serializers.ValidationError as exc:
+            # DRF's own "Datetime value out of range." (an offset past year 9999): the same words as any other.
+            if exc.get_codes() == ["overflow"]:
+                raise serializers.ValidationError(validators.range_error(), code="out_of_range") from None
+            raise
 
 
 class TenantOfUserField(serializers.SlugRelatedField):

@@ -115,7 +115,8 @@ def test_a_date_filter_with_an_unusual_but_real_offset_is_read_in_utc(funded: An
     assert response.status_code == 200, response.json()
 
 
-@pytest.mark.parametrize("starts_at", ["9999-12-31T23:00:00Z", "2100-01-01T00:00:00Z", "0001-01-01T00:00:00Z"])
+@pytest.mark.parametrize("starts_at", ["9999-12-31T23:00:00Z", "2100-01-01T00:00:00Z", "0001-01-01T00:00:00Z",
+                                       "9999-12-31T23:59:59-23:59"])
 def test_a_booking_at_the_end_of_the_calendar_is_a_400_naming_starts_at(funded: Any, alice: Any,
                                                                         starts_at: str) -> None:
     error = refused(client_for(alice).post(BOOKINGS, {**FIXED, "starts_at": starts_at}, format="json"), "starts_at")
