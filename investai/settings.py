@@ -260,6 +260,18 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "allocation.api.errors.exception_handler",
+    # Refuse control characters in any body string (allocation.api.parsers); render and describe
+    # views that keep a serializer per action (allocation.api.renderers).
+    "DEFAULT_PARSER_CLASSES": [
+        "allocation.api.parsers.JSONParser",
+        "allocation.api.parsers.FormParser",
+        "allocation.api.parsers.MultiPartParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "allocation.api.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_METADATA_CLASS": "allocation.api.renderers.Metadata",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "NUM_PROXIES": NUM_PROXIES,
 }
@@ -267,7 +279,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "InvestAI compute access API",
     "DESCRIPTION": (
         "Request GPU-hours of Europe's AI gigafactories, book chips and report usage. "
-        "Authenticate with `Authorization: Token <key>`."
+        "Authenticate with `Authorization: Token <key>`. "
+        "Times are ISO 8601 from 2000-01-01 up to 2100-01-01 (UTC); text may hold no control characters "
+        "but tab and line breaks. Anything else is a 400 naming the field."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -7,18 +7,48 @@ Invariants:
   unknown one, so the field never tells which tenants exist;
 - the tenant it gives carries ``member_user_id``, the requesting user's id:
   it was found through that user's membership, which ``policies.is_member_of``
-  then takes as proven instead of asking the database again.
+  then takes as proven instead of asking the database again;
+- ``MomentField`` is the API's one datetime input: a moment outside
+  ``allocation.validators``' range is a 400 naming the field, with the range
+  in the message and in the schema; a moment in range comes out in UTC.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import IntegerField, QuerySet, Value
 from rest_framework import serializers
 
-from allocation import selectors
+from allocation import selectors, validators
 from allocation.models import Tenant
+
+
+def with_range(help_text: Any) -> str:
+    """A datetime's help text, with the range of moments the API takes."""
+    stated = f"Between {validators.EARLIEST:%Y-%m-%d} and {validators.LATEST:%Y-%m-%d} (UTC, the latter excluded)."
+    return f"{help_text} {stated}".strip() if help_text else stated
+
+
+class MomentField(serializers.DateTimeField):
+    """An ISO 8601 moment in the platform's calendar, given back in UTC."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["help_text"] = with_range(kwargs.get("help_text"))
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, value: Any) -> datetime:
+        try:
+            return validators.in_utc(super().to_internal_value(value))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages, code="out_of_range") from None
+        except serializers.ValidationError as exc:
+            # DRF's own "Datetime value out of range." (an offset past year 9999): the same words as any other.
+            if exc.get_codes() == ["overflow"]:
+                raise serializers.ValidationError(validators.range_error(), code="out_of_range") from None
+            raise
 
 
 class TenantOfUserField(serializers.SlugRelatedField):

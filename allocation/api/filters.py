@@ -6,7 +6,10 @@ Invariants:
 - objects are named by slug in filters as in bodies (``tenant=aurora-lab``,
   ``chip_type=h100``); a period may be named by slug or id;
 - an unknown slug simply matches nothing (an empty page, not an error): a
-  filter is a question, not a reference.
+  filter is a question, not a reference;
+- a time filter (``MomentFilter``) outside ``allocation.validators``' range
+  is a 400 naming it; in range it is compared in UTC, so an offset PostgreSQL
+  cannot hold (``-18:38``) never reaches it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from typing import Any
 
 import django_filters
 from django.db.models import Q, QuerySet
+from django_filters.fields import IsoDateTimeField
 
+from allocation import validators
+from allocation.api.fields import with_range
 from allocation.models import (
     AllocationPeriod,
     AllocationRequest,
@@ -28,11 +34,27 @@ from allocation.models import (
 )
 
 
+class _MomentFormField(IsoDateTimeField):
+    def clean(self, value: Any) -> Any:
+        cleaned = super().clean(value)
+        return None if cleaned is None else validators.in_utc(cleaned)
+
+
+class MomentFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 time in the platform's calendar (the range is stated in its help text)."""
+
+    field_class = _MomentFormField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["help_text"] = with_range(kwargs.get("help_text"))
+        super().__init__(*args, **kwargs)
+
+
 def _period_q(prefix: str, value: str) -> Q:
     """``period`` given as a slug or an id."""
     value = value.strip()
     q = Q(**{f"{prefix}slug": value})
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # isdigit() alone also takes "¹3", which int() refuses
         q |= Q(**{f"{prefix}pk": int(value)})
     return q
 
@@ -96,10 +118,8 @@ class AuditFilter(django_filters.FilterSet):
     object_type = django_filters.CharFilter(help_text="e.g. allocationrequest, allocationround, quota.")
     object_id = django_filters.CharFilter()
     tenant = django_filters.CharFilter(field_name="tenant__slug", help_text="Tenant slug.")
-    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte",
-                                             help_text="Events at or after this ISO 8601 time.")
-    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt",
-                                             help_text="Events before this ISO 8601 time.")
+    since = MomentFilter(field_name="at", lookup_expr="gte", help_text="Events at or after this ISO 8601 time.")
+    until = MomentFilter(field_name="at", lookup_expr="lt", help_text="Events before this ISO 8601 time.")
 
     class Meta:
         model = AuditEvent

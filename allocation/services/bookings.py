@@ -34,7 +34,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from allocation import policies, selectors
+from allocation import policies, selectors, validators
 from allocation.models import (
     AllocationPeriod,
     AuditEvent,
@@ -87,6 +87,12 @@ def _on_the_hour(moment: datetime, field: str) -> None:
         raise ServiceError(field, _("Bookings start on the hour (UTC), e.g. 2027-01-08T09:00:00Z."))
 
 
+def _in_calendar(moment: datetime, field: str) -> None:
+    # Front doors refuse these first; a caller that did not (a command, the admin) must not overflow.
+    if (message := validators.moment_error(moment)) is not None:
+        raise ServiceError(field, message)
+
+
 def _replay(*, tenant: Tenant, key: str | None, print_: str) -> Booking | None:
     if not key:
         return None
@@ -116,6 +122,7 @@ def booking_fixed_create(
         raise NotAllowed(_("Only members of the tenant may book for it."))
     tenant_require_commit(tenant)  # from the row the caller read: no query
     _validate_shape(chips=chips, hours=hours)
+    _in_calendar(starts_at, "starts_at")
     _on_the_hour(starts_at, "starts_at")
     print_ = fingerprint({"kind": "fixed", "inventory": inventory.pk, "starts_at": starts_at.isoformat(),
                           "hours": hours, "chips": chips})
@@ -269,6 +276,8 @@ def booking_flexible_create(
         raise NotAllowed(_("Only members of the tenant may book for it."))
     tenant_require_commit(tenant)  # from the row the caller read: no query
     _validate_shape(chips=chips, hours=hours)
+    _in_calendar(earliest_start, "earliest_start")
+    _in_calendar(latest_end, "latest_end")
     if not eligible:
         raise ServiceError("eligible", _("Choose at least one acceptable site and chip type."))
     if latest_end <= earliest_start:

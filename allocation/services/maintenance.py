@@ -31,7 +31,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from allocation import policies
+from allocation import policies, validators
 from allocation.models import (
     AllocationPeriod,
     Booking,
@@ -156,6 +156,9 @@ def _valid_window(*, inventory: Inventory, chips: Any, starts_at: datetime, ends
     if chips > inventory.chips_installed:
         raise ServiceError("chips", _("%(resource)s has only %(installed)s chips installed.")
                            % {"resource": inventory, "installed": f"{inventory.chips_installed:,}"})
+    for field, moment in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if (outside := validators.moment_error(moment)) is not None:  # the admin's forms do not check it
+            raise ServiceError(field, outside)
     if ends_at <= starts_at:
         raise ServiceError("ends_at", _("Maintenance must end after it starts."))
     if ends_at - starts_at > MAX_WINDOW:
@@ -424,6 +427,8 @@ def _valid_move(booking: Booking, target: Inventory, start: datetime, now: datet
     if target.chip_type_id != booking.inventory.chip_type_id:
         raise ServiceError("resource", _("Move a booking only to a resource of its chip type (%(chip)s).")
                            % {"chip": booking.inventory.chip_type})
+    if (outside := validators.moment_error(start)) is not None:
+        raise ServiceError("starts_at", outside)
     if start.minute or start.second or start.microsecond:
         raise ServiceError("starts_at", _("Bookings start on the hour (UTC), e.g. 2027-01-08T09:00:00Z."))
     if start < ledger.floor_hour(now):

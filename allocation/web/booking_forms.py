@@ -1,7 +1,8 @@
 """Forms of the booking pages: they parse input, the booking services judge it.
 
 Invariant: a form checks only shape (whole numbers of at least one, a
-datetime, a choice this user may pick); every business rule (whole-hour
+datetime in the platform's calendar, text without control characters, a
+choice this user may pick); every business rule (whole-hour
 starts, a window that ends after it starts, free chips, quota) is the
 service's, whose ``ServiceError`` the view puts back on the field it names.
 """
@@ -17,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from allocation import selectors
 from allocation.models import BookingStatus, Gigafactory, Inventory, Tenant
+from allocation.validators import validate_moment, validate_text
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
@@ -56,7 +58,7 @@ class HourInput(forms.DateTimeInput):
 
 
 def _hour_field(label: Any, help_text: Any = "") -> forms.DateTimeField:
-    return forms.DateTimeField(label=label, widget=HourInput, help_text=help_text,
+    return forms.DateTimeField(label=label, widget=HourInput, help_text=help_text, validators=[validate_moment],
                                input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"])
 
 
@@ -72,7 +74,8 @@ class BookingBaseForm(ChoicesOfUser, forms.Form):
     hours = _count_field(_("Hours"))
     chips = _count_field(_("Chips"))
     # One key per rendered form: a double-clicked submit books once.
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=120)
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=120,
+                                      validators=[validate_text])
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -113,7 +116,8 @@ class AvailabilityForm(ChoicesOfUser, forms.Form):
 
     tenant = forms.IntegerField(required=False)
     inventory: forms.ModelChoiceField[Inventory] = forms.ModelChoiceField(queryset=None, required=False)
-    starts_at = forms.DateTimeField(required=False, input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S"])
+    starts_at = forms.DateTimeField(required=False, input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S"],
+                                    validators=[validate_moment])
     hours = forms.IntegerField(required=False, min_value=1)
     chips = forms.IntegerField(required=False, min_value=1)
 
@@ -139,7 +143,7 @@ class BookingFilterForm(forms.Form):
 class OperatorBookingFilterForm(BookingFilterForm):
     """Site operations' filters: my bookings' ones, and the organisation by name."""
 
-    tenant = forms.CharField(label=_("Organisation"), required=False, max_length=100)
+    tenant = forms.CharField(label=_("Organisation"), required=False, max_length=100, validators=[validate_text])
 
     def filters(self) -> dict[str, Any]:
         found = super().filters()

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from allocation import policies, selectors
+from allocation import policies, selectors, validators
 from allocation.fairshare.factor import factor_text
 from allocation.models import (
     Booking,
@@ -111,8 +111,9 @@ def booking_new(request: HttpRequest) -> HttpResponse:
     """A fixed booking: confirmed at once or refused with the reason."""
     if request.method != "POST":
         initial = {"starts_at": ledger.floor_hour(timezone.now()) + timedelta(hours=1), "hours": 8, "chips": 8}
-        if request.GET.get("resource", "").isdigit():
-            initial["inventory"] = int(request.GET["resource"])
+        resource = request.GET.get("resource", "")
+        if resource.isascii() and resource.isdigit():  # isdigit() alone also takes "¹3", which int() refuses
+            initial["inventory"] = int(resource)
         form = FixedBookingForm(user=request.user, initial=initial)
         return _book_page(request, form, "fixed", fresh_key=form.initial["idempotency_key"])
     form = FixedBookingForm(request.POST, user=request.user)
@@ -172,8 +173,9 @@ def booking_new_flexible(request: HttpRequest) -> HttpResponse:
 def booking_availability(request: HttpRequest) -> HttpResponse:
     """The htmx fragment under the fixed form: free chips per hour, cost against quota."""
     form = AvailabilityForm(request.GET)
-    context: dict[str, Any] = {"ready": False}
     data = form.cleaned_data if form.is_valid() else {}
+    # A start outside the calendar is said, not drawn; other half-typed values just wait for more input.
+    context: dict[str, Any] = {"ready": False, "errors": form.errors.get("starts_at", [])}
     inventory, starts_at, hours = data.get("inventory"), data.get("starts_at"), data.get("hours")
     chips = data.get("chips")
     if inventory is not None and starts_at is not None and hours:
@@ -283,9 +285,14 @@ def booking_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 # --- a resource's timeline ----------------------------------------------------------
 
 
-def _timeline_window(params: Any) -> tuple[datetime, int]:
-    """``start`` (a UTC date or hour; default today) and ``days`` (1 to 92; default 7)."""
-    start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+def _timeline_window(params: Any) -> tuple[datetime, int, str | None]:
+    """``start`` (a UTC date or hour; default today) and ``days`` (1 to 92; default 7), and what was wrong.
+
+    A start outside the platform's calendar (``allocation.validators``) is refused with the reason;
+    the page then shows today's window under the message.
+    """
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today
     raw = params.get("start", "")
     for pattern in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H"):
         try:
@@ -293,11 +300,13 @@ def _timeline_window(params: Any) -> tuple[datetime, int]:
             break
         except ValueError:
             continue
+    if (error := validators.moment_error(start)) is not None:
+        start = today
     try:
         days = int(params.get("days", TIMELINE_DAYS))
     except ValueError:
         days = TIMELINE_DAYS
-    return start, max(1, min(TIMELINE_MAX_DAYS, days))
+    return start, max(1, min(TIMELINE_MAX_DAYS, days)), error
 
 
 def timeline_chart(*, inventory: Inventory, start: datetime, days: int, own_tenant_ids: set[int],
@@ -335,7 +344,9 @@ def timeline_chart(*, inventory: Inventory, start: datetime, days: int, own_tena
 def resource_timeline(request: HttpRequest, site: str, chip: str, fmt: str = "html") -> HttpResponse:
     inventory = get_object_or_404(Inventory.objects.select_related("gigafactory", "chip_type"),
                                   gigafactory__slug=site, chip_type__slug=chip)
-    start, days = _timeline_window(request.GET)
+    start, days, error = _timeline_window(request.GET)
+    if error is not None and fmt == "svg":
+        return HttpResponse(error, status=400, content_type="text/plain; charset=utf-8")
     own_ids = set(selectors.tenants_of(user=request.user).values_list("pk", flat=True))
     chart, own = timeline_chart(inventory=inventory, start=start, days=days, own_tenant_ids=own_ids,
                                 now=timezone.now())
@@ -356,5 +367,5 @@ def resource_timeline(request: HttpRequest, site: str, chip: str, fmt: str = "ht
         "svg_url": reverse("resource-timeline-svg", args=[site, chip]) + "?" + urlencode(
             {"start": f"{start:%Y-%m-%d}", "days": str(days)}),
         "book_url": reverse("booking-new") + "?" + urlencode({"resource": str(inventory.pk)}),
-        "resources": resources(),
-    })
+        "resources": resources(), "error": error,
+    }, status=400 if error else 200)

@@ -1,7 +1,7 @@
 """Forms of the allocation pages: they parse input, the services judge it.
 
-Invariant: a form checks only shape (a number is a number, a choice is one
-of the choices this user may pick); every business rule (positive demand,
+Invariant: a form checks only shape (a number is a number, text holds no
+control characters, a choice is one of the choices this user may pick); every business rule (positive demand,
 chips the sites have, an open period) is the service's, whose
 ``ServiceError`` the view puts back on the field it names.
 """
@@ -27,6 +27,7 @@ from allocation.models import (
 )
 from allocation.services.errors import ServiceError
 from allocation.services.requests import RequestContent, content_from_ids
+from allocation.validators import validate_text
 
 
 def add_service_error(form: forms.Form, error: ServiceError) -> None:
@@ -58,8 +59,9 @@ class ChipTypeField(forms.ModelChoiceField):
 class RequestContentForm(forms.Form):
     """What a tenant writes in a request; the same fields for a new draft and an edit."""
 
-    title = forms.CharField(label=_("Title"), max_length=200)
-    abstract = forms.CharField(label=_("Abstract"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    title = forms.CharField(label=_("Title"), max_length=200, validators=[validate_text])
+    abstract = forms.CharField(label=_("Abstract"), widget=forms.Textarea(attrs={"rows": 3}), required=False,
+                               validators=[validate_text])
     chip_type = ChipTypeField(label=_("Chip type of the demand"), queryset=ChipType.objects.order_by("slug"),
                               widget=ChipTypeSelect)
     demand_gpu_hours = forms.FloatField(
@@ -75,9 +77,9 @@ class RequestContentForm(forms.Form):
         widget=forms.CheckboxSelectMultiple, help_text=_("None ticked: any chip type."),
     )
     justification = forms.CharField(label=_("Justification"), widget=forms.Textarea(attrs={"rows": 4}),
-                                    required=False)
+                                    required=False, validators=[validate_text])
     expected_outputs = forms.CharField(label=_("Expected outputs"), widget=forms.Textarea(attrs={"rows": 3}),
-                                       required=False)
+                                       required=False, validators=[validate_text])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -136,7 +138,8 @@ class DecisionForm(forms.Form):
         label=_("Accepted (normalized hours)"), required=False,
         widget=forms.NumberInput(attrs={"step": "any", "min": "0"}),
     )
-    reason = forms.CharField(label=_("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(label=_("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                             validators=[validate_text])
 
     def clean(self) -> dict[str, Any]:
         super().clean()  # Form.clean() returns self.cleaned_data; the stubs type it Optional.

@@ -41,7 +41,7 @@ def post(base: str, token: str, body: dict[str, Any]) -> tuple[int, dict[str, An
 def test_concurrent_batches_never_exceed_chips_times_hours(
     live_server: Any, catalogue: Any, aurora: Any, alice: Any, carol: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    grant(catalogue, aurora, carol, 10_000)
+    grant(catalogue, aurora, carol, 10_000, catalogue.lux_h100)
     booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START,
                                       hours=10, chips=60)
     monkeypatch.setattr("django.utils.timezone.now", lambda: START + timedelta(days=1))  # the booking has run
@@ -68,7 +68,7 @@ def test_one_record_id_sent_for_two_bookings_at_once_is_stored_once(
 ) -> None:
     """The bookings are locked, not the ids: the loser's insert fails on the unique id, and its batch runs
     again, finds the id known with other figures and refuses that record, keeping the rest (no 500)."""
-    grant(catalogue, aurora, carol, 10_000)
+    grant(catalogue, aurora, carol, 10_000, catalogue.lux_h100)
     bookings = [booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START,
                                      hours=2, chips=5)[0] for _ in range(CLIENTS)]
     monkeypatch.setattr("django.utils.timezone.now", lambda: START + timedelta(days=1))

@@ -37,7 +37,8 @@ from rest_framework.views import APIView
 
 from allocation import policies, selectors
 from allocation.api.errors import exception_handler
-from allocation.api.fields import TenantOfUserField
+from allocation.api.fields import MomentField, TenantOfUserField
+from allocation.api.filters import MomentFilter
 from allocation.api.idempotency import IDEMPOTENCY_HEADER, idempotency_key
 from allocation.api.views.periods import visible_or_404
 from allocation.api.views.resources import resource_by_key, resource_key
@@ -62,10 +63,10 @@ class BookingFilter(django_filters.FilterSet):
                                                                      "accepting it.")
     chip_type = django_filters.CharFilter(method="filter_chip_type", help_text="Chip type slug: placed on it, or "
                                                                                "(pending) accepting it.")
-    starts_after = django_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte",
-                                                    help_text="Placed bookings starting at or after this time.")
-    starts_before = django_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt",
-                                                     help_text="Placed bookings starting before this time.")
+    starts_after = MomentFilter(field_name="starts_at", lookup_expr="gte",
+                                help_text="Placed bookings starting at or after this time.")
+    starts_before = MomentFilter(field_name="starts_at", lookup_expr="lt",
+                                 help_text="Placed bookings starting before this time.")
 
     class Meta:
         model = Booking
@@ -125,7 +126,7 @@ class _FixedInput(serializers.Serializer):
 
     tenant = serializers.CharField(trim_whitespace=False)  # a slug as the full serializer's field takes it
     resource = serializers.CharField()
-    starts_at = serializers.DateTimeField()
+    starts_at = MomentField()
     hours = serializers.IntegerField()
     chips = serializers.IntegerField()
 
@@ -146,11 +147,11 @@ class BookingViewSet(viewsets.GenericViewSet):
                                                                     "chip_type).")
         site = serializers.SlugField(required=False, help_text="Fixed: site slug, with chip_type.")
         chip_type = serializers.SlugField(required=False, help_text="Fixed: chip type slug, with site.")
-        starts_at = serializers.DateTimeField(required=False, help_text="Fixed: first hour, on the hour (UTC).")
+        starts_at = MomentField(required=False, help_text="Fixed: first hour, on the hour (UTC).")
         eligible = serializers.ListField(child=_EligibleField(), required=False, allow_empty=False,
                                          help_text="Flexible: acceptable resources.")
-        earliest_start = serializers.DateTimeField(required=False, help_text="Flexible: window start (UTC).")
-        latest_end = serializers.DateTimeField(required=False, help_text="Flexible: window end (UTC).")
+        earliest_start = MomentField(required=False, help_text="Flexible: window start (UTC).")
+        latest_end = MomentField(required=False, help_text="Flexible: window end (UTC).")
         hours = serializers.IntegerField(help_text="Whole consecutive hours.")
         chips = serializers.IntegerField(help_text="Chips held in every one of those hours.")
 
@@ -377,7 +378,7 @@ class BookingViewSet(viewsets.GenericViewSet):
     class MoveSerializer(serializers.Serializer):
         resource = serializers.CharField(required=False, help_text='"site/chip_type" of the same chip type; '
                                                                    "default: where it is.")
-        starts_at = serializers.DateTimeField(required=False, help_text="New first hour (UTC); default: as it is.")
+        starts_at = MomentField(required=False, help_text="New first hour (UTC); default: as it is.")
 
         class Meta:
             ref_name = "BookingMove"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
@@ -21,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from allocation import selectors
-from allocation.models import AllocationPeriod
+from allocation.models import AllocationPeriod, QuotaBalance
 
 
 class GrantViewSet(viewsets.GenericViewSet):
@@ -49,6 +50,11 @@ class GrantViewSet(viewsets.GenericViewSet):
             return [str(row.inventory)]
 
     serializer_class = OutputSerializer
+
+    def get_queryset(self) -> QuerySet[QuotaBalance]:
+        # The list is built by ``selectors.grants_visible_to``; the browsable API asks for a
+        # queryset only to decide which forms to draw, and there is nothing to write here.
+        return QuotaBalance.objects.none()
 
     @extend_schema(summary="List the grants you may see, per tenant, period and resource",
                    description="A grant is spent only on its resources: a booking draws on the grant of its "

@@ -25,6 +25,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from allocation import policies
+from allocation.api.fields import MomentField
+from allocation.api.filters import MomentFilter
 from allocation.api.views.periods import visible_or_404
 from allocation.api.views.resources import resource_by_key, resource_key
 from allocation.models import Booking, MaintenanceWindow
@@ -38,7 +40,8 @@ class IsOperator(permissions.BasePermission):
     message = gettext_lazy("Only site operators manage maintenance.")
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        return policies.is_operator(request.user)
+        # OPTIONS describes the endpoint (as the public schema does) and changes nothing.
+        return request.method == "OPTIONS" or policies.is_operator(request.user)
 
 
 class ResourceField(serializers.CharField):
@@ -55,8 +58,8 @@ class ResourceField(serializers.CharField):
 class MaintenanceFilter(django_filters.FilterSet):
     site = django_filters.CharFilter(field_name="inventory__gigafactory__slug", help_text="Site slug.")
     chip_type = django_filters.CharFilter(field_name="inventory__chip_type__slug", help_text="Chip type slug.")
-    ends_after = django_filters.IsoDateTimeFilter(field_name="ends_at", lookup_expr="gt",
-                                                  help_text="Windows still running at or after this time.")
+    ends_after = MomentFilter(field_name="ends_at", lookup_expr="gt",
+                              help_text="Windows still running at or after this time.")
 
     class Meta:
         model = MaintenanceWindow
@@ -70,8 +73,8 @@ class MaintenanceWindowViewSet(viewsets.GenericViewSet):
     class InputSerializer(serializers.Serializer):
         resource = ResourceField(help_text='"site/chip_type"')
         chips = serializers.IntegerField(help_text="Chips out of service in every hour of the window.")
-        starts_at = serializers.DateTimeField()
-        ends_at = serializers.DateTimeField()
+        starts_at = MomentField()
+        ends_at = MomentField()
         reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
         class Meta:
@@ -79,8 +82,8 @@ class MaintenanceWindowViewSet(viewsets.GenericViewSet):
 
     class ChangeSerializer(serializers.Serializer):
         chips = serializers.IntegerField(required=False)
-        starts_at = serializers.DateTimeField(required=False)
-        ends_at = serializers.DateTimeField(required=False)
+        starts_at = MomentField(required=False)
+        ends_at = MomentField(required=False)
         reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
         class Meta:

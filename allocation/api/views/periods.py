@@ -72,7 +72,7 @@ def period_by_ref(ref: str, *, queryset: QuerySet[AllocationPeriod] | None = Non
     """The period whose id (all digits) or slug is ``ref``, or None."""
     qs = AllocationPeriod.objects.all() if queryset is None else queryset
     ref = ref.strip()
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():  # isdigit() alone also takes "¹3", which int() refuses
         found = qs.filter(pk=int(ref)).first()
         if found is not None:
             return found

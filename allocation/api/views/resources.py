@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from allocation import selectors
+from allocation.api.fields import MomentField, with_range
 from allocation.models import GigafactoryKind, Inventory
 from allocation.services import ledger
 
@@ -102,12 +103,11 @@ class ResourceViewSet(viewsets.GenericViewSet):
 class AvailabilityView(APIView):
     class InputSerializer(serializers.Serializer):
         resource = serializers.CharField(help_text='"site/chip_type", e.g. "lux/h100".')
-        start = serializers.DateTimeField(required=False,
-                                          help_text="First hour (UTC, ISO 8601); rounded down to the hour. "
-                                                    "Default: the current hour.")
+        start = MomentField(required=False, help_text="First hour (UTC, ISO 8601); rounded down to the hour. "
+                                                      "Default: the current hour.")
         hours = serializers.IntegerField(required=False, min_value=1, max_value=MAX_AVAILABILITY_HOURS,
                                          help_text=f"How many hours (1 to {MAX_AVAILABILITY_HOURS}); or give `end`.")
-        end = serializers.DateTimeField(required=False, help_text="End of the span (exclusive), instead of `hours`.")
+        end = MomentField(required=False, help_text="End of the span (exclusive), instead of `hours`.")
 
         class Meta:
             ref_name = "AvailabilityQuery"
@@ -159,9 +159,9 @@ class AvailabilityView(APIView):
                     f"{MAX_AVAILABILITY_HOURS} hours per call. A bad parameter is a 400 naming it.",
         parameters=[
             OpenApiParameter("resource", str, required=True, description='"site/chip_type", e.g. "lux/h100".'),
-            OpenApiParameter("start", datetime, description="First hour (UTC), rounded down to the hour."),
+            OpenApiParameter("start", datetime, description=with_range("First hour (UTC), rounded down to the hour.")),
             OpenApiParameter("hours", int, description=f"1 to {MAX_AVAILABILITY_HOURS}; default 24."),
-            OpenApiParameter("end", datetime, description="End of the span (exclusive), instead of hours."),
+            OpenApiParameter("end", datetime, description=with_range("End of the span (exclusive), instead of hours.")),
         ],
         responses=OutputSerializer,
         examples=[OpenApiExample("Two hours at lux", response_only=True, value={

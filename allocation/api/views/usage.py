@@ -29,6 +29,8 @@ from rest_framework.response import Response
 
 from allocation import policies, selectors
 from allocation.api.errors import exception_handler
+from allocation.api.fields import MomentField
+from allocation.api.filters import MomentFilter
 from allocation.api.idempotency import idempotent
 from allocation.api.views.resources import resource_key
 from allocation.models import UsageRecord
@@ -67,8 +69,8 @@ class UsageFilter(django_filters.FilterSet):
     site = django_filters.CharFilter(field_name="booking__inventory__gigafactory__slug", help_text="Site slug.")
     chip_type = django_filters.CharFilter(field_name="booking__inventory__chip_type__slug",
                                           help_text="Chip type slug.")
-    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte", help_text="At or after (UTC).")
-    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt", help_text="Before (UTC).")
+    since = MomentFilter(field_name="at", lookup_expr="gte", help_text="At or after (UTC).")
+    until = MomentFilter(field_name="at", lookup_expr="lt", help_text="Before (UTC).")
 
     class Meta:
         model = UsageRecord
@@ -82,7 +84,7 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
         class RecordSerializer(serializers.Serializer):
             record_id = serializers.CharField(max_length=120, help_text="The site's own id; stored once.")
             booking = serializers.IntegerField(help_text="Booking id.")
-            at = serializers.DateTimeField(help_text="When the usage happened (UTC).")
+            at = MomentField(help_text="When the usage happened (UTC).")
             gpu_hours = serializers.FloatField(min_value=0, help_text="At most the booking's chips x hours.")
 
             class Meta:
