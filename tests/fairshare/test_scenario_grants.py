@@ -319,3 +319,15 @@ def test_a_tenant_without_grants_draws_nothing() -> None:
     inp = BookingInput(RESOURCES, (Tenant("t", "p", quota=10.0),), T0, 4, (),
                        (BookingAsk("b", "t", 1, 2, T0, T0 + 4 * H, T0, (KEYS[0],)),), {})
     assert place_bookings(inp).placements == (Placement("b", "A", "X", T0, ()),)
+
+
+def test_float_dust_the_tolerance_admits_is_charged_to_the_last_grant_drawn() -> None:
+    # The grants hold 0.3 together; the cost, 0.3000000001, is within the engine's 1e-9 tolerance of it.
+    odd = Resource("A", "Z", 0.3000000001, 0.0, 2)
+    grants = (TenantGrant("a", (odd.key,), 0.1), TenantGrant("b", (odd.key,), 0.2))
+    asks = tuple(BookingAsk(i, "t", 1, 1, T0, T0 + 2 * H, T0 + n * H, (odd.key,)) for n, i in enumerate("xy"))
+    result = place_bookings(BookingInput((odd,), (Tenant("t", "p", grants=grants),), T0, 2, (), asks, {}))
+    (placed,) = result.placements
+    assert [d.grant for d in placed.drawn] == ["a", "b"]
+    assert math.fsum(d.normalized_hours for d in placed.drawn) == pytest.approx(0.3000000001, rel=1e-15)
+    assert result.unplaced == (Unplaced("y", "quota"),)
