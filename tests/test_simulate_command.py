@@ -165,3 +165,40 @@ def test_extreme_weights_never_grant_above_capacity() -> None:
     allocation = json.loads(done.stdout)["allocation"]
     assert allocation["requests"] == {"ra": 4.0, "rb": 6.0}
     assert sum(g["gpu_hours"] for g in allocation["grants"]) == 10.0
+
+
+# -- the contract's tenant grants ---------------------------------------------------------------
+
+
+def _with_grants() -> dict[str, Any]:
+    """The spec example with t1 holding grants; its quota, now 0, would refuse b1 if it still counted."""
+    data = json.loads(EXAMPLE.read_text())
+    data["tenants"][0]["quota"] = 0
+    data["tenants"][0]["grants"] = [
+        {"id": "muc", "eligible": [{"site": "MUC"}], "normalized_hours": 100},
+        {"id": "muc-h100", "eligible": [{"site": "MUC", "chip_type": "H100"}], "normalized_hours": 12.5},
+    ]
+    return data
+
+
+def test_grants_replace_the_quota_and_placements_of_their_holder_report_drawn() -> None:
+    done = simulate("-", stdin=json.dumps(_with_grants()))
+    assert done.returncode == 0, done.stderr.decode()
+    booking = json.loads(done.stdout)["booking"]
+    # b1 costs 2 chips x 10 h = 20: first from the grant covering only MUC/H100 (though listed second),
+    # the rest from the one covering both MUC resources.
+    # a1 holds no grants: its placement (none here) or refusal carries no "drawn".
+    assert booking["placements"] == [{
+        "booking": "b1", "site": "MUC", "chip_type": "H100", "start": "2027-01-08T00:00:00Z",
+        "drawn": [{"grant": "muc-h100", "normalized_hours": 12.5}, {"grant": "muc", "normalized_hours": 7.5}],
+    }]
+
+
+def test_a_misspelt_grant_key_exits_2_with_one_line_naming_it() -> None:
+    data = _with_grants()
+    data["tenants"][0]["grants"][1]["normalised_hours"] = data["tenants"][0]["grants"][1].pop("normalized_hours")
+    done = simulate("-", stdin=json.dumps(data))
+    err = done.stderr.decode()
+    assert (done.returncode, done.stdout) == (2, b""), err
+    assert err == ("simulate: error: tenants[0] (id 't1'): grants[1] (id 'muc-h100'): "
+                   "unknown key 'normalised_hours' (did you mean 'normalized_hours'?)\n")

@@ -17,7 +17,10 @@ Invariants (section 3 of ``fair-share.md``):
   listed first in ``BookingInput.resources``. A tenant with ``grants`` is
   limited by them instead of ``quota``: a resource is affordable only if the
   grants covering it have the cost left together, and the cost is drawn from
-  them fewest-resources-first, then in the tenant's order.
+  them fewest-resources-first, then in the tenant's order, each until it is
+  empty; the placement's ``drawn`` lists what came from which grant (empty
+  grants are skipped; the draws add up to the cost) and is empty for a
+  tenant without grants.
 - No hour of any resource ever holds more than its chips beyond what the
   reservations already hold (checked after every placement: an
   ``EngineError`` rather than an overbooking); no tenant is charged beyond its quota (up to a
@@ -43,6 +46,7 @@ from allocation.fairshare.types import (
     BookingAsk,
     BookingInput,
     BookingResult,
+    Drawn,
     Placement,
     Reservation,
     ResourceKey,
@@ -209,9 +213,10 @@ class _Grants:
     """One tenant's grants in the round: hours left per grant, and per resource the grants covering it,
     in the order they are drawn from (fewest resources first, then the tenant's order)."""
 
-    __slots__ = ("covering", "left")
+    __slots__ = ("covering", "ids", "left")
 
     def __init__(self, grants: tuple[TenantGrant, ...]) -> None:
+        self.ids = [g.id for g in grants]
         self.left = [g.normalized_hours for g in grants]
         self.covering: dict[ResourceKey, list[int]] = {}
         for i in sorted(range(len(grants)), key=lambda i: (len(set(grants[i].eligible)), i)):
@@ -221,13 +226,27 @@ class _Grants:
     def available(self, key: ResourceKey) -> float:
         return sum(self.left[i] for i in self.covering.get(key, ()))
 
-    def draw(self, key: ResourceKey, cost: float) -> None:
+    def draw(self, key: ResourceKey, cost: float) -> tuple[Drawn, ...]:
+        """Take ``cost`` from the grants covering ``key``, each until it is empty; what came from which.
+
+        ``available`` admitted the cost up to the float tolerance, so a residue beyond what the grants
+        hold is float dust: it is charged to the last grant drawn, so the draws add up to the cost."""
+        left = self.left
+        taken: list[tuple[int, float]] = []
         for i in self.covering.get(key, ()):
-            take = min(self.left[i], cost)
-            self.left[i] -= take
+            take = min(left[i], cost)
+            if take <= 0:
+                continue  # an empty grant is skipped, not listed
+            left[i] -= take
             cost -= take
+            taken.append((i, take))
             if cost <= 0:
-                return
+                break
+        if cost > 0 and taken:
+            last, take = taken[-1]
+            taken[-1] = (last, take + cost)
+            left[last] = max(left[last] - cost, 0.0)
+        return tuple(Drawn(self.ids[i], take) for i, take in taken)
 
 
 def _within(cost: float, limit: float) -> bool:
@@ -304,9 +323,10 @@ def place_bookings(inp: BookingInput) -> BookingResult:
         if free[best_key].last_below(best_start + ask.hours, 0) >= best_start:
             # Cannot happen (earliest_fit found the chips free); refuse rather than overbook if it ever does.
             raise EngineError(f"booking {ask.id!r}: would hold more chips than {best_key[0]}/{best_key[1]} has")
+        drawn: tuple[Drawn, ...] = ()
         if held is not None:
-            held.draw(best_key, best_cost)
+            drawn = held.draw(best_key, best_cost)
         elif quota is not None:
             remaining[ask.tenant] = quota - best_cost
-        placements.append(Placement(ask.id, best_key[0], best_key[1], origin + best_start * _HOUR))
+        placements.append(Placement(ask.id, best_key[0], best_key[1], origin + best_start * _HOUR, drawn))
     return BookingResult(placements=tuple(placements), unplaced=tuple(unplaced))

@@ -9,6 +9,11 @@ Invariants:
   ``limits.py`` (figures above 1e15, weights outside 1e-30..1e30, a horizon
   over two years or ending after 9999, usage more than 64 half-lives after
   ``now``), so that no sum overflows and no output is NaN or infinite.
+- A tenant's ``grants`` (each ``{"id", "eligible", "normalized_hours"}``,
+  ids unique per tenant, ``eligible`` required and in a request's form)
+  replace its ``quota`` in the booking round; each placement of such a
+  tenant is rendered with ``drawn``, the grants its cost came from, and
+  only those placements (an input without grants renders as before).
 - Eligibility wildcards are resolved here, never in the engine: an entry
   without ``site`` means every site with that chip type, without
   ``chip_type`` every chip type at that site, a missing list every resource;
@@ -33,7 +38,7 @@ import difflib
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -55,12 +60,14 @@ from allocation.fairshare.types import (
     BookingAsk,
     BookingInput,
     BookingResult,
+    Placement,
     Pool,
     Request,
     Reservation,
     Resource,
     ResourceKey,
     Tenant,
+    TenantGrant,
     Usage,
 )
 
@@ -80,7 +87,8 @@ _KEYS: dict[str, frozenset[str]] = {
     "chip_type": frozenset({"throughput"}),
     "resource": frozenset({"site", "chip_type", "capacity_gpu_hours", "chips"}),
     "pool": frozenset({"id", "weight"}),
-    "tenant": frozenset({"id", "pool", "weight", "quota", "usage"}),
+    "tenant": frozenset({"id", "pool", "weight", "quota", "grants", "usage"}),
+    "grant": frozenset({"id", "eligible", "normalized_hours"}),
     "usage": frozenset({"at", "normalized_hours"}),
     "request": frozenset({"id", "tenant", "demand", "eligible"}),
     "horizon": frozenset({"start", "hours"}),
@@ -354,7 +362,11 @@ def _pools(data: Mapping[str, Any]) -> tuple[Pool, ...]:
 
 
 def _tenants(
-    data: Mapping[str, Any], pools: Sequence[Pool], now: datetime | None, half_life: float
+    data: Mapping[str, Any],
+    pools: Sequence[Pool],
+    resources: Sequence[Resource],
+    now: datetime | None,
+    half_life: float,
 ) -> tuple[tuple[Tenant, ...], tuple[Usage, ...]]:
     pool_ids = {pool.id for pool in pools}
     tenants: list[Tenant] = []
@@ -370,10 +382,29 @@ def _tenants(
             _fail(label, f"unknown pool {pool!r}")
         weight = _number(item, "weight", label, positive=True, default=1.0, bounds=(WEIGHT_MIN, WEIGHT_MAX))
         quota = None if item.get("quota") is None else _number(item, "quota", label)
-        tenants.append(Tenant(ident, pool, weight, quota))
+        grants = None if item.get("grants") is None else _grants(item["grants"], label, resources)
+        tenants.append(Tenant(ident, pool, weight, quota, grants))
         for k, record in enumerate(_list(item.get("usage", []), f"{label}: usage")):
             usage.append(_usage(ident, record, f"{label}: usage[{k}]", now, half_life))
     return tuple(tenants), tuple(usage)
+
+
+def _grants(raw: object, tenant_label: str, resources: Sequence[Resource]) -> tuple[TenantGrant, ...]:
+    """A tenant's grants (then its quota is ignored); an empty list means it may book nothing."""
+    grants: list[TenantGrant] = []
+    seen: dict[str, str] = {}
+    for index, entry in enumerate(_list(raw, f"{tenant_label}: grants")):
+        where = f"{tenant_label}: grants[{index}]"
+        item = _object(entry, where)
+        ident, label = _labelled(f"{tenant_label}: grants", index, item)
+        _unique(seen, ident, label, f"grants[{index}]")
+        _known_keys(item, "grant", label)
+        if item.get("eligible") is None:
+            # Unlike a request's, a grant's resources are never implied: a missing list is a mistake.
+            _fail(label, "missing eligible (the resources the grant may be booked on)")
+        eligible = _eligible(item, label, resources)
+        grants.append(TenantGrant(ident, eligible, _number(item, "normalized_hours", label)))
+    return tuple(grants)
 
 
 def _usage(tenant: str, raw: object, where: str, now: datetime | None, half_life: float) -> Usage:
@@ -513,7 +544,7 @@ def parse_scenario(data: object) -> Scenario:
     pools = _pools(top)
     now = None if top.get("now") is None else _parse_time(top["now"], "now")
     half_life = _number(top, "half_life_hours", "scenario", positive=True, default=DEFAULT_HALF_LIFE_HOURS)
-    tenants, usage = _tenants(top, pools, now, half_life)
+    tenants, usage = _tenants(top, pools, resources, now, half_life)
     tenant_ids = {tenant.id for tenant in tenants}
     if usage and now is None:
         _fail("now", "missing (tenants have usage records to decay)")
@@ -582,19 +613,32 @@ def render_allocation(scenario: Scenario, result: AllocationResult, *, explain: 
     return rendered
 
 
-def render_booking(result: BookingResult) -> dict[str, Any]:
+def render_placement(placement: Placement, *, with_drawn: bool) -> dict[str, Any]:
+    rendered: dict[str, Any] = {
+        "booking": placement.booking,
+        "site": placement.site,
+        "chip_type": placement.chip_type,
+        "start": time_text(placement.start),
+    }
+    if with_drawn:
+        rendered["drawn"] = [
+            {"grant": d.grant, "normalized_hours": _figure(d.normalized_hours)} for d in placement.drawn
+        ]
+    return rendered
+
+
+def render_booking(result: BookingResult, *, grant_holders: Collection[str] = frozenset()) -> dict[str, Any]:
+    """``grant_holders``: the bookings whose tenant holds grants; only their placements show ``drawn``."""
     return {
-        "placements": [
-            {
-                "booking": p.booking,
-                "site": p.site,
-                "chip_type": p.chip_type,
-                "start": time_text(p.start),
-            }
-            for p in result.placements
-        ],
+        "placements": [render_placement(p, with_drawn=p.booking in grant_holders) for p in result.placements],
         "unplaced": [{"booking": u.booking, "reason": u.reason} for u in result.unplaced],
     }
+
+
+def grant_holders(scenario: Scenario) -> frozenset[str]:
+    """The bookings of tenants holding grants (even an empty list): their placements report ``drawn``."""
+    holders = {tenant.id for tenant in scenario.tenants or () if tenant.grants is not None}
+    return frozenset(booking.id for booking in scenario.bookings or () if booking.tenant in holders)
 
 
 def scenario_fair_share_exponents(scenario: Scenario) -> dict[str, float]:
@@ -644,7 +688,7 @@ def run_parsed(scenario: Scenario, *, explain: bool = False) -> dict[str, Any]:
     if scenario.bookings is not None:
         assert scenario.horizon_start is not None  # parse_scenario insists on it
         booking = place_bookings_for(scenario, factors, exponents)
-        output["booking"] = render_booking(booking)
+        output["booking"] = render_booking(booking, grant_holders=grant_holders(scenario))
     return output
 
 

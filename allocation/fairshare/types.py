@@ -11,6 +11,8 @@ Invariants:
 - Figures: capacity and grants in GPU-hours of the resource's chip type;
   demands, quotas, usage and fairness in normalized hours
   (GPU-hours x throughput).
+- ``Placement.drawn`` lists the grants a placement's cost came from, in the
+  order they were drawn, and is empty when the tenant holds no grants.
 - ``Grant`` is an immutable ``NamedTuple`` rather than a
   frozen dataclass because a round hands out one per request (a million on
   the single-resource benchmark) and a tuple is built several times faster;
@@ -148,12 +150,21 @@ class BookingInput:
     fair_share_exponent: dict[str, float] | None = None
 
 
+class Drawn(NamedTuple):
+    """Normalized hours a placement drew from one of its tenant's grants."""
+
+    grant: str
+    normalized_hours: float
+
+
 @dataclass(frozen=True, slots=True)
 class Placement:
     booking: str
     site: str
     chip_type: str
     start: datetime
+    # What the cost was drawn from, in draw order, when the tenant holds grants; empty otherwise.
+    drawn: tuple[Drawn, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
