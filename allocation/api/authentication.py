@@ -70,7 +70,8 @@ class LoginAddressThrottle(_LoginThrottle):
     rate_setting = "LOGIN_THROTTLE_ADDRESS_RATE"
 
     def get_cache_key(self, request: Request, view: Any) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self._digest(self.get_ident(request))}
+        # No address at all (a Unix socket, some WSGI servers) counts as one address, not a 500.
+        return self.cache_format % {"scope": self.scope, "ident": self._digest(self.get_ident(request) or "")}
 
 
 class LoginUsernameThrottle(_LoginThrottle):

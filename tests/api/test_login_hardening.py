@@ -55,6 +55,14 @@ def test_thirty_wrong_passwords_then_the_right_one_is_throttled(alice: Any) -> N
     assert int(right["Retry-After"]) > 0
 
 
+def test_a_login_from_no_address_is_counted_not_a_500(alice: Any) -> None:
+    """Some servers (a Unix socket) give no client address: such logins share one count."""
+    answers = [APIClient().post(URL, {"username": f"nobody-{i}", "password": "x"}, REMOTE_ADDR=None).status_code
+               for i in range(21)]
+
+    assert set(answers) == {400, 429}, answers
+
+
 def test_the_username_throttle_holds_across_addresses(alice: Any) -> None:
     answers = [login("alice", f"guess-{i}", address=f"203.0.113.{i}").status_code for i in range(30)]
     right = login("alice", PASSWORD, address="192.0.2.200")
