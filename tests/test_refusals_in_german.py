@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
-from allocation.models import AllocationRequest, Booking, MaintenanceWindow, Notification
+from allocation.models import AllocationRequest, Booking, MaintenanceWindow, Notification, Verification
 from allocation.services.bookings import booking_fixed_create
+from allocation.services.tenants import tenant_verification_change
 from tests.api import client_for, request_body
+from tests.factories import with_role
 
 pytestmark = pytest.mark.django_db
 START = datetime(2027, 1, 8, tzinfo=UTC)
@@ -115,3 +118,14 @@ def test_a_tenant_is_told_in_german_when_maintenance_puts_its_booking_at_risk(fu
     assert told.subject == f"Buchung {booking.pk} ist gefährdet"
     assert told.body.startswith("Eine Wartung belegt Chips, die diese Buchungen halten.")
     assert f"Buchung {booking.pk}: 90 Chips auf " in told.body
+
+
+def test_members_are_told_in_german_when_their_tenant_is_suspended(aurora: Any, alice: Any) -> None:
+    with translation.override("de"):
+        tenant_verification_change(actor=with_role("adam", "admin"), tenant=aurora, to=Verification.SUSPENDED,
+                                   reason="Sanktionsprüfung")
+
+    told = Notification.objects.get(tenant=aurora)
+    assert told.subject == "Aurora Lab ist gesperrt"
+    assert told.body.startswith("Die Plattform-Administration hat Aurora Lab gesperrt:")
+    assert told.body.endswith("\nBegründung: Sanktionsprüfung")
