@@ -111,3 +111,17 @@ def funded(catalogue: Any, aurora: Any, nimbus: Any, carol: Any) -> Any:
         grant(catalogue, aurora, carol, 10_000, inventory)
         grant(catalogue, nimbus, carol, 10_000, inventory)
     return catalogue
+
+
+@pytest.fixture(autouse=True)
+def _default_language_afterwards() -> Iterator[None]:
+    """Each test starts in the default language.
+
+    The test client leaves the language of a German request active in the thread, and the
+    e-mails services write are worded in the active language: without this, a test that
+    checks an English subject would fail or pass depending on which test ran before it.
+    """
+    yield
+    from django.utils import translation
+
+    translation.deactivate()

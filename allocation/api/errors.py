@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -76,7 +77,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = domain_code or ("invalid" if isinstance(exc, exceptions.ValidationError)
                                else _first_code(exc.get_codes()))
         if len(detail) > 1:
-            message = "Some fields are not valid: " + ", ".join(str(k) for k in detail) + "."
+            message = _("Some fields are not valid: %(fields)s.") % {"fields": ", ".join(str(k) for k in detail)}
         else:
             message = " ".join(" ".join(v) if isinstance(v, list) else str(v) for v in fields.values())
         body: dict[str, Any] = {"code": code, "message": message, "fields": fields}

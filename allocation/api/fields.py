@@ -20,6 +20,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import IntegerField, QuerySet, Value
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from allocation import selectors, validators
@@ -55,8 +56,8 @@ class TenantOfUserField(serializers.SlugRelatedField):
     """A tenant slug that must name one of the requesting user's tenants."""
 
     default_error_messages = {
-        "does_not_exist": "You are not a member of a tenant '{value}'.",
-        "invalid": "Name the tenant by its slug.",
+        "does_not_exist": gettext_lazy("You are not a member of a tenant '{value}'."),
+        "invalid": gettext_lazy("Name the tenant by its slug."),
     }
 
     def __init__(self, **kwargs: Any) -> None:

@@ -424,6 +424,6 @@ def bookings_advance(*, now: datetime | None = None) -> dict[str, int]:
                              before=before, after=snapshot(booking, AUDITED))
                 counts[str(to)] += 1
                 if to == BookingStatus.EXPIRED:
-                    notify_tenant(tenant_id=booking.tenant_id, subject=f"Booking {booking.pk} expired",
-                                  body="Its window ended before the booking round could place it.")
+                    notify_tenant(tenant_id=booking.tenant_id, subject=_("Booking %(id)s expired") % {"id": booking.pk},
+                                  body=_("Its window ended before the booking round could place it."))
     return counts

@@ -138,12 +138,13 @@ def _tell_at_risk(displaced: list[Booking]) -> None:
         by_tenant.setdefault(booking.tenant_id, []).append(booking)
     messages = {}
     for tenant_id, bookings in by_tenant.items():
-        subject = (f"Booking {bookings[0].pk} is at risk" if len(bookings) == 1
-                   else f"{len(bookings)} bookings are at risk")
-        lines = [f"Booking {b.pk}: {b.chips} chips on {b.inventory} from {b.starts_at:%Y-%m-%d %H:00} UTC "
-                 f"for {b.hours} h." for b in bookings]
-        messages[tenant_id] = (subject, "Maintenance takes chips these bookings hold. A site operator will "
-                                        "re-confirm, move or cancel them and tell you.\n" + "\n".join(lines))
+        subject = (_("Booking %(id)s is at risk") % {"id": bookings[0].pk} if len(bookings) == 1
+                   else _("%(count)s bookings are at risk") % {"count": len(bookings)})
+        lines = [_("Booking %(id)s: %(chips)s chips on %(resource)s from %(start)s UTC for %(hours)s h.")
+                 % {"id": b.pk, "chips": b.chips, "resource": b.inventory, "start": f"{b.starts_at:%Y-%m-%d %H:00}",
+                    "hours": b.hours} for b in bookings]
+        messages[tenant_id] = (subject, _("Maintenance takes chips these bookings hold. A site operator will "
+                                          "re-confirm, move or cancel them and tell you.") + "\n" + "\n".join(lines))
     tenants_notify(messages=messages)
 
 
@@ -374,9 +375,9 @@ def booking_at_risk_resolve(*, actor: Any, booking: Booking, now: datetime | Non
     booking.save(update_fields=["status"])
     audit_record(actor=actor, action="booking.resolved", obj=booking, tenant=booking.tenant, before=before,
                  after=snapshot(booking, AUDITED))
-    notify_tenant(tenant_id=booking.tenant_id, subject=f"Booking {booking.pk} is confirmed again",
-                  body=f"The chips it holds on {booking.inventory} from {booking.starts_at:%Y-%m-%d %H:00} UTC "
-                       f"are back in service.")
+    notify_tenant(tenant_id=booking.tenant_id, subject=_("Booking %(id)s is confirmed again") % {"id": booking.pk},
+                  body=_("The chips it holds on %(resource)s from %(start)s UTC are back in service.")
+                  % {"resource": booking.inventory, "start": f"{booking.starts_at:%Y-%m-%d %H:00}"})
     return booking
 
 
@@ -416,9 +417,11 @@ def booking_at_risk_move(
     booking.save(update_fields=["status", "inventory", "starts_at", "ends_at", "period", "cost_normalized_hours"])
     audit_record(actor=actor, action="booking.moved", obj=booking, tenant=booking.tenant, before=before,
                  after=snapshot(booking, AUDITED))
-    notify_tenant(tenant_id=booking.tenant_id, subject=f"Booking {booking.pk} was moved",
-                  body=f"Maintenance took chips it held. It is confirmed again: {booking.chips} chips on {target} "
-                       f"from {start:%Y-%m-%d %H:00} UTC for {booking.hours} h.")
+    notify_tenant(tenant_id=booking.tenant_id, subject=_("Booking %(id)s was moved") % {"id": booking.pk},
+                  body=_("Maintenance took chips it held. It is confirmed again: %(chips)s chips on %(resource)s "
+                         "from %(start)s UTC for %(hours)s h.")
+                  % {"chips": booking.chips, "resource": target, "start": f"{start:%Y-%m-%d %H:00}",
+                     "hours": booking.hours})
     return booking
 
 
@@ -448,7 +451,7 @@ def booking_at_risk_cancel(*, actor: Any, booking: Booking, now: datetime | None
     assert booking.inventory is not None and booking.starts_at is not None
     ledger.hours_locked(inventory=booking.inventory, start=booking.starts_at, hours=booking.hours)
     booking = booking_cancel(actor=actor, booking=booking, now=now)
-    notify_tenant(tenant_id=booking.tenant_id, subject=f"Booking {booking.pk} was cancelled",
-                  body=f"Maintenance on {booking.inventory} took chips it held and no other slot was found. "
-                       f"Its unused quota was given back.")
+    notify_tenant(tenant_id=booking.tenant_id, subject=_("Booking %(id)s was cancelled") % {"id": booking.pk},
+                  body=_("Maintenance on %(resource)s took chips it held and no other slot was found. "
+                         "Its unused quota was given back.") % {"resource": booking.inventory})
     return booking

@@ -38,6 +38,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from allocation.models import Membership, Notification, NotificationSettings
 
@@ -66,19 +67,22 @@ def bookings_placed_notify(*, bookings: Sequence[Booking]) -> list[Notification]
     insert and one task for the batch, not one per booking or tenant; enqueueing was a quarter
     of the time the round spent writing.
     """
-    lines: dict[int, list[str]] = {}
+    placed: dict[int, list[Booking]] = {}
     for booking in sorted(bookings, key=lambda b: b.pk):
-        lines.setdefault(booking.tenant_id, []).append(
-            f"Booking {booking.pk}: {booking.chips} chips on {booking.inventory} from "
-            f"{booking.starts_at:%Y-%m-%d %H:00} UTC for {booking.hours} h."
-        )
+        placed.setdefault(booking.tenant_id, []).append(booking)
     return tenants_notify(
         messages={
             tenant_id: (
-                said[0].split(":")[0] + " confirmed" if len(said) == 1 else f"{len(said)} bookings confirmed",
-                "\n".join(said),
+                _("Booking %(id)s confirmed") % {"id": said[0].pk} if len(said) == 1
+                else _("%(count)s bookings confirmed") % {"count": len(said)},
+                "\n".join(
+                    _("Booking %(id)s: %(chips)s chips on %(resource)s from %(start)s UTC for %(hours)s h.")
+                    % {"id": b.pk, "chips": b.chips, "resource": b.inventory,
+                       "start": f"{b.starts_at:%Y-%m-%d %H:00}", "hours": b.hours}
+                    for b in said
+                ),
             )
-            for tenant_id, said in lines.items()
+            for tenant_id, said in placed.items()
         }
     )
 

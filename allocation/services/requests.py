@@ -178,8 +178,9 @@ def request_submit(*, actor: Any, request: AllocationRequest) -> AllocationReque
     request.save(update_fields=["status", "submitted_at"])
     audit_record(actor=actor, action="request.submitted", obj=request, tenant=request.tenant, before=before,
                  after=snapshot(request, AUDITED))
-    notify_tenant(tenant_id=request.tenant_id, subject=f"Request submitted: {request.title}",
-                  body=f"{actor} submitted \"{request.title}\" for {request.period.name}.")
+    notify_tenant(tenant_id=request.tenant_id, subject=_("Request submitted: %(title)s") % {"title": request.title},
+                  body=_('%(actor)s submitted "%(title)s" for %(period)s.')
+                  % {"actor": actor, "title": request.title, "period": request.period.name})
     return request
 
 
@@ -235,10 +236,12 @@ def request_decide(
     request.save(update_fields=["status", "accepted_normalized_hours", "decision_reason", "decided_by", "decided_at"])
     audit_record(actor=actor, action=f"request.{request.status}", obj=request, tenant=request.tenant,
                  before=before, after=snapshot(request, AUDITED))
-    verdict = (f"accepted with {request.accepted_normalized_hours:,.0f} normalized hours"
-               if accept else "rejected")
-    notify_tenant(tenant_id=request.tenant_id, subject=f"Decision on {request.title}: {request.status}",
-                  body=f"The allocation committee {verdict}." + (f"\nReason: {reason}" if reason else ""))
+    verdict = (_("The allocation committee accepted with %(hours)s normalized hours.")
+               % {"hours": f"{request.accepted_normalized_hours:,.0f}"} if accept
+               else _("The allocation committee rejected."))
+    notify_tenant(tenant_id=request.tenant_id,
+                  subject=_("Decision on %(title)s: %(status)s") % {"title": request.title, "status": request.status},
+                  body=verdict + ("\n" + _("Reason: %(reason)s") % {"reason": reason} if reason else ""))
     return request
 
 

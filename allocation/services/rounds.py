@@ -278,12 +278,13 @@ def _grants_notify(rnd: AllocationRound, quotas: list[Quota], overdrawn: list[di
         over[o["tenant"]].append(o["resource"])
     messages = {}
     for tenant_id in sorted(set(granted) | set(over)):
-        body = (f"Your organisation was granted {granted.get(tenant_id, 0.0):,.0f} normalized hours "
-                f"for {rnd.period.name}.")
+        body = _("Your organisation was granted %(hours)s normalized hours for %(period)s.") % {
+            "hours": f"{granted.get(tenant_id, 0.0):,.0f}", "period": rnd.period.name}
         if tenant_id in over:
-            body += (f" It had already booked more than this round grants it on {', '.join(over[tenant_id])}: "
-                     f"its grant there is what it booked, and nothing more can be booked on it.")
-        messages[tenant_id] = (f"Quota granted for {rnd.period.name}", body)
+            body += " " + _("It had already booked more than this round grants it on %(resources)s: its grant "
+                            "there is what it booked, and nothing more can be booked on it.") % {
+                "resources": ", ".join(over[tenant_id])}
+        messages[tenant_id] = (_("Quota granted for %(period)s") % {"period": rnd.period.name}, body)
     tenants_notify(messages=messages)
 
 

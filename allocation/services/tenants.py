@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from allocation import policies
 from allocation.models import Tenant, Verification
@@ -53,13 +54,13 @@ def verification_transition(tenant: Tenant, to: str) -> None:
 
 
 _TOLD = {
-    Verification.VERIFIED: ("{tenant} is verified",
-                            "The platform administrators verified {tenant}: its members can now submit requests "
-                            "and book compute."),
-    Verification.SUSPENDED: ("{tenant} is suspended",
-                             "The platform administrators suspended {tenant}: until it is reinstated it cannot "
-                             "request compute, book or have usage recorded. Bookings already made stay; you may "
-                             "cancel them."),
+    Verification.VERIFIED: (gettext_lazy("%(tenant)s is verified"),
+                            gettext_lazy("The platform administrators verified %(tenant)s: its members can now "
+                                         "submit requests and book compute.")),
+    Verification.SUSPENDED: (gettext_lazy("%(tenant)s is suspended"),
+                             gettext_lazy("The platform administrators suspended %(tenant)s: until it is reinstated "
+                                          "it cannot request compute, book or have usage recorded. Bookings already "
+                                          "made stay; you may cancel them.")),
 }
 
 
@@ -80,6 +81,7 @@ def tenant_verification_change(*, actor: Any, tenant: Tenant, to: str, reason: s
     audit_record(actor=actor, action=f"tenant.{to}", obj=tenant, tenant=tenant, before=before,
                  after={"verification": tenant.verification, "reason": reason})
     subject, body = _TOLD[Verification(to)]
-    notify_tenant(tenant_id=tenant.pk, subject=subject.format(tenant=tenant.name),
-                  body=body.format(tenant=tenant.name) + (f"\nReason: {reason}" if reason else ""))
+    named = {"tenant": tenant.name}
+    notify_tenant(tenant_id=tenant.pk, subject=str(subject) % named,
+                  body=str(body) % named + ("\n" + _("Reason: %(reason)s") % {"reason": reason} if reason else ""))
     return tenant

@@ -97,10 +97,10 @@ class _EligibleField(serializers.Field):
         if isinstance(data, str):
             inventory = resource_by_key(data)
             if inventory is None:
-                raise serializers.ValidationError(f'No resource "{data}"; name it "site/chip_type".')
+                raise serializers.ValidationError(_('No resource "%(key)s"; name it "site/chip_type".') % {"key": data})
             return [inventory]
         if not isinstance(data, dict) or not (set(data) <= {"site", "chip_type"}) or not data:
-            raise serializers.ValidationError('Give "site/chip_type" or an object with "site" and/or "chip_type".')
+            raise serializers.ValidationError(_('Give "site/chip_type" or an object with "site" and/or "chip_type".'))
         qs = selectors.eligible_inventory()
         if data.get("site"):
             qs = qs.filter(gigafactory__slug=data["site"])
@@ -108,7 +108,7 @@ class _EligibleField(serializers.Field):
             qs = qs.filter(chip_type__slug=data["chip_type"])
         found = list(qs)
         if not found:
-            raise serializers.ValidationError(f"No resource matches {data}.")
+            raise serializers.ValidationError(_("No resource matches %(resource)s.") % {"resource": data})
         return found
 
     def to_representation(self, value: Any) -> Any:
@@ -162,7 +162,7 @@ class BookingViewSet(viewsets.GenericViewSet):
             if "tenant" not in attrs:
                 tenants = list(selectors.tenants_of(user=self.context["request"].user)[:2])
                 if len(tenants) != 1:
-                    raise serializers.ValidationError({"tenant": "Name the tenant to book for (its slug)."})
+                    raise serializers.ValidationError({"tenant": _("Name the tenant to book for (its slug).")})
                 attrs["tenant"] = tenants[0]
             if attrs["kind"] == BookingKind.FIXED:
                 return self._fixed(attrs)
@@ -174,18 +174,18 @@ class BookingViewSet(viewsets.GenericViewSet):
             elif "site" in attrs and "chip_type" in attrs:
                 key = f"{attrs['site']}/{attrs['chip_type']}"
             else:
-                raise serializers.ValidationError({"resource": 'Name the resource: "site/chip_type".'})
+                raise serializers.ValidationError({"resource": _('Name the resource: "site/chip_type".')})
             inventory = resource_by_key(key)
             if inventory is None:
-                raise serializers.ValidationError({"resource": f'No resource "{key}".'})
+                raise serializers.ValidationError({"resource": _('No resource "%(key)s".') % {"key": key}})
             if "starts_at" not in attrs:
-                raise serializers.ValidationError({"starts_at": "A fixed booking needs its start hour."})
+                raise serializers.ValidationError({"starts_at": _("A fixed booking needs its start hour.")})
             return {**attrs, "inventory": inventory}
 
         def _flexible(self, attrs: dict[str, Any]) -> dict[str, Any]:
             for name in ("eligible", "earliest_start", "latest_end"):
                 if name not in attrs:
-                    raise serializers.ValidationError({name: "A flexible booking needs this field."})
+                    raise serializers.ValidationError({name: _("A flexible booking needs this field.")})
             resources: dict[int, Inventory] = {}
             for found in attrs["eligible"]:
                 resources.update((inv.pk, inv) for inv in found)

@@ -18,6 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
@@ -35,8 +37,8 @@ class PeriodRefField(serializers.RelatedField):
     """A period named by its slug (``2027-q1``) or its id (``3``)."""
 
     default_error_messages = {
-        "does_not_exist": "No allocation period {value}.",
-        "incorrect_type": "Name the period by slug or id.",
+        "does_not_exist": gettext_lazy("No allocation period {value}."),
+        "incorrect_type": gettext_lazy("Name the period by slug or id."),
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -65,7 +67,7 @@ def visible_or_404(queryset: QuerySet[Any], pk: Any) -> Any:
     try:
         return queryset.get(pk=int(pk))
     except (TypeError, ValueError, OverflowError, queryset.model.DoesNotExist):
-        raise NotFound("Not found.") from None
+        raise NotFound(_("Not found.")) from None
 
 
 def period_by_ref(ref: str, *, queryset: QuerySet[AllocationPeriod] | None = None) -> AllocationPeriod | None:
@@ -137,7 +139,7 @@ class PeriodViewSet(viewsets.GenericViewSet):
     def retrieve(self, request: Request, pk: str) -> Response:
         period = period_by_ref(pk, queryset=self.get_queryset())
         if period is None:
-            raise NotFound("No such allocation period.")
+            raise NotFound(_("No such allocation period."))
         capacity = selectors.period_capacity(period=period)
         inventory = list(selectors.eligible_inventory())
         gpu_hours = [capacity.get(inv.pk, 0.0) for inv in inventory]

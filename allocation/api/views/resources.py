@@ -20,6 +20,7 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.request import Request
@@ -115,21 +116,22 @@ class AvailabilityView(APIView):
         def validate_resource(self, value: str) -> Inventory:
             inventory = resource_by_key(value)
             if inventory is None:
-                raise serializers.ValidationError(f'No resource "{value}"; name it "site/chip_type", e.g. "lux/h100".')
+                raise serializers.ValidationError(
+                    _('No resource "%(key)s"; name it "site/chip_type", e.g. "lux/h100".') % {"key": value})
             return inventory
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             start = ledger.floor_hour(attrs.get("start") or timezone.now())
             if "hours" in attrs and "end" in attrs:
-                raise serializers.ValidationError({"end": "Give either hours or end, not both."})
+                raise serializers.ValidationError({"end": _("Give either hours or end, not both.")})
             if "end" in attrs:
                 span = attrs["end"] - start
                 if span.total_seconds() <= 0:
-                    raise serializers.ValidationError({"end": "The end must be after the start."})
+                    raise serializers.ValidationError({"end": _("The end must be after the start.")})
                 hours = -(-span // ledger.HOUR)  # whole hours, rounded up
                 if hours > MAX_AVAILABILITY_HOURS:
                     raise serializers.ValidationError(
-                        {"end": f"Ask for at most {MAX_AVAILABILITY_HOURS} hours per call."})
+                        {"end": _("Ask for at most %(hours)s hours per call.") % {"hours": MAX_AVAILABILITY_HOURS}})
             else:
                 hours = attrs.get("hours", 24)
             return {"inventory": attrs["resource"], "start": start, "hours": int(hours)}

@@ -191,7 +191,7 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
                    responses=OutputSerializer(many=True))
     def list(self, request: Request) -> Response:
         if not policies.is_committee(request.user):
-            raise PermissionDenied("Only allocation committee members may see allocation rounds.")
+            raise PermissionDenied(_("Only allocation committee members may see allocation rounds."))
         qs = _with_summary(self.filter_queryset(AllocationRound.objects.select_related("period", "created_by")))
         page = self.paginate_queryset(qs.order_by("-created_at", "-pk"))
         return self.get_paginated_response(self.OutputSerializer(page, many=True).data)
