@@ -28,7 +28,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -41,6 +41,8 @@ from allocation.models import AuditEvent, Booking, BookingStatus, UsageRecord
 from allocation.services import ledger
 from allocation.services.audit import audit_event
 from allocation.services.errors import NotAllowed
+
+T = TypeVar("T")
 
 # Float sums of many records: a total equal to the limit up to rounding is at the limit.
 RELATIVE_SLACK = 1e-9
@@ -196,28 +198,37 @@ def _report(*, actor: Any, records: list[dict[str, Any]], now: datetime) -> Usag
     ids = [str(r.get("record_id", "")) for r in records]
     known = {u.record_id: u for u in UsageRecord.objects.filter(record_id__in=ids)}
     recorded = _recorded(bookings)
-    outcome, new, events, seen = UsageOutcome(), [], [], set()
-    for index, (record_id, record) in enumerate(zip(ids, records, strict=True)):
+    outcome, new = _sort_batch(ids, records, known, _check_same, lambda record_id, record: _new_report(
+        actor=actor, record_id=record_id, record=record, bookings=bookings, recorded=recorded, now=now))
+    events = [audit_event(actor=actor, action="usage.reported", obj=stored, tenant=stored.booking.tenant,
+                          after=_snapshot(stored)) for stored in new]
+    _store(new, events)
+    outcome.created = len(new)
+    return outcome
+
+
+def _sort_batch(
+    ids: list[str], items: list[dict[str, Any]], known: dict[str, UsageRecord],
+    check_same: Callable[[UsageRecord, dict[str, Any]], None], make: Callable[[str, dict[str, Any]], T],
+) -> tuple[UsageOutcome, list[T]]:
+    """Each item of a batch, in order: a second one under an id is refused, a known id is counted
+    when its figures are the same (``check_same`` refuses it otherwise), a new one is ``make``'s,
+    which may refuse it; the outcome lists every refusal with its index."""
+    outcome, made, seen = UsageOutcome(), [], set()
+    for index, (record_id, item) in enumerate(zip(ids, items, strict=True)):
         try:
             if record_id in seen:
                 raise _Refused("record_id", "duplicate", _("Record %(id)s is listed twice in this batch.")
                                % {"id": record_id})
             seen.add(record_id)
             if (existing := known.get(record_id)) is not None:
-                _check_same(existing, record)
+                check_same(existing, item)
                 outcome.already_reported += 1
                 continue
-            stored = _new_report(actor=actor, record_id=record_id, record=record, bookings=bookings,
-                                 recorded=recorded, now=now)
+            made.append(make(record_id, item))
         except _Refused as refused:
             outcome.refused.append(Refusal(index, record_id, refused.field, refused.code, refused.message))
-            continue
-        new.append(stored)
-        events.append(audit_event(actor=actor, action="usage.reported", obj=stored, tenant=stored.booking.tenant,
-                                  after=_snapshot(stored)))
-    _store(new, events)
-    outcome.created = len(new)
-    return outcome
+    return outcome, made
 
 
 def _check_same(existing: UsageRecord, record: dict[str, Any]) -> None:
@@ -276,27 +287,15 @@ def _adjust(*, actor: Any, adjustments: list[dict[str, Any]]) -> UsageOutcome:
     per_record = dict(UsageRecord.objects.filter(corrects__in=list(targets.values())).values("corrects_id")
                       .annotate(total=Sum("gpu_hours")).order_by().values_list("corrects_id", "total"))
     totals = {t.record_id: t.gpu_hours + (per_record.get(t.pk) or 0.0) for t in targets.values()}
-    outcome, new, events, seen = UsageOutcome(), [], [], set()
-    for index, (record_id, adjustment) in enumerate(zip(ids, adjustments, strict=True)):
-        try:
-            if record_id in seen:
-                raise _Refused("record_id", "duplicate", _("Record %(id)s is listed twice in this batch.")
-                               % {"id": record_id})
-            seen.add(record_id)
-            if (existing := known.get(record_id)) is not None:
-                _check_same_adjustment(existing, adjustment)
-                outcome.already_reported += 1
-                continue
-            stored, before = _new_adjustment(actor=actor, record_id=record_id, adjustment=adjustment,
-                                             targets=targets, bookings=bookings, recorded=recorded, totals=totals)
-        except _Refused as refused:
-            outcome.refused.append(Refusal(index, record_id, refused.field, refused.code, refused.message))
-            continue
-        new.append(stored)
-        events.append(audit_event(actor=actor, action="usage.adjusted", obj=stored, tenant=stored.booking.tenant,
-                                  before={"record_id": stored.corrects.record_id if stored.corrects else None,
-                                          "gpu_hours": before},
-                                  after={**_snapshot(stored), "record_gpu_hours": before + stored.gpu_hours}))
+    outcome, made = _sort_batch(ids, adjustments, known, _check_same_adjustment, lambda record_id, adjustment:
+                                _new_adjustment(actor=actor, record_id=record_id, adjustment=adjustment,
+                                                targets=targets, bookings=bookings, recorded=recorded, totals=totals))
+    new = [stored for stored, _ in made]
+    events = [audit_event(actor=actor, action="usage.adjusted", obj=stored, tenant=stored.booking.tenant,
+                          before={"record_id": stored.corrects.record_id if stored.corrects else None,
+                                  "gpu_hours": before},
+                          after={**_snapshot(stored), "record_gpu_hours": before + stored.gpu_hours})
+              for stored, before in made]
     _store(new, events)
     outcome.created = len(new)
     return outcome

@@ -9,7 +9,7 @@ serializer_class" AssertionError, and opening a list in a browser did too.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,10 +25,7 @@ from allocation.models import (
     Quota,
     UsageRecord,
 )
-from allocation.services.bookings import booking_fixed_create
-from allocation.services.maintenance import maintenance_announce
-from allocation.services.usage import usage_records_report
-from tests.api import client_for, draft
+from tests.api import client_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 PREFIX = "/api/v1/"
@@ -76,20 +73,6 @@ def url_of(route: str, pattern: URLPattern) -> str:
     # A kind this file does not know yet is still walked, with an id that may name nothing (a 404, not a 5xx).
     head, tail = path.split("(?P<pk>", 1)
     return PREFIX + head + str(obj.pk if obj is not None else 1) + tail.split(")", 1)[1]
-
-
-@pytest.fixture
-def world(funded: Any, aurora: Any, alice: Any, bob: Any, carol: Any, oscar: Any) -> None:
-    """One object of every kind a route names."""
-    booking, _ = booking_fixed_create(actor=alice, tenant=aurora,
-                                      inventory=funded.lux_h100, starts_at=START, hours=4, chips=8)
-    with pytest.MonkeyPatch.context() as clock:  # usage is reported for a booking that ran
-        clock.setattr("django.utils.timezone.now", lambda: START + timedelta(hours=2))
-        usage_records_report(actor=oscar, records=[{"record_id": "r-1", "booking": booking.pk,
-                                                    "at": START + timedelta(hours=1), "gpu_hours": 8.0}])
-    maintenance_announce(actor=oscar, inventory=funded.muc_h100, chips=1, starts_at=START,
-                         ends_at=START + timedelta(hours=2))
-    draft(bob)
 
 
 def test_the_walk_covers_the_api(world: None) -> None:
