@@ -8,11 +8,9 @@ barrier, all sending the same key (a client retrying on several connections afte
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from rest_framework.authtoken.models import Token
 
 from allocation.models import AllocationRequest, AllocationRound, AuditEvent, IdempotencyKey
 from tests.api import request_body
+from tests.integration.test_booking_races import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
@@ -52,29 +51,6 @@ def post(url: str, token: str, body: dict[str, Any], key: str) -> tuple[int, dic
             return error.code, {"raw": raw[:500].decode(errors="replace")}, None
 
 
-def race(call: Callable[[int], Any]) -> list[Any]:
-    """``call(i)`` in CLIENTS threads released together; exceptions are returned, not lost."""
-    barrier = threading.Barrier(CLIENTS)
-    results: list[Any] = [None] * CLIENTS
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=60)
-            results[i] = call(i)
-        except BaseException as exc:  # reported below
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=180)
-    assert not any(thread.is_alive() for thread in threads), "a client hung"
-    errors = [r for r in results if isinstance(r, BaseException)]
-    assert not errors, errors
-    return results
-
-
 def assert_one_created_the_rest_replayed(answers: list[tuple[int, dict[str, Any], str | None]],
                                          created: int) -> None:
     statuses = Counter(status for status, _, _ in answers)
@@ -87,7 +63,7 @@ def test_one_key_sent_at_once_drafts_one_request(live_server: Any, alice: Any) -
     token = Token.objects.create(user=alice).key
     body = request_body()
 
-    answers = race(lambda i: post(f"{live_server.url}/api/v1/allocation-requests/", token, body, "draft-once"))
+    answers = race(CLIENTS, lambda i: post(f"{live_server.url}/api/v1/allocation-requests/", token, body, "draft-once"))
 
     assert_one_created_the_rest_replayed(answers, 201)
     assert AllocationRequest.objects.count() == 1
@@ -98,7 +74,7 @@ def test_one_key_sent_at_once_drafts_one_request(live_server: Any, alice: Any) -
 def test_one_key_sent_at_once_starts_one_preview(live_server: Any, carol: Any, catalogue: Any) -> None:
     token = Token.objects.create(user=carol).key
 
-    answers = race(lambda i: post(f"{live_server.url}/api/v1/allocation-rounds/", token, {"period": "2027-q1"},
+    answers = race(CLIENTS, lambda i: post(f"{live_server.url}/api/v1/allocation-rounds/", token, {"period": "2027-q1"},
                                   "preview-once"))
 
     assert_one_created_the_rest_replayed(answers, 202)
@@ -110,7 +86,7 @@ def test_one_key_with_different_bodies_at_once_creates_one_and_refuses_the_other
 ) -> None:
     token = Token.objects.create(user=alice).key
 
-    answers = race(lambda i: post(f"{live_server.url}/api/v1/allocation-requests/", token,
+    answers = race(CLIENTS, lambda i: post(f"{live_server.url}/api/v1/allocation-requests/", token,
                                   request_body(title=f"Idea {i}"), "one-key"))
 
     statuses = Counter(status for status, _, _ in answers)
