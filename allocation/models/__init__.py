@@ -1,4 +1,4 @@
-"""The domain model; one module per part of the vocabulary in shared/spec/domain.md."""
+"""The domain model; one module per part of the vocabulary in docs/vocabulary.md."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Invariants:
 - a booking's status changes only in ``booking_transition``, along the
-  lifecycle of shared/spec/domain.md;
+  lifecycle of docs/vocabulary.md;
 - a placed booking holds its chips in ``ResourceHour`` and its cost in the
   ``QuotaBalance`` of its tenant's grant on its resource (no other grant pays
   for it) in the same transaction that places it; cancelling gives back what
