@@ -3,8 +3,8 @@
 NUL bytes (which PostgreSQL refuses) and other control characters in any
 text, slug or key of a body; date filters whose offset PostgreSQL cannot
 hold; moments near the ends of the calendar (Python's datetime overflows a
-few hours past 9999-12-31). Each case was a 500 before; each is now a 400
-in the API's one error body, naming the field, and nothing is stored.
+few hours past 9999-12-31). Each case is a 400 in the API's one error
+body, naming the field, and nothing is stored.
 """
 
 from __future__ import annotations
