@@ -83,7 +83,7 @@ def test_my_bookings_shows_the_factor_with_six_significant_digits(
     _heavy_users(aurora, nimbus, oscar, _book(alice, "aurora-lab", chips=1), timezone.now() - timedelta(hours=1))
     client.force_login(alice)
     html = client.get(reverse("booking-list")).content.decode()
-    # It read 0.00 for every heavy user; now it is F itself, however small.
+    # F itself, however small: rounded to two decimals every heavy user would read 0.00.
     assert re.search(r'data-tenant="aurora-lab">\d\.\d{5}e-\d{4}<', html), html
 
 
@@ -91,7 +91,7 @@ def test_extreme_tenant_weights_never_grant_above_the_sites_capacity(
     catalogue: Any, aurora: Any, bob: Any, nimbus: Any, mallory: Any, carol: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    # LUX has 90 H100 in service for 2,160 h: 194,400 GPU-hours; 1 + 1e-17 == 1.0 used to let both have it all.
+    # LUX has 90 H100 in service for 2,160 h: 194,400 GPU-hours; 1 + 1e-17 == 1.0 must not let both have it all.
     Tenant.objects.filter(pk=nimbus.pk).update(weight=1e-17)
     only_lux = dict(eligible_sites=(catalogue.lux,))
     a = accepted(catalogue, aurora, bob, carol, 50_000, **only_lux)

@@ -13,7 +13,7 @@ Invariants:
   ids unique per tenant, ``eligible`` required and in a request's form)
   replace its ``quota`` in the booking round; each placement of such a
   tenant is rendered with ``drawn``, the grants its cost came from, and
-  only those placements (an input without grants renders as before).
+  only those placements (an input without grants has no ``drawn`` key).
 - Eligibility wildcards are resolved here, never in the engine: an entry
   without ``site`` means every site with that chip type, without
   ``chip_type`` every chip type at that site, a missing list every resource;
@@ -29,7 +29,7 @@ Invariants:
   (never 0.0: ``factor.factor_of``) and the booking round orders by their
   exponent, exact where F underflows;
   times are written as ``2027-01-08T00:00:00Z``.
-- No Django here: the command, the web what-if page and the tests share it.
+- No Django here: the ``simulate`` command and the tests share it.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ Invariants:
 - ``Grant`` is an immutable ``NamedTuple`` rather than a
   frozen dataclass because a round hands out one per request (a million on
   the single-resource benchmark) and a tuple is built several times faster;
-  its fields are read by name exactly as before.
+  its fields are read by name, as a dataclass's would be.
 - ``AllocationResult.explanations`` is a read-only ``Mapping``: both paths
   format a tenant's sentence only when it is read (see
   ``allocation_explain.WaterFillExplanations`` and ``LazyExplanations``).  Read it with ``[]``,

@@ -164,8 +164,8 @@ def _place_batch(placements: list[fairshare.Placement], inventories: dict[str, I
         _bookings_write(placed, refused)
         AuditEvent.objects.bulk_create(events)
         if placed:
-            # One outbox row per tenant, one task per batch: a team that queued twenty runs hears once,
-            # and a re-run of the task finds the rows sent.
+            # One message per tenant (a row per member), one task per batch: a team that queued twenty
+            # runs hears once, and a re-run of the task finds the rows sent.
             notifications.bookings_placed_notify(bookings=placed)
         outcome["placed"] = len(placed)
     return outcome

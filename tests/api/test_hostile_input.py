@@ -3,8 +3,8 @@
 NUL bytes (which PostgreSQL refuses) and other control characters in any
 text, slug or key of a body; date filters whose offset PostgreSQL cannot
 hold; moments near the ends of the calendar (Python's datetime overflows a
-few hours past 9999-12-31). Each case was a 500 before; each is now a 400
-in the API's one error body, naming the field, and nothing is stored.
+few hours past 9999-12-31). Each case is a 400 in the API's one error
+body, naming the field, and nothing is stored.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def test_the_schema_states_the_range_of_times(funded: Any, alice: Any) -> None:
 
 @pytest.mark.parametrize("period", ["¹3", "٣", "99999999999999999999999"])
 def test_a_period_named_by_unusual_digits_is_no_period(funded: Any, bob: Any, carol: Any, period: str) -> None:
-    # str.isdigit() holds for superscripts and other scripts' digits, which int() then refuses (a 500 before).
+    # str.isdigit() holds for superscripts and other scripts' digits, which int() then refuses: no 500 either way.
     listed = client_for(carol).get("/api/v1/quotas/", {"period": period})
     assert listed.status_code == 200 and listed.json()["results"] == []
     refused(client_for(bob).post(REQUESTS, request_body(period=period), format="json"), "period")

@@ -123,7 +123,7 @@ def test_any_weights_in_range_keep_capacity_and_demand(inp: AllocationInput) -> 
 
 @pytest.mark.parametrize("two_resources", [False, True])
 def test_demands_too_large_to_add_up_are_refused_naming_the_request(two_resources: bool) -> None:
-    # The issue's two demands of 1e308: an OverflowError in fsum before.
+    # The issue's two demands of 1e308: their sum overflows fsum, so the engine must refuse them by name.
     inp = _issue_case(1.0, general=two_resources)
     huge = tuple(Request(q.id, q.tenant, 1e308, q.eligible) for q in inp.requests)
     with pytest.raises(EngineError, match=r"^request 'rb': demand 1e\+308 is too large to add up"):

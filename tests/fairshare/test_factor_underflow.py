@@ -47,7 +47,7 @@ def test_heavy_users_keep_a_positive_factor_and_an_exact_order() -> None:
     assert exponents["t0"] == pytest.approx(N * 0.6 + 0.4)
     assert exponents["t1"] == pytest.approx(N * 0.4 + 0.6)
     assert exponents["t2"] == pytest.approx(1.0)
-    assert 2.0 ** -exponents["t1"] == 0.0  # what the factor used to be
+    assert 2.0 ** -exponents["t1"] == 0.0  # what F = 2^-x computed directly would show
     assert all(0.0 < f <= 1.0 for f in factors.values())
     assert factors["t0"] == factors["t1"] == SMALLEST_FACTOR
     assert exponents["t1"] < exponents["t0"]

@@ -1,10 +1,10 @@
 """Issue 11, item 9 in the pages: times near the ends of the calendar and control characters are form errors.
 
-Before, the timeline at 9999-12-31 or 0001-01-01, the booking form's
-availability preview and its POST with a start in year 9999 answered 500
-(OverflowError), and a flexible booking with its window in year 9999 was
-accepted. Now each is an error shown beside the field (or above the chart),
-in the platform's stated range, and nothing is stored.
+The timeline at 9999-12-31 or 0001-01-01, the booking form's availability
+preview and its POST with a start in year 9999 (where Python's datetime
+overflows), and a flexible booking with its window in year 9999, are each an
+error shown beside the field (or above the chart), in the platform's stated
+range, and nothing is stored.
 """
 
 from __future__ import annotations
