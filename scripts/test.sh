@@ -26,7 +26,9 @@ echo "== migrations are up to date"
 .venv/bin/python manage.py makemigrations --check --dry-run
 
 echo "== tests on SQLite"
-.venv/bin/pytest -p no:cacheprovider "$@"
+# One in-memory database per xdist worker, so the SQLite pass runs on every core. The PostgreSQL
+# pass below stays serial: its Celery-worker tests share one Redis queue between test processes.
+.venv/bin/pytest -p no:cacheprovider -n auto "$@"
 
 if .venv/bin/python -c "import psycopg, os; psycopg.connect(os.environ['TEST_DATABASE_URL'].replace('/investai', '/postgres'), connect_timeout=3).close()" 2>/dev/null; then
     echo "== database tests on PostgreSQL"
