@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from rest_framework.authtoken.models import Token
 
-from allocation.models import AllocationRound, Notification
+from allocation.models import AllocationRound, Notification, Tenant
 from allocation.services import notifications, rounds
 from allocation.services.booking_round import booking_round_run
 from allocation.services.bookings import booking_fixed_create, booking_flexible_create
@@ -49,12 +49,16 @@ def committed_round(catalogue: Any, carol: Any, capture: Any) -> AllocationRound
         return rounds.round_commit(actor=carol, round_id=rnd.pk)
 
 
+def accept(catalogue: Any, tenant: Any, pi: Any, carol: Any, gpu_hours: float, **content: Any) -> None:
+    req = request_create(actor=pi, tenant=tenant, period=catalogue.period, content=RequestContent(
+        title=f"{tenant.name} {gpu_hours}", chip_type=catalogue.h100, demand_gpu_hours=gpu_hours, **content))
+    request_submit(actor=pi, request=req)
+    request_decide(actor=carol, request=req, accept=True)
+
+
 @pytest.fixture
 def accepted_request(catalogue: Any, aurora: Any, bob: Any, carol: Any) -> None:
-    req = request_create(actor=bob, tenant=aurora, period=catalogue.period, content=RequestContent(
-        title="Aurora 1000", chip_type=catalogue.h100, demand_gpu_hours=1000))
-    request_submit(actor=bob, request=req)
-    request_decide(actor=carol, request=req, accept=True)
+    accept(catalogue, aurora, bob, carol, 1000)
 
 
 @pytest.mark.usefixtures("accepted_request")
@@ -75,6 +79,26 @@ def test_a_round_logs_its_compute_and_its_commit_with_its_id_and_the_round_it_su
     assert [(r.round_id, r.grants, r.superseded_round_ids) for r in commits] == [(first.pk, 1, []),
                                                                                  (second.pk, 1, [first.pk])]
     assert f"superseded rounds [{first.pk}]" in commits[1].getMessage()
+
+
+def test_a_round_the_engine_refuses_is_a_warning_naming_the_round_and_why(
+    catalogue: Any, aurora: Any, bob: Any, nimbus: Any, mallory: Any, carol: Any,
+    django_capture_on_commit_callbacks: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # As in test_fair_share_exact.py: a subnormal weight makes the engine refuse rather than overgrant.
+    Tenant.objects.filter(pk=nimbus.pk).update(weight=1e-320)
+    if Tenant.objects.get(pk=nimbus.pk).weight == 0.0:
+        pytest.skip("this database does not keep subnormal floats")
+    accept(catalogue, aurora, bob, carol, 50_000, eligible_sites=(catalogue.lux,))
+    accept(catalogue, nimbus, mallory, carol, 194_400, eligible_sites=(catalogue.lux,))
+    caplog.set_level(logging.INFO)
+    with django_capture_on_commit_callbacks(execute=True):
+        rnd = rounds.round_preview_start(actor=carol, period=catalogue.period)
+
+    *_, refused = lines(caplog, "allocation.services.rounds")
+    assert (refused.levelno, refused.round_id, refused.period_slug) == (logging.WARNING, rnd.pk, "2027-q1")
+    assert refused.getMessage().startswith(f"round {rnd.pk} (period 2027-q1): the engine refused it: resource "
+                                           "lux/h100")
 
 
 def test_a_booking_round_shard_logs_its_start_and_its_counts(
