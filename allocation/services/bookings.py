@@ -114,17 +114,17 @@ class _Lookup(Enum):
     PERIOD = "look the period up"
 
 
-Create = Callable[P, tuple[Booking, bool]]
+_Create = Callable[P, tuple[Booking, bool]]
 
 
-def _logs_refusal(kind: str) -> Callable[[Create[P]], Create[P]]:
+def _logs_refusal(kind: str) -> Callable[[_Create[P]], _Create[P]]:
     """One INFO line per refused booking (code, field, tenant, resources), none on success.
 
     Wrapped around the whole service so every refusal is logged however early it comes, and the
     success path pays one try block: nothing that formats or writes. Neither the message (which
     may name figures in the client's language) nor anything about the user goes into the line.
     """
-    def wrap(create: Create[P]) -> Create[P]:
+    def wrap(create: _Create[P]) -> _Create[P]:
         @functools.wraps(create)
         def logged(*args: P.args, **kwargs: P.kwargs) -> tuple[Booking, bool]:
             try:
