@@ -18,6 +18,8 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
@@ -40,6 +42,8 @@ from allocation.models import (
 from allocation.services import ledger, notifications
 from allocation.services.audit import audit_event, snapshot
 from allocation.services.bookings import AUDITED, MAX_HOURS, booking_transition
+
+logger = logging.getLogger(__name__)
 
 PLACED = [BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.AT_RISK]
 # Placements written per transaction: large enough that statements, not round trips, dominate;
@@ -194,11 +198,15 @@ def booking_round_run(*, inventory_ids: list[int], now: datetime | None = None) 
     periods is tried in the first and, if it did not fit, in the next.
     """
     now = now or timezone.now()
+    started = time.perf_counter()
     start = ledger.ceil_hour(now)
     pending = Booking.objects.filter(status=BookingStatus.PENDING, latest_end__gt=now, eligible__in=inventory_ids)
     last_end = pending.aggregate(last=Max("latest_end"))["last"]
     if last_end is None:
+        logger.debug("booking round shard %s: nothing pending", inventory_ids, extra={"resource_ids": inventory_ids})
         return {"bookings": 0, "placed": 0, "unplaced": {}}
+    logger.info("booking round shard %s: placing pending bookings", inventory_ids,
+                extra={"resource_ids": inventory_ids})
     considered = set(pending.values_list("id", flat=True))
     decided: set[int] = set()
     placed = 0
@@ -225,4 +233,14 @@ def booking_round_run(*, inventory_ids: list[int], now: datetime | None = None) 
             unplaced_reason="window")
     still = Booking.objects.filter(pk__in=considered, status=BookingStatus.PENDING)
     reasons = dict(still.values("unplaced_reason").annotate(n=Count("id")).values_list("unplaced_reason", "n"))
-    return {"bookings": len(considered), "placed": placed, "unplaced": reasons}
+    outcome = {"bookings": len(considered), "placed": placed, "unplaced": reasons}
+    _shard_log(inventory_ids, outcome, time.perf_counter() - started)
+    return outcome
+
+
+def _shard_log(inventory_ids: list[int], outcome: dict[str, Any], seconds: float) -> None:
+    unplaced = sum(outcome["unplaced"].values())
+    logger.info("booking round shard %s: %s bookings, %s placed, %s unplaced %s, in %.3f s", inventory_ids,
+                outcome["bookings"], outcome["placed"], unplaced, outcome["unplaced"], seconds,
+                extra={"resource_ids": inventory_ids, "bookings": outcome["bookings"], "placed": outcome["placed"],
+                       "unplaced": unplaced, "unplaced_reasons": outcome["unplaced"], "seconds": round(seconds, 3)})

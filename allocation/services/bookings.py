@@ -23,11 +23,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import math
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, ParamSpec
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
@@ -51,6 +53,9 @@ from allocation.services.audit import audit_event, audit_record, snapshot
 from allocation.services.errors import Conflict, IdempotencyMismatch, NotAllowed, ServiceError
 from allocation.services.notifications import notify_tenant
 from allocation.services.tenants import tenant_require_commit
+
+logger = logging.getLogger(__name__)
+P = ParamSpec("P")
 
 MAX_HOURS = 24 * 92
 TRANSITIONS: dict[str, set[str]] = {
@@ -109,6 +114,40 @@ class _Lookup(Enum):
     PERIOD = "look the period up"
 
 
+_Create = Callable[P, tuple[Booking, bool]]
+
+
+def _logs_refusal(kind: str) -> Callable[[_Create[P]], _Create[P]]:
+    """One INFO line per refused booking (code, field, tenant, resources), none on success.
+
+    Wrapped around the whole service so every refusal is logged however early it comes, and the
+    success path pays one try block: nothing that formats or writes. Neither the message (which
+    may name figures in the client's language) nor anything about the user goes into the line.
+    """
+    def wrap(create: _Create[P]) -> _Create[P]:
+        @functools.wraps(create)
+        def logged(*args: P.args, **kwargs: P.kwargs) -> tuple[Booking, bool]:
+            try:
+                return create(*args, **kwargs)
+            except (ServiceError, NotAllowed) as refused:
+                _refusal_log(kind, refused, kwargs)
+                raise
+        return logged
+    return wrap
+
+
+def _refusal_log(kind: str, refused: ServiceError | NotAllowed, kwargs: dict[str, Any]) -> None:
+    tenant, inventory = kwargs.get("tenant"), kwargs.get("inventory")
+    resource_ids = [inventory.pk] if inventory is not None else sorted(i.pk for i in kwargs.get("eligible") or [])
+    code, field = ((refused.code, refused.field) if isinstance(refused, ServiceError)
+                   else ("not_allowed", "non_field_errors"))
+    tenant_id = tenant.pk if tenant is not None else None
+    logger.info("%s booking refused (%s on %s): tenant %s, resources %s", kind, code, field, tenant_id, resource_ids,
+                extra={"booking_kind": kind, "code": code, "field": field, "tenant_id": tenant_id,
+                       "resource_ids": resource_ids})
+
+
+@_logs_refusal("fixed")
 def booking_fixed_create(
     *, actor: Any, tenant: Tenant, inventory: Inventory, starts_at: datetime, hours: int, chips: int,
     idempotency_key: str | None = None, period: AllocationPeriod | _Lookup | None = _Lookup.PERIOD,
@@ -267,6 +306,7 @@ def _confirm_sql(booking_columns: tuple[tuple[str, str], ...], event_columns: tu
     )
 
 
+@_logs_refusal("flexible")
 def booking_flexible_create(
     *, actor: Any, tenant: Tenant, eligible: list[Inventory], earliest_start: datetime, latest_end: datetime,
     hours: int, chips: int, idempotency_key: str | None = None,

@@ -22,6 +22,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +48,8 @@ from allocation.services.audit import audit_record, snapshot
 from allocation.services.bookings import AUDITED, booking_cancel, booking_transition
 from allocation.services.errors import Conflict, NotAllowed, ServiceError
 from allocation.services.notifications import notify_tenant, tenants_notify
+
+logger = logging.getLogger(__name__)
 
 # A window is entered hour by hour into the ledger: a year of hours is the most one takes.
 MAX_WINDOW = timedelta(days=366)
@@ -117,6 +120,12 @@ def ledger_refit(*, inventory: Inventory, start: datetime, end: datetime,
     ledger.capacity_set(capacity_by_row={pk: fresh[hour] for pk, hour, cap, _booked in rows
                                          if hour in fresh and cap != fresh[hour]})
     _tell_at_risk(displaced)
+    if displaced:
+        ids = [b.pk for b in displaced]
+        logger.warning("resource %s: %s bookings put at risk (ids %s, tenants %s)", inventory.pk, len(ids), ids,
+                       sorted({b.tenant_id for b in displaced}),
+                       extra={"resource_id": inventory.pk, "booking_ids": ids,
+                              "tenant_ids": sorted({b.tenant_id for b in displaced})})
     return displaced
 
 
@@ -186,7 +195,16 @@ def maintenance_announce(
     displaced = ledger_refit(inventory=inventory, start=starts_at, end=ends_at, now=now)
     audit_record(actor=actor, action="maintenance.announced", obj=window,
                  after={**_window_after(window), "at_risk": [b.pk for b in displaced]})
+    _window_log("announced", window, displaced)
     return window, displaced
+
+
+def _window_log(what: str, window: MaintenanceWindow, displaced: list[Booking]) -> None:
+    logger.info("maintenance window %s %s: resource %s, %s chips from %s to %s, %s bookings put at risk", window.pk,
+                what, window.inventory_id, window.chips, f"{window.starts_at:%Y-%m-%d %H:%M}",
+                f"{window.ends_at:%Y-%m-%d %H:%M}", len(displaced),
+                extra={"window_id": window.pk, "resource_id": window.inventory_id, "chips": window.chips,
+                       "starts_at": window.starts_at, "ends_at": window.ends_at, "at_risk": len(displaced)})
 
 
 def _locked_window(window: MaintenanceWindow, now: datetime) -> MaintenanceWindow:
@@ -221,6 +239,7 @@ def maintenance_change(
                              end=max(old_end, window.ends_at), now=now)
     audit_record(actor=actor, action="maintenance.changed", obj=window, before=before,
                  after={**_window_after(window), "at_risk": [b.pk for b in displaced]})
+    _window_log("changed", window, displaced)
     return window, displaced
 
 

@@ -29,6 +29,7 @@ relay once it is ``REQUEUE_AFTER`` old.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from smtplib import SMTPException
@@ -44,6 +45,8 @@ from allocation.models import Membership, Notification, NotificationSettings
 
 if TYPE_CHECKING:
     from allocation.models import Booking
+
+logger = logging.getLogger(__name__)
 
 # Long enough that a row's own on-commit enqueue has normally been worked off;
 # a row queued twice is still mailed once.
@@ -146,10 +149,24 @@ def notification_send(*, notification_id: int) -> int:
             row.attempts += 1
             row.last_error = f"{type(exc).__name__}: {exc}"[:500]
             row.save(update_fields=["attempts", "last_error"])
+            _failure_log(row, exc)
             return 0
         row.sent_at = timezone.now()
         row.save(update_fields=["sent_at"])
     return sent
+
+
+def _failure_log(row: Notification, exc: Exception) -> None:
+    """A failed send: a retry to come, or the give-up an operator must act on. The error's type only:
+    its text (kept on the row) may quote the recipient's address."""
+    ids = {"notification_id": row.pk, "tenant_id": row.tenant_id, "attempts": row.attempts,
+           "error_type": type(exc).__name__}
+    if row.attempts >= MAX_ATTEMPTS:
+        logger.warning("notification %s (tenant %s): giving up after %s failed attempts (%s); the relay will not "
+                       "send it again", row.pk, row.tenant_id, row.attempts, type(exc).__name__, extra=ids)
+    else:
+        logger.info("notification %s (tenant %s): attempt %s of %s failed (%s); the relay retries it", row.pk,
+                    row.tenant_id, row.attempts, MAX_ATTEMPTS, type(exc).__name__, extra=ids)
 
 
 def notifications_send(*, notification_ids: list[int]) -> int:
@@ -171,6 +188,10 @@ def notifications_requeue(*, now: Any = None) -> int:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+    if stale:
+        logger.info("outbox relay: queueing %s unsent notifications again (ids %s to %s)", len(stale), stale[0],
+                    stale[-1], extra={"notifications": len(stale), "first_notification_id": stale[0],
+                                      "last_notification_id": stale[-1]})
     for start in range(0, len(stale), REQUEUE_BATCH):
         notifications_send.delay(stale[start : start + REQUEUE_BATCH])
     return len(stale)

@@ -20,6 +20,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import defaultdict
@@ -46,6 +47,8 @@ from allocation.services import ledger
 from allocation.services.audit import audit_record
 from allocation.services.errors import Conflict, NotAllowed, ServiceError
 from allocation.services.notifications import tenants_notify
+
+logger = logging.getLogger(__name__)
 
 TRANSITIONS: dict[str, set[str]] = {
     RoundStatus.PREVIEW: {RoundStatus.COMMITTED, RoundStatus.DISCARDED},
@@ -175,11 +178,18 @@ def _overdrawn_preview(period: AllocationPeriod, grants: list[dict[str, Any]]) -
     return _overdrawn_rows(ledger.grants_overdrawn(period_id=period.pk, granted=granted))
 
 
+def _ids(rnd: AllocationRound) -> dict[str, Any]:
+    """The ids a round's log lines carry as fields (the JSON format indexes them)."""
+    return {"round_id": rnd.pk, "period_slug": rnd.period.slug}
+
+
 def round_compute(*, round_id: int) -> AllocationRound:
     """Run the engine on a snapshot and store the preview (idempotent)."""
     rnd = AllocationRound.objects.select_related("period").get(pk=round_id)
     if rnd.result is not None or rnd.status != RoundStatus.PREVIEW:
         return rnd
+    started = time.perf_counter()
+    logger.info("round %s (period %s): computing the preview", rnd.pk, rnd.period.slug, extra=_ids(rnd))
     snap = selectors.allocation_snapshot(period=rnd.period)
     try:
         summary = _summary(snap, fairshare.allocate(snap.engine_input))
@@ -189,17 +199,30 @@ def round_compute(*, round_id: int) -> AllocationRound:
         # committee reads why, naming the resource, and a retry would refuse again.
         failure = _("The engine refused this round: %(reason)s") % {"reason": exc}
         AllocationRound.objects.filter(pk=rnd.pk).update(failure=failure)
+        logger.warning("round %s (period %s): the engine refused it: %s", rnd.pk, rnd.period.slug, exc,
+                       extra=_ids(rnd))
         rnd.refresh_from_db()
         return rnd
     except Exception as exc:  # shown to the committee instead of a spinner that never ends
         AllocationRound.objects.filter(pk=rnd.pk).update(failure=f"{type(exc).__name__}: {exc}")
+        logger.exception("round %s (period %s): computing failed", rnd.pk, rnd.period.slug, extra=_ids(rnd))
         raise
     with transaction.atomic():
-        rnd = AllocationRound.objects.select_for_update().get(pk=round_id)
+        period, rnd = rnd.period, AllocationRound.objects.select_for_update().get(pk=round_id)
+        rnd.period = period  # read above: the log line names it without a query
         if rnd.result is None and rnd.status == RoundStatus.PREVIEW:
             rnd.result, rnd.computed_at, rnd.failure = summary, timezone.now(), ""
             rnd.save(update_fields=["result", "computed_at", "failure"])
+            _computed_log(rnd, summary, time.perf_counter() - started)
     return rnd
+
+
+def _computed_log(rnd: AllocationRound, summary: dict[str, Any], seconds: float) -> None:
+    counts = {"grants": len(summary["grants"]), "tenants": len(summary["tenants"]),
+              "overdrawn": len(summary["overdrawn"]), "seconds": round(seconds, 3)}
+    logger.info("round %s (period %s): preview computed: %s grants to %s tenants, %s overdrawn, in %.3f s",
+                rnd.pk, rnd.period.slug, counts["grants"], counts["tenants"], counts["overdrawn"], seconds,
+                extra={**_ids(rnd), **counts})
 
 
 def _fault_injection_pause() -> None:
@@ -230,10 +253,12 @@ def round_commit(*, actor: Any, round_id: int) -> AllocationRound:
                                   "run a new preview and commit that."), code="stale_preview")
     affected = set(Quota.objects.filter(period=rnd.period, round__status=RoundStatus.COMMITTED)
                    .values_list("tenant_id", flat=True))
+    superseded = []
     for previous in AllocationRound.objects.select_for_update().filter(period=rnd.period,
                                                                        status=RoundStatus.COMMITTED):
         round_transition(previous, RoundStatus.SUPERSEDED)
         previous.save(update_fields=["status"])
+        superseded.append(previous.pk)
         audit_record(actor=actor, action="round.superseded", obj=previous,
                      before={"status": RoundStatus.COMMITTED}, after={"status": RoundStatus.SUPERSEDED})
     round_transition(rnd, RoundStatus.COMMITTED)
@@ -265,7 +290,18 @@ def round_commit(*, actor: Any, round_id: int) -> AllocationRound:
     audit_record(actor=actor, action="round.committed", obj=rnd, before={"status": RoundStatus.PREVIEW},
                  after={"status": RoundStatus.COMMITTED, "quotas": len(quotas), "overdrawn": len(overdrawn)})
     _grants_notify(rnd, quotas, overdrawn)
+    _committed_log(rnd, len(quotas), overdrawn, superseded)
     return rnd
+
+
+def _committed_log(rnd: AllocationRound, grants: int, overdrawn: list[dict[str, Any]], superseded: list[int]) -> None:
+    logger.info("round %s (period %s): committed: %s grants written, %s overdrawn, superseded rounds %s",
+                rnd.pk, rnd.period.slug, grants, len(overdrawn), superseded or "none",
+                extra={**_ids(rnd), "grants": grants, "overdrawn": len(overdrawn), "superseded_round_ids": superseded})
+    for o in overdrawn:  # rare, and each one is a tenant that can book no more on a resource: worth a line
+        logger.warning("round %s (period %s): grant of tenant %s on resource %s overdrawn: %.1f booked, %.1f granted",
+                       rnd.pk, rnd.period.slug, o["tenant"], o["inventory"], o["used"], o["granted"],
+                       extra={**_ids(rnd), "tenant_id": o["tenant"], "resource_id": o["inventory"]})
 
 
 def _grants_notify(rnd: AllocationRound, quotas: list[Quota], overdrawn: list[dict[str, Any]]) -> None:

@@ -24,7 +24,9 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -43,6 +45,7 @@ from allocation.services.audit import audit_event
 from allocation.services.errors import NotAllowed
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 # Float sums of many records: a total equal to the limit up to rounding is at the limit.
 RELATIVE_SLACK = 1e-9
@@ -190,7 +193,7 @@ def usage_records_report(*, actor: Any, records: list[dict[str, Any]], now: date
     """
     _require_operator(actor)
     now = now or timezone.now()
-    return _retrying(lambda: _report(actor=actor, records=records, now=now))
+    return _outcome_log("report", _retrying(lambda: _report(actor=actor, records=records, now=now)))
 
 
 def _report(*, actor: Any, records: list[dict[str, Any]], now: datetime) -> UsageOutcome:
@@ -274,7 +277,19 @@ def usage_records_adjust(*, actor: Any, adjustments: list[dict[str, Any]]) -> Us
     its adjustments stays >= 0 and the booking's total within its chips x hours.
     """
     _require_operator(actor)
-    return _retrying(lambda: _adjust(actor=actor, adjustments=adjustments))
+    return _outcome_log("adjustment", _retrying(lambda: _adjust(actor=actor, adjustments=adjustments)))
+
+
+def _outcome_log(batch: str, outcome: UsageOutcome) -> UsageOutcome:
+    """One line per batch with refusals, counted by code: a site whose records keep being refused
+    shows up here before it shows up in the fair-share factors."""
+    if outcome.refused:
+        codes = dict(Counter(r.code for r in outcome.refused))
+        logger.info("usage %s batch: %s stored, %s already known, %s refused %s", batch, outcome.created,
+                    outcome.already_reported, len(outcome.refused), codes,
+                    extra={"batch": batch, "stored": outcome.created, "already_reported": outcome.already_reported,
+                           "refused": len(outcome.refused), "refused_codes": codes})
+    return outcome
 
 
 def _adjust(*, actor: Any, adjustments: list[dict[str, Any]]) -> UsageOutcome:

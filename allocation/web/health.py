@@ -7,6 +7,7 @@ same thing. It needs no login and reveals no data.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -18,13 +19,18 @@ from django.views.decorators.cache import never_cache
 
 from allocation.models import Heartbeat
 
+logger = logging.getLogger(__name__)
 
-def _check(fn: Any) -> dict[str, Any]:
+
+def _check(name: str, fn: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         detail = fn()
     except Exception as exc:  # a health check reports failures, it never raises them
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        error = f"{type(exc).__name__}: {exc}"
+        # The same text the response shows, so the log says why a load balancer took the app out.
+        logger.warning("health check %s failed: %s", name, error, extra={"check": name, "error": error})
+        return {"ok": False, "error": error}
     result: dict[str, Any] = {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
     if detail:
         result.update(detail)
@@ -60,6 +66,7 @@ def _broker() -> dict[str, Any]:
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _check(_database), "cache": _check(_cache), "broker": _check(_broker)}
+    checks = {name: _check(name, fn) for name, fn in (("database", _database), ("cache", _cache),
+                                                       ("broker", _broker))}
     ok = all(check["ok"] for check in checks.values())
     return JsonResponse({"status": "ok" if ok else "failing", "checks": checks}, status=200 if ok else 503)
