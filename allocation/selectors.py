@@ -464,6 +464,15 @@ def bookings_visible_to(*, user: Any) -> QuerySet[Booking]:
     return qs.filter(tenant__in=tenants_of(user=user).values("pk"))
 
 
+def usage_visible_to(*, user: Any) -> QuerySet[UsageRecord]:
+    """Operators see every usage record (they report it); members their tenants'."""
+    qs = UsageRecord.objects.select_related("tenant", "reported_by", "booking__inventory__gigafactory",
+                                            "booking__inventory__chip_type", "corrects")
+    if policies.is_operator(user):
+        return qs
+    return qs.filter(tenant__in=tenants_of(user=user))
+
+
 def bookings_filtered(bookings: QuerySet[Booking], *, status: str | None = None, site: Gigafactory | None = None,
                       tenant_name: str = "") -> QuerySet[Booking]:
     """The list pages' filters. A site matches bookings placed there and pending ones that accept it."""
