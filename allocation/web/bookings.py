@@ -6,7 +6,7 @@ booking outside the user's tenants is a 404 (ids never leak); a service's
 ``NotAllowed`` is a 403; a ``ServiceError`` goes back on the form under the
 field it is about (a capacity refusal under the start, with the earliest
 start that fits). The ledger and quota figures shown are read through
-``allocation.services.ledger``; nothing here decides whether a booking fits.
+``allocation.selectors`` (its ``ledger`` module); nothing here decides whether a booking fits.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def _fixed_error(form: FixedBookingForm, error: ServiceError) -> str | None:
     """Put a refusal under its field; returns the earliest start that fits, for a capacity refusal."""
     if isinstance(error, Conflict) and error.field == "capacity":
         data = form.cleaned_data
-        free = ledger.free_chips(inventory=data["inventory"], start=data["starts_at"], hours=data["hours"])
+        free = selectors.free_chips(inventory=data["inventory"], start=data["starts_at"], hours=data["hours"])
         earliest = error.extra.get("earliest_start")
         when = datetime.fromisoformat(earliest) if isinstance(earliest, str) else None
         if when is not None:
@@ -180,7 +180,7 @@ def booking_availability(request: HttpRequest) -> HttpResponse:
     if inventory is not None and starts_at is not None and hours:
         start = ledger.floor_hour(starts_at)
         shown = min(hours, MAX_HOURS)
-        free = ledger.free_chips(inventory=inventory, start=start, hours=shown)
+        free = selectors.free_chips(inventory=inventory, start=start, hours=shown)
         bars = timeline.strip_bars(free, start=start)
         short = sum(1 for f in free if chips and f < chips)
         context.update({
@@ -197,12 +197,12 @@ def booking_availability(request: HttpRequest) -> HttpResponse:
                               "days": str(max(1, min(TIMELINE_MAX_DAYS, shown // 24 + 2)))}),
         })
         if chips and short and chips <= inventory.chips_in_service:
-            context["earliest"] = ledger.earliest_fit(inventory=inventory, chips=chips, hours=shown, after=start)
+            context["earliest"] = selectors.earliest_fit(inventory=inventory, chips=chips, hours=shown, after=start)
         if chips:
             context["cost"] = chips * shown * inventory.chip_type.throughput
             tenant_id = data.get("tenant")
             if tenant_id and selectors.tenants_of(user=request.user).filter(pk=tenant_id).exists():
-                period = ledger.period_at(start)
+                period = selectors.period_at(start)
                 context["period"], context["checked_period"] = period, True
                 if period is not None:
                     context["quota"] = selectors.quota_summary(tenant_id=tenant_id, period=period,
@@ -314,7 +314,7 @@ def timeline_chart(*, inventory: Inventory, start: datetime, days: int, own_tena
     """The chart of one resource (from the ledger, maintenance and placed bookings) and the viewer's bookings."""
     hours = days * 24
     end = start + hours * ledger.HOUR
-    capacity = {h: cap for h, (cap, _held) in ledger.capacity_and_held(inventory=inventory, start=start,
+    capacity = {h: cap for h, (cap, _held) in selectors.capacity_and_held(inventory=inventory, start=start,
                                                                      hours=hours).items()}
     placed = Booking.objects.filter(inventory=inventory, status__in=PLACED_STATUSES, starts_at__lt=end,
                                     ends_at__gt=start)
