@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def test_cancellable_states_are_those_the_booking_transitions_allow_to_cancel() -> None:
     reach_cancelled = {state for state, targets in BOOKING_TRANSITIONS.items() if BookingStatus.CANCELLED in targets}
-    assert policies.BOOKING_CANCELLABLE == reach_cancelled
+    assert reach_cancelled == policies.BOOKING_CANCELLABLE
 
 
 @pytest.mark.parametrize("status", list(BookingStatus))
