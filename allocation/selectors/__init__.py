@@ -64,6 +64,10 @@ from allocation.selectors.sites import (
     period_capacity,
     sites_with_inventory,
 )
+from allocation.selectors.timeline import (
+    ResourceTimeline,
+    resource_timeline,
+)
 from allocation.selectors.usage import (
     usage_visible_to,
 )
@@ -72,6 +76,7 @@ __all__ = [
     "AllocationSnapshot",
     "FixedBookingRows",
     "GrantRow",
+    "ResourceTimeline",
     "WorkerPulse",
     "allocation_snapshot",
     "audit_visible_to",
@@ -102,6 +107,7 @@ __all__ = [
     "quota_summary",
     "quotas_visible_to",
     "requests_visible_to",
+    "resource_timeline",
     "review_queue",
     "rounds_visible_to",
     "sites_with_inventory",

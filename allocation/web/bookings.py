@@ -35,10 +35,8 @@ from allocation.models import (
     Booking,
     BookingStatus,
     Inventory,
-    MaintenanceWindow,
     TenantKind,
 )
-from allocation.models.bookings import PLACED_STATUSES
 from allocation.services import ledger
 from allocation.services.bookings import MAX_HOURS, booking_cancel, booking_fixed_create, booking_flexible_create
 from allocation.services.errors import Conflict, NotAllowed, ServiceError
@@ -313,29 +311,21 @@ def timeline_chart(*, inventory: Inventory, start: datetime, days: int, own_tena
                    now: datetime | None = None) -> tuple[timeline.Chart, list[Booking]]:
     """The chart of one resource (from the ledger, maintenance and placed bookings) and the viewer's bookings."""
     hours = days * 24
-    end = start + hours * ledger.HOUR
-    capacity = {h: cap for h, (cap, _held) in selectors.capacity_and_held(inventory=inventory, start=start,
-                                                                     hours=hours).items()}
-    placed = Booking.objects.filter(inventory=inventory, status__in=PLACED_STATUSES, starts_at__lt=end,
-                                    ends_at__gt=start)
+    rows = selectors.resource_timeline(inventory=inventory, start=start, hours=hours)
     spans = [timeline.Span(s, e, chips, "own" if tenant_id in own_tenant_ids else kind)
-             for tenant_id, kind, chips, s, e in placed.values_list("tenant_id", "tenant__kind", "chips",
-                                                                    "starts_at", "ends_at").iterator()
-             if s is not None and e is not None]  # placed bookings always have both (a CHECK constraint)
+             for tenant_id, kind, chips, s, e in rows.spans]
     order = [("own", _("Your bookings")),
              *((kind, _("Others · %(kind)s") % {"kind": label}) for kind, label in TenantKind.choices)]
     layers = timeline.hourly_layers(spans, start=start, hours=hours, order=order)
-    windows = [timeline.Window(s, e, chips, reason) for chips, s, e, reason in MaintenanceWindow.objects.filter(
-        inventory=inventory, starts_at__lt=end, ends_at__gt=start).values_list("chips", "starts_at", "ends_at",
-                                                                               "reason")]
+    windows = [timeline.Window(s, e, chips, reason) for chips, s, e, reason in rows.windows]
     chart = timeline.Chart(
         title=_("%(resource)s from %(start)s UTC, %(days)s days") % {
             "resource": f"{inventory.gigafactory.name} · {inventory.chip_type}", "start": f"{start:%Y-%m-%d %H:00}",
             "days": days},
         start=start, hours=hours, in_service=inventory.chips_in_service,
-        capacity=[capacity[h] for h in sorted(capacity)], layers=layers, maintenance=windows, now=now,
+        capacity=rows.capacity, layers=layers, maintenance=windows, now=now,
         labels={"capacity": _("Capacity"), "maintenance": _("Maintenance"), "now": _("Now"), "chips": _("chips")})
-    own = list(placed.filter(tenant_id__in=own_tenant_ids).select_related("tenant").order_by(
+    own = list(rows.placed.filter(tenant_id__in=own_tenant_ids).select_related("tenant").order_by(
         "starts_at", "pk")[:OWN_BOOKINGS_SHOWN + 1])
     return chart, own
 
