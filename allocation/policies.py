@@ -14,7 +14,18 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from allocation.models import GlobalRole, MemberRole, Membership, RoleKind, Tenant, Verification
+from allocation.models import (
+    AllocationRequest,
+    Booking,
+    BookingStatus,
+    GlobalRole,
+    MemberRole,
+    Membership,
+    RequestStatus,
+    RoleKind,
+    Tenant,
+    Verification,
+)
 
 
 def _has_role(user: Any, *roles: str) -> bool:
@@ -78,3 +89,35 @@ def tenant_refusal(tenant: Tenant) -> str:
                  "Contact the platform administrators.") % {"tenant": tenant.name}
     return _("%(tenant)s is not verified yet: it can draft requests, but submits them, books and has usage "
              "recorded only once the platform administrators have verified it.") % {"tenant": tenant.name}
+
+
+# --- What a user may do to one request or booking ---------------------------
+# The pages show a button and the API a flag only where these say yes; the services enforce the
+# same rules (and the transition functions the states), so an answer here never grants more.
+
+# The states from which services.bookings.TRANSITIONS reaches CANCELLED (a test keeps them equal).
+BOOKING_CANCELLABLE = frozenset({BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.ACTIVE,
+                                 BookingStatus.AT_RISK})
+REQUEST_WITHDRAWABLE = frozenset({RequestStatus.DRAFT, RequestStatus.SUBMITTED})
+
+
+def can_cancel_booking(user: Any, booking: Booking) -> bool:
+    """A booking still running or to come, by its tenant's members or an operator."""
+    return booking.status in BOOKING_CANCELLABLE and (is_member(user, booking.tenant_id) or is_operator(user))
+
+
+def can_edit_request(user: Any, request: AllocationRequest) -> bool:
+    """A draft, by its tenant's members while the tenant may draft."""
+    return (request.status == RequestStatus.DRAFT and is_member(user, request.tenant_id)
+            and tenant_may_draft(request.tenant))
+
+
+def can_submit_request(user: Any, request: AllocationRequest) -> bool:
+    """A draft, by its tenant's PI once the tenant is verified."""
+    return (request.status == RequestStatus.DRAFT and is_pi(user, request.tenant_id)
+            and tenant_may_commit(request.tenant))
+
+
+def can_withdraw_request(user: Any, request: AllocationRequest) -> bool:
+    """A draft or a submitted request not yet decided, by its tenant's members."""
+    return request.status in REQUEST_WITHDRAWABLE and is_member(user, request.tenant_id)

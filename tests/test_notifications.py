@@ -260,7 +260,7 @@ def test_a_committed_round_mails_every_granted_tenants_members_through_one_inser
         rounds.round_commit(actor=carol, round_id=rnd.pk)
     table = Notification._meta.db_table
     assert sum(q["sql"].startswith(f'INSERT INTO "{table}"') for q in queries.captured_queries) == 1
-    assert sum("_enqueue" in callback.__qualname__ for callback in callbacks) == 1
+    assert sum("enqueue.notifications_send" in callback.__qualname__ for callback in callbacks) == 1
     run_again(callbacks)
     run_again(callbacks)  # and a redelivery mails no one again
 

@@ -42,6 +42,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from allocation.models import Membership, Notification, NotificationSettings
+from allocation.services import enqueue
 
 if TYPE_CHECKING:
     from allocation.models import Booking
@@ -99,17 +100,8 @@ def tenants_notify(*, messages: Mapping[int, tuple[str, str]]) -> list[Notificat
         for tenant_id, (subject, body) in messages.items()
         for user_id in to.get(tenant_id, [])
     )
-    _enqueue([n.pk for n in rows])
+    enqueue.notifications_send(notification_ids=[n.pk for n in rows])
     return rows
-
-
-def _enqueue(notification_ids: list[int]) -> None:
-    """Queue the rows once the caller commits: a worker could not see them before, and a rollback
-    drops this callback together with the rows."""
-    from allocation.tasks import notifications_send
-
-    if notification_ids:
-        transaction.on_commit(lambda: notifications_send.delay(notification_ids))
 
 
 def recipients(*, tenant_ids: Iterable[int]) -> dict[int, list[int]]:
@@ -180,8 +172,6 @@ def notifications_requeue(*, now: Any = None) -> int:
     The outbox's relay: without it a message whose enqueue was lost after its
     transaction committed, or whose send failed, would never go out.
     """
-    from allocation.tasks import notifications_send
-
     cutoff = (now or timezone.now()) - REQUEUE_AFTER
     stale = list(
         Notification.objects.filter(sent_at__isnull=True, created_at__lte=cutoff, attempts__lt=MAX_ATTEMPTS)
@@ -193,7 +183,7 @@ def notifications_requeue(*, now: Any = None) -> int:
                     stale[-1], extra={"notifications": len(stale), "first_notification_id": stale[0],
                                       "last_notification_id": stale[-1]})
     for start in range(0, len(stale), REQUEUE_BATCH):
-        notifications_send.delay(stale[start : start + REQUEUE_BATCH])
+        enqueue.notifications_send_now(notification_ids=stale[start : start + REQUEUE_BATCH])
     return len(stale)
 
 

@@ -43,7 +43,7 @@ from allocation.models import (
     Tenant,
     TenantKind,
 )
-from allocation.services import ledger
+from allocation.services import enqueue, ledger
 from allocation.services.audit import audit_record
 from allocation.services.errors import Conflict, NotAllowed, ServiceError
 from allocation.services.notifications import tenants_notify
@@ -71,11 +71,9 @@ def round_preview_start(*, actor: Any, period: AllocationPeriod) -> AllocationRo
     """Create a preview round; the engine runs in a Celery task after commit."""
     if not policies.is_committee(actor):
         raise NotAllowed(_("Only allocation committee members may run quota rounds."))
-    from allocation.tasks import round_compute
-
     rnd = AllocationRound.objects.create(period=period, created_by=actor)
     audit_record(actor=actor, action="round.previewed", obj=rnd, after={"period": period.pk})
-    transaction.on_commit(lambda: round_compute.delay(rnd.pk))
+    enqueue.round_compute(round_id=rnd.pk)
     return rnd
 
 
@@ -322,6 +320,28 @@ def _grants_notify(rnd: AllocationRound, quotas: list[Quota], overdrawn: list[di
                 "resources": ", ".join(over[tenant_id])}
         messages[tenant_id] = (_("Quota granted for %(period)s") % {"period": rnd.period.name}, body)
     tenants_notify(messages=messages)
+
+
+def round_commit_request(*, actor: Any, round_id: int) -> bool:
+    """Check a round can be committed and queue its commit; False when it already is committed.
+
+    The worker's ``round_commit`` re-checks everything under locks; these
+    checks only answer the committee at once instead of queueing a commit
+    that must fail.
+    """
+    if not policies.is_committee(actor):
+        raise NotAllowed(_("Only allocation committee members may commit quota rounds."))
+    rnd = AllocationRound.objects.get(pk=round_id)
+    if rnd.status == RoundStatus.COMMITTED:
+        return False
+    if rnd.status != RoundStatus.PREVIEW:
+        raise ServiceError("status", _("This round is %(status)s; only a preview can be committed.")
+                           % {"status": rnd.get_status_display().lower()}, code="invalid_transition")
+    if rnd.result is None:
+        not_ready = _("The preview is still being computed; commit it when it is ready.")
+        raise Conflict("round", rnd.failure or not_ready, code="failed" if rnd.failure else "not_ready")
+    enqueue.round_commit(round_id=rnd.pk, actor_id=actor.pk)
+    return True
 
 
 @transaction.atomic

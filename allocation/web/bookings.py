@@ -6,7 +6,7 @@ booking outside the user's tenants is a 404 (ids never leak); a service's
 ``NotAllowed`` is a 403; a ``ServiceError`` goes back on the form under the
 field it is about (a capacity refusal under the start, with the earliest
 start that fits). The ledger and quota figures shown are read through
-``allocation.services.ledger``; nothing here decides whether a booking fits.
+``allocation.selectors`` (its ``ledger`` module); nothing here decides whether a booking fits.
 """
 
 from __future__ import annotations
@@ -35,10 +35,8 @@ from allocation.models import (
     Booking,
     BookingStatus,
     Inventory,
-    MaintenanceWindow,
     TenantKind,
 )
-from allocation.models.bookings import PLACED_STATUSES
 from allocation.services import ledger
 from allocation.services.bookings import MAX_HOURS, booking_cancel, booking_fixed_create, booking_flexible_create
 from allocation.services.errors import Conflict, NotAllowed, ServiceError
@@ -65,7 +63,6 @@ HISTORY_LABELS = {
     "booking.resolved": gettext_lazy("Confirmed again: its chips are back in service"),
     "booking.moved": gettext_lazy("Moved by a site operator and confirmed"),
 }
-CANCELLABLE = {BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.AT_RISK}
 TIMELINE_DAYS = 7
 TIMELINE_MAX_DAYS = 92
 OWN_BOOKINGS_SHOWN = 12
@@ -83,7 +80,7 @@ def _fixed_error(form: FixedBookingForm, error: ServiceError) -> str | None:
     """Put a refusal under its field; returns the earliest start that fits, for a capacity refusal."""
     if isinstance(error, Conflict) and error.field == "capacity":
         data = form.cleaned_data
-        free = ledger.free_chips(inventory=data["inventory"], start=data["starts_at"], hours=data["hours"])
+        free = selectors.free_chips(inventory=data["inventory"], start=data["starts_at"], hours=data["hours"])
         earliest = error.extra.get("earliest_start")
         when = datetime.fromisoformat(earliest) if isinstance(earliest, str) else None
         if when is not None:
@@ -181,7 +178,7 @@ def booking_availability(request: HttpRequest) -> HttpResponse:
     if inventory is not None and starts_at is not None and hours:
         start = ledger.floor_hour(starts_at)
         shown = min(hours, MAX_HOURS)
-        free = ledger.free_chips(inventory=inventory, start=start, hours=shown)
+        free = selectors.free_chips(inventory=inventory, start=start, hours=shown)
         bars = timeline.strip_bars(free, start=start)
         short = sum(1 for f in free if chips and f < chips)
         context.update({
@@ -198,12 +195,12 @@ def booking_availability(request: HttpRequest) -> HttpResponse:
                               "days": str(max(1, min(TIMELINE_MAX_DAYS, shown // 24 + 2)))}),
         })
         if chips and short and chips <= inventory.chips_in_service:
-            context["earliest"] = ledger.earliest_fit(inventory=inventory, chips=chips, hours=shown, after=start)
+            context["earliest"] = selectors.earliest_fit(inventory=inventory, chips=chips, hours=shown, after=start)
         if chips:
             context["cost"] = chips * shown * inventory.chip_type.throughput
             tenant_id = data.get("tenant")
             if tenant_id and selectors.tenants_of(user=request.user).filter(pk=tenant_id).exists():
-                period = ledger.period_at(start)
+                period = selectors.period_at(start)
                 context["period"], context["checked_period"] = period, True
                 if period is not None:
                     context["quota"] = selectors.quota_summary(tenant_id=tenant_id, period=period,
@@ -234,7 +231,8 @@ def booking_list(request: HttpRequest) -> HttpResponse:
     grants = selectors.grants_of(tenant_ids=[t.pk for t in tenants]) if tenants else []
     return render(request, "allocation/bookings/list.html", {
         "page": page, "filter_form": filter_form, "querystring": querystring, "tenants": tenants, "grants": grants,
-        "cancellable": CANCELLABLE, "next": request.get_full_path(),
+        # Only the user's own tenants' bookings are listed, so a row asks only the state (no query per row).
+        "cancellable": policies.BOOKING_CANCELLABLE, "next": request.get_full_path(),
     })
 
 
@@ -255,7 +253,7 @@ def booking_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "booking": booking, "history": history, "timeline_url": timeline_url,
         "eligible": booking.eligible.select_related("gigafactory", "chip_type").order_by(
             "gigafactory__name", "chip_type__slug"),
-        "can_cancel": booking.status in CANCELLABLE,
+        "can_cancel": policies.can_cancel_booking(request.user, booking),
     })
 
 
@@ -313,29 +311,21 @@ def timeline_chart(*, inventory: Inventory, start: datetime, days: int, own_tena
                    now: datetime | None = None) -> tuple[timeline.Chart, list[Booking]]:
     """The chart of one resource (from the ledger, maintenance and placed bookings) and the viewer's bookings."""
     hours = days * 24
-    end = start + hours * ledger.HOUR
-    capacity = {h: cap for h, (cap, _held) in ledger.capacity_and_held(inventory=inventory, start=start,
-                                                                     hours=hours).items()}
-    placed = Booking.objects.filter(inventory=inventory, status__in=PLACED_STATUSES, starts_at__lt=end,
-                                    ends_at__gt=start)
+    rows = selectors.resource_timeline(inventory=inventory, start=start, hours=hours)
     spans = [timeline.Span(s, e, chips, "own" if tenant_id in own_tenant_ids else kind)
-             for tenant_id, kind, chips, s, e in placed.values_list("tenant_id", "tenant__kind", "chips",
-                                                                    "starts_at", "ends_at").iterator()
-             if s is not None and e is not None]  # placed bookings always have both (a CHECK constraint)
+             for tenant_id, kind, chips, s, e in rows.spans]
     order = [("own", _("Your bookings")),
              *((kind, _("Others · %(kind)s") % {"kind": label}) for kind, label in TenantKind.choices)]
     layers = timeline.hourly_layers(spans, start=start, hours=hours, order=order)
-    windows = [timeline.Window(s, e, chips, reason) for chips, s, e, reason in MaintenanceWindow.objects.filter(
-        inventory=inventory, starts_at__lt=end, ends_at__gt=start).values_list("chips", "starts_at", "ends_at",
-                                                                               "reason")]
+    windows = [timeline.Window(s, e, chips, reason) for chips, s, e, reason in rows.windows]
     chart = timeline.Chart(
         title=_("%(resource)s from %(start)s UTC, %(days)s days") % {
             "resource": f"{inventory.gigafactory.name} · {inventory.chip_type}", "start": f"{start:%Y-%m-%d %H:00}",
             "days": days},
         start=start, hours=hours, in_service=inventory.chips_in_service,
-        capacity=[capacity[h] for h in sorted(capacity)], layers=layers, maintenance=windows, now=now,
+        capacity=rows.capacity, layers=layers, maintenance=windows, now=now,
         labels={"capacity": _("Capacity"), "maintenance": _("Maintenance"), "now": _("Now"), "chips": _("chips")})
-    own = list(placed.filter(tenant_id__in=own_tenant_ids).select_related("tenant").order_by(
+    own = list(rows.placed.filter(tenant_id__in=own_tenant_ids).select_related("tenant").order_by(
         "starts_at", "pk")[:OWN_BOOKINGS_SHOWN + 1])
     return chart, own
 

@@ -17,7 +17,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -238,14 +237,18 @@ def round_status(request: HttpRequest, pk: int) -> HttpResponse:
 @committee_required
 @require_POST
 def round_commit(request: HttpRequest, pk: int) -> HttpResponse:
-    from allocation.tasks import round_commit as round_commit_task
-
     rnd = get_object_or_404(AllocationRound, pk=pk)
-    if rnd.status != RoundStatus.PREVIEW or rnd.result is None or rnd.failure:
+    # The page offers a commit only for a fresh preview: not again after the worker refused one
+    # (``failure``; the API lets a client retry), and not for a committed round (the API answers 200).
+    queued = False
+    if rnd.status != RoundStatus.COMMITTED and not rnd.failure:
+        try:
+            queued = round_services.round_commit_request(actor=request.user, round_id=rnd.pk)
+        except ServiceError:
+            queued = False
+    if not queued:
         messages.error(request, _("Only a computed preview can be committed."))
         return redirect("round-detail", pk=rnd.pk)
-    actor_id = request.user.pk
-    transaction.on_commit(lambda: round_commit_task.delay(rnd.pk, actor_id))
     return redirect(f"{reverse('round-detail', args=[rnd.pk])}?committing=1")
 
 

@@ -130,13 +130,12 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "timeline": timeline,
         "quotas": selectors.quotas_visible_to(user=request.user).filter(request=obj).order_by(
             "inventory__gigafactory__slug", "inventory__chip_type__slug"),
-        "can_edit": is_member and obj.status == RequestStatus.DRAFT and policies.tenant_may_draft(obj.tenant),
-        "can_submit": obj.status == RequestStatus.DRAFT and policies.is_pi(request.user, obj.tenant_id)
-        and policies.tenant_may_commit(obj.tenant),
+        "can_edit": policies.can_edit_request(request.user, obj),
+        "can_submit": policies.can_submit_request(request.user, obj),
         # Why the buttons are missing, for the tenant's own members.
         "tenant_refusal": policies.tenant_refusal(obj.tenant)
         if is_member and obj.status == RequestStatus.DRAFT and not policies.tenant_may_commit(obj.tenant) else "",
-        "can_withdraw": is_member and obj.status in (RequestStatus.DRAFT, RequestStatus.SUBMITTED),
+        "can_withdraw": policies.can_withdraw_request(request.user, obj),
     }
     return render(request, "allocation/requests/detail.html", context)
 

@@ -6,7 +6,7 @@ Invariants:
 - a resource is named ``"<site>/<chip_type>"`` (slugs) in query strings and
   bodies, as the fair-share scenario format does; ``resource_by_key`` is the
   one parser, shared with the bookings endpoint;
-- free chips come from ``allocation.services.ledger.free_chips`` (chips in
+- free chips come from ``allocation.selectors.free_chips`` (chips in
   service minus maintenance, confirmed and at-risk bookings), never
   recomputed here; one call covers at most ``MAX_AVAILABILITY_HOURS`` hours;
 - a malformed or missing parameter is a 400 naming that parameter.
@@ -175,7 +175,7 @@ class AvailabilityView(APIView):
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         inventory, start, hours = (query.validated_data[k] for k in ("inventory", "start", "hours"))
-        free = ledger.free_chips(inventory=inventory, start=start, hours=hours)
+        free = selectors.free_chips(inventory=inventory, start=start, hours=hours)
         data = {
             "resource": resource_key(inventory), "chips_in_service": inventory.chips_in_service,
             "throughput": inventory.chip_type.throughput, "start": start, "hours": hours,

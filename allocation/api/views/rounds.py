@@ -11,7 +11,7 @@ Invariants:
   no second preview;
 - commit validates synchronously that the round is a computed preview (400
   naming ``status`` / 409 naming ``round`` otherwise), then enqueues
-  ``allocation.tasks.round_commit`` on transaction commit and answers 202; a
+  ``allocation.tasks.round_commit`` on transaction commit (``round_commit_request``) and answers 202; a
   round that is already committed is answered 200 as it is (idempotent). The
   task re-checks everything under locks; a refusal there (e.g. a stale
   preview) is recorded in the round's ``failure``;
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -38,13 +37,12 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from allocation import policies, selectors, tasks
+from allocation import policies, selectors
 from allocation.api.filters import RoundFilter
 from allocation.api.idempotency import idempotent
 from allocation.api.views.periods import PeriodRefField, visible_or_404
-from allocation.models import AllocationRound, RoundStatus
+from allocation.models import AllocationRound
 from allocation.services import rounds as services
-from allocation.services.errors import Conflict, ServiceError
 
 TENANT_ROWS = 500
 SUMMARY_KEYS = ("capacity_normalized_hours", "demand_normalized_hours", "granted_normalized_hours",
@@ -226,16 +224,8 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def commit(self, request: Request, pk: str) -> Response:
         rnd = self._visible(pk)
-        if rnd.status == RoundStatus.COMMITTED:
+        if not services.round_commit_request(actor=request.user, round_id=rnd.pk):
             return self._detail(rnd)
-        if rnd.status != RoundStatus.PREVIEW:
-            raise ServiceError("status", _("This round is %(status)s; only a preview can be committed.")
-                               % {"status": rnd.get_status_display().lower()}, code="invalid_transition")
-        if rnd.result is None:
-            not_ready = _("The preview is still being computed; commit it when it is ready.")
-            raise Conflict("round", rnd.failure or not_ready, code="failed" if rnd.failure else "not_ready")
-        round_id, actor_id = rnd.pk, request.user.pk
-        transaction.on_commit(lambda: tasks.round_commit.delay(round_id, actor_id))
         return self._detail(rnd, code=status.HTTP_202_ACCEPTED)
 
     @extend_schema(summary="Discard a preview (committee)", request=None, responses=DetailOutputSerializer)

@@ -27,7 +27,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from allocation import policies, selectors
+from allocation import selectors
 from allocation.api.errors import exception_handler
 from allocation.api.fields import MomentField
 from allocation.api.filters import MomentFilter
@@ -165,10 +165,7 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet[UsageRecord]:
         if getattr(self, "swagger_fake_view", False):
             return UsageRecord.objects.none()
-        qs = UsageRecord.objects.select_related("tenant", "reported_by", "booking__inventory__gigafactory",
-                                                "booking__inventory__chip_type", "corrects")
-        user = self.request.user
-        return qs if policies.is_operator(user) else qs.filter(tenant__in=selectors.tenants_of(user=user))
+        return selectors.usage_visible_to(user=self.request.user)
 
     @extend_schema(
         summary="List usage records you may see",
