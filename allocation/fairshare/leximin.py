@@ -135,7 +135,7 @@ class StepOutcome:
 
 class _Rising:
     """The members of one group still rising in a round, as breakpoints:
-    their guaranteed total sum(min(c_e, w_e * L)) at any level L in
+    their guaranteed total sum(min(c_i, w_i * L)) at any level L in
     O(log n), because a Newton step asks for it at every group."""
 
     __slots__ = ("done", "rate", "ratios")
