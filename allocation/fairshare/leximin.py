@@ -354,7 +354,8 @@ def _start_round(st: _Filling) -> _Round | None:
     guaranteed, level = _cap_members(st, active, parent_level)
     reach = st.reach
     open_reach = [(reach[ms[0]] if len(ms) == 1 else math.fsum(reach[i] for i in ms)) if ms else 0.0 for ms in members]
-    live = [g for g in range(len(members)) if not st.retired[g]]
+    retired = st.retired
+    live = [g for g in range(len(members)) if not retired[g]]
     return _Round(active, live, parent_level, guaranteed, open_reach, level)
 
 
@@ -362,14 +363,14 @@ def _parent_levels(st: _Filling) -> list[float]:
     """The water level at which each parent's remaining total (its fixed
     total less what its frozen members hold) is used up by its rising
     members alone; INF for a parent with none."""
-    pb, members, reach, weight = st.pb, st.members, st.reach, st.pb.weight
+    pb, members, reach, weight, group_frozen = st.pb, st.members, st.reach, st.pb.weight, st.group_frozen
     parent_level = [INF] * len(pb.parent_total)
     for p, groups in enumerate(st.groups_of):
         ds: list[float] = []
         ws: list[float] = []
         fixed = 0.0
         for g in groups:
-            fixed += st.group_frozen[g]
+            fixed += group_frozen[g]
             for i in members[g]:
                 ds.append(reach[i])
                 ws.append(weight[i])
@@ -557,6 +558,7 @@ def _freeze_at_level(st: _Filling, rnd: _Round, side: list[bool] | None) -> bool
     members, frozen, capped, reach = st.members, st.frozen, st.capped, st.reach
     weight, demand, group_parent = st.pb.weight, st.pb.demand, st.pb.group_parent
     group_node, parent_node, group_extra = st.group_node, st.parent_node, st.group_extra
+    value, reason, froze_at, group_frozen = st.value, st.reason, st.froze_at, st.group_frozen
     comp = net.components(skip=SOURCE)
     # The cut that fixed the level is tight there, so its source-side
     # groups under sink-side parents are stuck by construction; asking
@@ -581,8 +583,8 @@ def _freeze_at_level(st: _Filling, rnd: _Round, side: list[bool] | None) -> bool
                 why = BLOCKED
             else:
                 continue
-            frozen[i], st.value[i], st.reason[i], st.froze_at[i] = True, v, why, level
-            st.group_frozen[g] += v
+            frozen[i], value[i], reason[i], froze_at[i] = True, v, why, level
+            group_frozen[g] += v
             changed = True
     return changed
 
@@ -597,6 +599,7 @@ def _settle_behind_cut(st: _Filling, rnd: _Round, side: list[bool]) -> bool:
     side = side + [False] * (st.net.n - len(side))
     members, frozen, reach, demand, tol, level = st.members, st.frozen, st.reach, st.pb.demand, st.tol, rnd.level
     group_node, parent_node, group_parent = st.group_node, st.parent_node, st.pb.group_parent
+    value, reason, froze_at, group_frozen = st.value, st.reason, st.froze_at, st.group_frozen
     changed = False
     for g in rnd.active:
         if side[group_node[g]] or not side[parent_node[group_parent[g]]]:
@@ -605,8 +608,8 @@ def _settle_behind_cut(st: _Filling, rnd: _Round, side: list[bool]) -> bool:
             if not frozen[i]:
                 v = reach[i]
                 why = DEMAND if demand[i] - v <= tol else BLOCKED
-                frozen[i], st.value[i], st.reason[i], st.froze_at[i] = True, v, why, level
-                st.group_frozen[g] += v
+                frozen[i], value[i], reason[i], froze_at[i] = True, v, why, level
+                group_frozen[g] += v
                 changed = True
     _close_classes(st, rnd.active, side)
     return changed
@@ -619,9 +622,10 @@ def _close_classes(st: _Filling, active: list[int], side: list[bool]) -> None:
     the many per-tenant "blocked" events that would follow into plain demand
     saturation, which needs no max-flow."""
     net, class0, members, frozen, reach = st.net, st.class0, st.members, st.frozen, st.reach
+    group_class_edges, group_node = st.group_class_edges, st.group_node
     for g in active:
-        class_edges = st.group_class_edges[g]
-        if side[st.group_node[g]] or not class_edges or all(frozen[i] for i in members[g]):
+        class_edges = group_class_edges[g]
+        if side[group_node[g]] or not class_edges or all(frozen[i] for i in members[g]):
             continue
         open_cap = 0.0
         for k, _cap, edge in class_edges:
@@ -638,12 +642,13 @@ def _freeze_below_level(st: _Filling, rnd: _Round) -> None:
     """Float dust hid the blocking cut: freeze everything still below the
     level rather than loop; the error is within tolerance."""
     members, frozen, capped, weight, level = st.members, st.frozen, st.capped, st.pb.weight, rnd.level
+    value, reason, froze_at, group_frozen = st.value, st.reason, st.froze_at, st.group_frozen
     for g in rnd.active:
         for i in members[g]:
             if not frozen[i]:
                 v = min(capped[i], weight[i] * level)
-                frozen[i], st.value[i], st.reason[i], st.froze_at[i] = True, v, BLOCKED, level
-                st.group_frozen[g] += v
+                frozen[i], value[i], reason[i], froze_at[i] = True, v, BLOCKED, level
+                group_frozen[g] += v
 
 
 # -- 6. retiring settled groups --------------------------------------------------------------
@@ -654,18 +659,19 @@ def _retire_settled(st: _Filling, rnd: _Round) -> None:
     that is exact: a contracted group's total becomes fixed supply on its
     class; a one-member or one-class group moves onto a pooled node."""
     members, frozen, group_frozen, group_parent = st.members, st.frozen, st.group_frozen, st.pb.group_parent
+    group_class, retired, parent_retired = st.group_class, st.retired, st.parent_retired
     for g in rnd.active:
         settled = all(frozen[i] for i in members[g])
-        if settled and st.group_class[g] >= 0:
+        if settled and group_class[g] >= 0:
             st.net.drop(st.group_extra[g])
-            st.class_fixed[st.group_class[g]] += group_frozen[g]
-            st.retired[g] = True
-            st.parent_retired[group_parent[g]] += group_frozen[g]
+            st.class_fixed[group_class[g]] += group_frozen[g]
+            retired[g] = True
+            parent_retired[group_parent[g]] += group_frozen[g]
             continue
         single = settled and (len(members[g]) == 1 or len(st.group_class_edges[g]) == 1)
         if single and _retire(st, g):
-            st.retired[g] = True
-            st.parent_retired[group_parent[g]] += group_frozen[g]
+            retired[g] = True
+            parent_retired[group_parent[g]] += group_frozen[g]
 
 
 def _retire(st: _Filling, g: int) -> bool:
