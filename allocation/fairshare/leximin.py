@@ -186,7 +186,7 @@ Pooled = dict[tuple[int, ...], tuple[int, list[int]]]
 HallCut = tuple[set[int], list[int], list[int]]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # internal state, never compared or printed
 class _Filling:
     """One step's flow network and members while the filling proceeds.
 
@@ -229,7 +229,7 @@ class _Filling:
     max_flows: int = 0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # internal state, never compared or printed
 class _Round:
     """One round of the filling: the members still rising and the level L.
 
