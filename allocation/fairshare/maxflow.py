@@ -1,6 +1,42 @@
 """A small Dinic max-flow on float capacities, plus the residual-graph queries
 the leximin filling needs (source side of a min cut, strongly connected parts).
 
+Algorithm (``FlowNetwork.max_flow``):
+
+1. Start from the current flow (zero the first time; later calls keep the
+   last flow, which ``set_capacity`` keeps feasible by cancelling excess
+   along flow paths, ``_cancel``).
+2. Phase: label nodes by their distance from the source in the residual
+   graph (``_levels``, a breadth-first search run from both ends that
+   stops where they meet, ``_layer`` per layer).  No path left: done.
+3. Push a blocking flow along arcs that go one level up
+   (``_blocking_flow``, an iterative multi-push depth-first search that
+   keeps a per-node arc pointer and marks dead ends), and go to 2.
+
+The flow value is what leaves the source; ``reachable_from``/``reaching``
+give the smallest and largest minimum cut's source side, ``components``
+the strongly connected parts of the residual graph (Tarjan).
+
+Complexity: at most V - 1 phases, since each one lengthens the shortest
+augmenting path; a blocking flow costs O(VE) with arc pointers, so O(V^2 E)
+in all (O(E min(V^(2/3), E^(1/2))) on unit capacities).  Warm starts
+make the repeated calls of one leximin round pay only for the change.
+The cut and component searches are O(V + E).
+
+References:
+- E. A. Dinic, "Algorithm for solution of a problem of maximum flow in a
+  network with power estimation", Soviet Math. Doklady 11 (1970) 1277-1280.
+- S. Even, R. E. Tarjan, "Network flow and testing graph connectivity",
+  SIAM J. Comput. 4 (1975) 507-518: the blocking-flow formulation and the
+  unit-capacity bounds.
+- R. K. Ahuja, T. L. Magnanti, J. B. Orlin, "Network Flows", Prentice Hall
+  1993, chapter 7: Dinic's algorithm and its O(V^2 E) bound.
+- T. H. Cormen, C. E. Leiserson, R. L. Rivest, C. Stein, "Introduction to
+  Algorithms", 3rd ed., MIT Press 2009, chapter 26: residual networks,
+  augmenting paths and the max-flow min-cut theorem the cuts rely on.
+- R. E. Tarjan, "Depth-first search and linear graph algorithms", SIAM J.
+  Comput. 1 (1972) 146-160: strongly connected components.
+
 Invariants:
 - Edge ``e`` and its reverse are ``e`` and ``e ^ 1``; ``cap`` holds residual
   capacities, ``base`` the capacities set by the caller; the flow on ``e`` is
@@ -183,62 +219,48 @@ class FlowNetwork:
         most of the graph in every phase, while near a maximum flow the few
         open paths are found sooner from the sink."""
         adj, radj, to, frm, cap, eps = self.adj, self.radj, self.to, self.frm, self.cap, self.eps
-        n = self.n
-        level = [-1] * n
-        back = [-1] * n
+        level = [-1] * self.n  # distance from the source; the phase's levels once the searches meet
+        sink_dist = [-1] * self.n
         level[s] = 0
-        back[t] = 0
-        bwd = [t]
-        seen_back = [t]
-        fwd: list[int] = []
-        first: list[int] = []
-        fwork = 0
+        sink_dist[t] = 0
         # The source always goes first: its arc list is the longest, and the
         # open arcs kept here are all the blocking flow needs to scan there.
+        first: list[int] = []
+        src_layer: list[int] = []
+        src_scan = 0  # arcs the source side's next layer would scan
         for e in src:
             if cap[e] > eps:
                 v = to[e]
                 if level[v] < 0:
                     level[v] = 1
-                    fwd.append(v)
-                    fwork += len(adj[v])
+                    src_layer.append(v)
+                    src_scan += len(adj[v])
                 first.append(e)
-        if not fwd:
+        if not src_layer:
             level[t] = -1
             return level, first
-        a = 1
-        bb = 0
-        bwork = len(adj[t])
+        src_depth, sink_depth = 1, 0
+        sink_layer = [t]
+        sink_seen = [t]
+        sink_scan = len(adj[t])
         met = level[t] >= 0
         while not met:
             # The sink side gets twice the weight: a node it labels off every
             # shortest path can never be entered by the blocking flow, while
             # one the source side labels is entered until found a dead end.
-            if 2 * fwork <= bwork:
-                a += 1
-                fwd, fwork, met = _layer(fwd, adj, to, cap, eps, level, a, back, adj)
-                grew = fwd
+            if 2 * src_scan <= sink_scan:
+                src_depth += 1
+                src_layer, src_scan, met = _layer(src_layer, adj, to, cap, eps, level, src_depth, sink_dist, adj)
+                grew = src_layer
             else:
-                bb += 1
-                bwd, bwork, met = _layer(bwd, radj, frm, cap, eps, back, bb, level, adj)
-                seen_back += bwd
-                grew = bwd
+                sink_depth += 1
+                sink_layer, sink_scan, met = _layer(sink_layer, radj, frm, cap, eps, sink_dist, sink_depth, level, adj)
+                sink_seen += sink_layer
+                grew = sink_layer
             if not grew:  # one search ran out of nodes: no path is left
                 level[t] = -1
                 return level, first
-        # Both searches stopped after whole layers at the first common node,
-        # so the shortest path has a + bb arcs.  A node at depth a from the
-        # source with no sink distance is off every such path.  A node seen
-        # only from the sink gets the level it has on a shortest path; if it
-        # lies on none, its source distance exceeds that level and no arc
-        # from a node levelled by its source distance can enter it.
-        dist = a + bb
-        for v in fwd:
-            if back[v] < 0:
-                level[v] = -1
-        for v in seen_back:
-            if level[v] < 0:
-                level[v] = dist - back[v]
+        _join_levels(level, sink_dist, src_layer, sink_seen, src_depth + sink_depth)
         return level, first
 
     def _blocking_flow(self, s: int, t: int, level: list[int], first: list[int]) -> float:
@@ -417,3 +439,20 @@ def _layer(
                     if other[v] >= 0:
                         met = True
     return nxt, work, met
+
+
+def _join_levels(level: list[int], sink_dist: list[int], src_layer: list[int], sink_seen: list[int], dist: int) -> None:
+    """Turn the two searches' distances into one phase's levels.
+
+    Both searches stopped after whole layers at the first common node, so
+    the shortest path has ``dist`` arcs.  A node in the source side's last
+    layer with no sink distance is off every such path.  A node seen only
+    from the sink gets the level it has on a shortest path; if it lies on
+    none, its source distance exceeds that level and no arc from a node
+    levelled by its source distance can enter it."""
+    for v in src_layer:
+        if sink_dist[v] < 0:
+            level[v] = -1
+    for v in sink_seen:
+        if level[v] < 0:
+            level[v] = dist - sink_dist[v]

@@ -30,7 +30,7 @@ from operator import add, attrgetter, mul
 
 from allocation.fairshare.allocation_explain import WaterFillExplanations, pool_cap_clause
 from allocation.fairshare.limits import capacity_check
-from allocation.fairshare.types import AllocationInput, AllocationResult, Grant
+from allocation.fairshare.types import AllocationInput, AllocationResult, Grant, Pool, Request
 from allocation.fairshare.waterfill import fill, water_level
 
 _ids = attrgetter("id")
@@ -70,6 +70,7 @@ def allocate_single_class(inp: AllocationInput, rs: list[int]) -> AllocationResu
 
 
 def _allocate(inp: AllocationInput, rs: list[int], t_ids: list[str], *, in_order: bool) -> AllocationResult:
+    """Pools, then tenants, then requests by water-filling; then the cleaned figures and grants."""
     pools, tenants, requests = inp.pools, inp.tenants, inp.requests
     cap = [max(inp.resources[r].throughput * inp.resources[r].capacity_gpu_hours, 0.0) for r in rs]
     pool_ix = {p.id: j for j, p in enumerate(pools)}
@@ -79,52 +80,18 @@ def _allocate(inp: AllocationInput, rs: list[int], t_ids: list[str], *, in_order
     if not all(map((0.0).__lt__, q_d)):
         # Negative, zero or NaN demands count as nothing (and -0.0 as 0.0).
         q_d = [d if d > 0.0 else 0.0 for d in q_d]
-    n_t, n_p = len(tenants), len(pools)
+    n_t = len(tenants)
     q_t: list[int] | None = None
     n_req: list[int] | None = None
     if in_order:
         t_d = q_d  # one request per tenant: its demand is the tenant's
     else:
-        t_ix = {t: i for i, t in enumerate(t_ids)}
-        q_t = [t_ix[q.tenant] for q in requests]
-        t_d = [0.0] * n_t
-        n_req = [0] * n_t
-        for i, d in zip(q_t, q_d, strict=True):
-            t_d[i] += d
-            n_req[i] += 1
-    # Per pool, demands and weights in tenant order (one pass over the
-    # tenants), so pool sums add left to right as ``p_d[t_pool[i]] += t_d[i]``
-    # over all tenants would.
-    m_d: list[list[float]] = [[] for _ in range(n_p)]
-    m_w: list[list[float]] = [[] for _ in range(n_p)]
-    put_d, put_w = [m.append for m in m_d], [m.append for m in m_w]
-    for j, d, w in zip(t_pool, t_d, t_w, strict=True):
-        # d * 1.0 is d exactly, as a fresh float next to its pool-mates in
-        # memory: the sorts in water_level then read compact lists instead
-        # of a million floats scattered over the input (cache misses).
-        put_d[j](d * 1.0)
-        put_w[j](w)
-    p_d = [reduce(add, ds, 0.0) for ds in m_d]
-    p_tw = [reduce(add, ws, 0.0) for ws in m_w]
-    total_w = math.fsum(p.weight for p in pools)
+        q_t, t_d, n_req = _tenant_demands(requests, t_ids, q_d)
     capacity = math.fsum(cap)
     scale = max(min(capacity, math.fsum(q_d)), 1e-9)
     tol = 1e-9 * scale
     nd = decimals(scale)
-    p_val = fill(p_d, [p.weight / total_w for p in pools], min(capacity, math.fsum(p_d)))
-    # Tenant i's share is t_w[i] * p_scale[t_pool[i]], and it gets
-    # min(t_d[i], share * p_level[t_pool[i]]): what fill() per pool returns
-    # (min(d, inf) is d), computed in one pass in tenant order.
-    p_scale = [p.weight / total_w / tw if ws else 0.0 for p, tw, ws in zip(pools, p_tw, m_w, strict=True)]
-    p_level = [
-        water_level(ds, list(map(mul, ws, repeat(sc))), v) if ds else 0.0
-        for ds, ws, sc, v in zip(m_d, m_w, p_scale, p_val, strict=True)
-    ]
-    del m_d, m_w
-    shares = map(mul, t_w, map(p_scale.__getitem__, t_pool))
-    # ``x if x < d else d`` is min(d, x) to the bit (min keeps its first
-    # argument unless the second is smaller) without a builtin call per tenant.
-    t_val = [x if x < d else d for d, x in zip(t_d, map(mul, shares, map(p_level.__getitem__, t_pool)), strict=True)]
+    t_val, p_scale = _tenant_values(pools, t_pool, t_d, t_w, capacity)
     if q_t is None:
         q_val = t_val  # each tenant's only request carries its whole total
     else:
@@ -136,23 +103,8 @@ def _allocate(inp: AllocationInput, rs: list[int], t_ids: list[str], *, in_order
     q_clean = list(map(_Rounded(nd).__getitem__, q_val))
     q_ids = list(map(_ids, requests))
     grants = _grants(inp, rs, cap, q_ids, q_val, q_clean, nd)
-    if q_t is None:
-        t_clean = q_clean
-    else:
-        assert n_req is not None
-        t_clean = [0.0] * n_t
-        if max(n_req, default=0) <= 1:
-            # One request per tenant: its cleaned figure is the tenant's.
-            for i, v in zip(q_t, q_clean, strict=True):
-                t_clean[i] = v
-        else:
-            # A tenant's figure is its requests' raw values summed exactly, then cleaned, as in
-            # the general path: summing cleaned values can land a hair off and flip a printed digit.
-            parts: list[list[float]] = [[] for _ in range(n_t)]
-            for i, v in zip(q_t, q_val, strict=True):
-                parts[i].append(v)
-            t_clean = [round(math.fsum(vs), nd) + 0.0 for vs in parts]
-    p_clean = [0.0] * n_p
+    t_clean = q_clean if q_t is None else _tenant_clean(q_t, q_val, q_clean, n_req, n_t, nd)
+    p_clean = [0.0] * len(pools)
     for j, v in zip(t_pool, t_clean, strict=True):
         p_clean[j] += v
     p_clean = [round(v, nd) for v in p_clean]
@@ -168,15 +120,86 @@ def _allocate(inp: AllocationInput, rs: list[int], t_ids: list[str], *, in_order
         clauses=[pool_cap_clause(p.id, p_clean[j], full) for j, p in enumerate(pools)],
         tol=tol,
     )
-    tenant_figures = dict(zip(t_ids, t_clean, strict=True))
-    request_figures = dict(zip(q_ids, q_clean, strict=True))
     return AllocationResult(
         pools=dict(zip([p.id for p in pools], p_clean, strict=True)),
-        tenants=tenant_figures,
-        requests=request_figures,
+        tenants=dict(zip(t_ids, t_clean, strict=True)),
+        requests=dict(zip(q_ids, q_clean, strict=True)),
         grants=grants,
         explanations=why,
     )
+
+
+def _tenant_demands(
+    requests: Sequence[Request], t_ids: list[str], q_d: list[float]
+) -> tuple[list[int], list[float], list[int]]:
+    """Each request's tenant index, each tenant's demand (its requests' in
+    request order) and its number of requests."""
+    t_ix = {t: i for i, t in enumerate(t_ids)}
+    q_t = [t_ix[q.tenant] for q in requests]
+    t_d = [0.0] * len(t_ids)
+    n_req = [0] * len(t_ids)
+    for i, d in zip(q_t, q_d, strict=True):
+        t_d[i] += d
+        n_req[i] += 1
+    return q_t, t_d, n_req
+
+
+def _tenant_values(
+    pools: Sequence[Pool], t_pool: list[int], t_d: list[float], t_w: list[float], capacity: float
+) -> tuple[list[float], list[float]]:
+    """Each tenant's total (pools filled by weight up to the capacity, then
+    each pool's total over its tenants), and each pool's share per unit of
+    tenant weight."""
+    n_p = len(pools)
+    # Per pool, demands and weights in tenant order (one pass over the
+    # tenants), so pool sums add left to right as ``p_d[t_pool[i]] += t_d[i]``
+    # over all tenants would.
+    m_d: list[list[float]] = [[] for _ in range(n_p)]
+    m_w: list[list[float]] = [[] for _ in range(n_p)]
+    put_d, put_w = [m.append for m in m_d], [m.append for m in m_w]
+    for j, d, w in zip(t_pool, t_d, t_w, strict=True):
+        # d * 1.0 is d exactly, as a fresh float next to its pool-mates in
+        # memory: the sorts in water_level then read compact lists instead
+        # of a million floats scattered over the input (cache misses).
+        put_d[j](d * 1.0)
+        put_w[j](w)
+    p_d = [reduce(add, ds, 0.0) for ds in m_d]
+    p_tw = [reduce(add, ws, 0.0) for ws in m_w]
+    total_w = math.fsum(p.weight for p in pools)
+    p_val = fill(p_d, [p.weight / total_w for p in pools], min(capacity, math.fsum(p_d)))
+    # Tenant i's share is t_w[i] * p_scale[t_pool[i]], and it gets
+    # min(t_d[i], share * p_level[t_pool[i]]): what fill() per pool returns
+    # (min(d, inf) is d), computed in one pass in tenant order.
+    p_scale = [p.weight / total_w / tw if ws else 0.0 for p, tw, ws in zip(pools, p_tw, m_w, strict=True)]
+    p_level = [
+        water_level(ds, list(map(mul, ws, repeat(sc))), v) if ds else 0.0
+        for ds, ws, sc, v in zip(m_d, m_w, p_scale, p_val, strict=True)
+    ]
+    del m_d, m_w
+    shares = map(mul, t_w, map(p_scale.__getitem__, t_pool))
+    # ``x if x < d else d`` is min(d, x) to the bit (min keeps its first
+    # argument unless the second is smaller) without a builtin call per tenant.
+    t_val = [x if x < d else d for d, x in zip(t_d, map(mul, shares, map(p_level.__getitem__, t_pool)), strict=True)]
+    return t_val, p_scale
+
+
+def _tenant_clean(
+    q_t: list[int], q_val: list[float], q_clean: list[float], n_req: list[int] | None, n_t: int, nd: int
+) -> list[float]:
+    """Each tenant's cleaned figure when requests are matched to tenants by id."""
+    assert n_req is not None
+    t_clean = [0.0] * n_t
+    if max(n_req, default=0) <= 1:
+        # One request per tenant: its cleaned figure is the tenant's.
+        for i, v in zip(q_t, q_clean, strict=True):
+            t_clean[i] = v
+        return t_clean
+    # A tenant's figure is its requests' raw values summed exactly, then cleaned, as in
+    # the general path: summing cleaned values can land a hair off and flip a printed digit.
+    parts: list[list[float]] = [[] for _ in range(n_t)]
+    for i, v in zip(q_t, q_val, strict=True):
+        parts[i].append(v)
+    return [round(math.fsum(vs), nd) + 0.0 for vs in parts]
 
 
 class _Rounded(dict[float, float]):
