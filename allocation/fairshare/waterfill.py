@@ -72,7 +72,13 @@ def water_level(demands: Sequence[float], weights: Sequence[float], total: float
     k = next(compress(range(n), stops), n)
     if weight_left[k] <= 0.0:
         return INF
-    return max(remaining[k], 0.0) / weight_left[k]
+    level = max(remaining[k], 0.0) / weight_left[k]
+    # The items before k are saturated at the level, so it is at least the last one's ratio. Rounding
+    # in the running sums can put it below (an item that all but fills the total leaves ``remaining``
+    # at 0.0 for the rest), and the level must never fall under an item counted as saturated.
+    if k and level < (floor := d_sorted[k - 1] / w_sorted[k - 1]):
+        return floor
+    return level
 
 
 def _selected_level(demands: Sequence[float], weights: Sequence[float], ratios: list[float], total: float) -> float:

@@ -34,7 +34,7 @@ def plain_water_level(demands: list[float], weights: list[float], total: float) 
         return math.inf
     ratios = [d / w for d, w in zip(demands, weights, strict=True)]
     order = sorted(range(len(demands)), key=ratios.__getitem__)
-    remaining, weight_left = total, 0.0
+    remaining, weight_left, floor = total, 0.0, 0.0
     for k, i in enumerate(order):
         # The weight still rising, summed from the largest ratio down (never
         # the total less the saturated weights, which cancels to 0.0).
@@ -44,10 +44,11 @@ def plain_water_level(demands: list[float], weights: list[float], total: float) 
         if ratios[i] * weight_left >= remaining:
             break
         remaining -= demands[i]
+        floor = ratios[i]  # saturated: the level is at least its ratio
         weight_left = 0.0
     if weight_left <= 0.0:
         return math.inf
-    return max(remaining, 0.0) / weight_left
+    return max(max(remaining, 0.0) / weight_left, floor)
 
 
 # Few distinct values make ties (equal ratios) common; the wide range makes
@@ -123,3 +124,11 @@ def test_selection_above_scan_max_finds_the_exact_level(
         assert got == math.inf
     else:
         assert abs(got - want) <= 1e-12 * want, name
+
+
+def test_an_item_that_all_but_fills_the_total_does_not_drop_the_level_to_zero() -> None:
+    """Rounding counts the first item saturated (7.4999... < 7.5) and leaves 0.0 for the second; the
+    level is still the first item's ratio, not 0.0 (which gave its pool's tenants nothing)."""
+    level = water_level([7.5, 2.5], [4.999995000005e-07, 4.999995000005e-23], 7.5)
+
+    assert level == pytest.approx(7.5 / 4.999995000005e-07)
