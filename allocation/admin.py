@@ -43,16 +43,22 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class RefusalsAsMessages(admin.ModelAdmin):
     """A service's refusal while saving or deleting comes back as an error message, not a 500."""
 
-    def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
-                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except (ServiceError, NotAllowed) as refused:
             self.message_user(request, getattr(refused, "message", str(refused)), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
-    def delete_view(self, request: HttpRequest, object_id: str,
-                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         try:
             return super().delete_view(request, object_id, extra_context)
         except (ServiceError, NotAllowed) as refused:
@@ -76,11 +82,14 @@ class ServiceBackedAdmin(RefusalsAsMessages):
         return super().has_delete_permission(request, obj) and self._operator(request)
 
 
-
 def at_risk_message(model_admin: admin.ModelAdmin, request: HttpRequest, displaced: list[m.Booking]) -> None:
     if displaced:
-        model_admin.message_user(request, _("Put at risk, their tenants told: %(bookings)s.")
-                                 % {"bookings": ", ".join(f"#{b.pk}" for b in displaced)}, messages.WARNING)
+        model_admin.message_user(
+            request,
+            _("Put at risk, their tenants told: %(bookings)s.")
+            % {"bookings": ", ".join(f"#{b.pk}" for b in displaced)},
+            messages.WARNING,
+        )
 
 
 class InventoryInlineForm(forms.ModelForm):
@@ -129,14 +138,23 @@ class GigafactoryAdmin(RefusalsAsMessages):
                 continue
             data = inline_form.cleaned_data
             if inline_form.instance.pk is None:
-                formset.new_objects.append(maintenance.inventory_add(
-                    actor=request.user, gigafactory=form.instance, chip_type=data["chip_type"],
-                    chips_installed=data["chips_installed"], chips_in_service=data["chips_in_service"]))
+                formset.new_objects.append(
+                    maintenance.inventory_add(
+                        actor=request.user,
+                        gigafactory=form.instance,
+                        chip_type=data["chip_type"],
+                        chips_installed=data["chips_installed"],
+                        chips_in_service=data["chips_in_service"],
+                    )
+                )
             else:
                 formset.changed_objects.append((inline_form.instance, inline_form.changed_data))
                 displaced = maintenance.inventory_chips_set(
-                    actor=request.user, inventory=inline_form.instance, chips_installed=data["chips_installed"],
-                    chips_in_service=data["chips_in_service"])[1]
+                    actor=request.user,
+                    inventory=inline_form.instance,
+                    chips_installed=data["chips_installed"],
+                    chips_in_service=data["chips_in_service"],
+                )[1]
                 at_risk_message(self, request, displaced)
 
 
@@ -165,13 +183,21 @@ class InventoryAdmin(ServiceBackedAdmin):
 
     def save_model(self, request: HttpRequest, obj: m.Inventory, form: Any, change: bool) -> None:
         if change:
-            displaced = maintenance.inventory_chips_set(actor=request.user, inventory=obj,
-                                                        chips_installed=obj.chips_installed,
-                                                        chips_in_service=obj.chips_in_service)[1]
+            displaced = maintenance.inventory_chips_set(
+                actor=request.user,
+                inventory=obj,
+                chips_installed=obj.chips_installed,
+                chips_in_service=obj.chips_in_service,
+            )[1]
             at_risk_message(self, request, displaced)
             return
-        added = maintenance.inventory_add(actor=request.user, gigafactory=obj.gigafactory, chip_type=obj.chip_type,
-                                          chips_installed=obj.chips_installed, chips_in_service=obj.chips_in_service)
+        added = maintenance.inventory_add(
+            actor=request.user,
+            gigafactory=obj.gigafactory,
+            chip_type=obj.chip_type,
+            chips_installed=obj.chips_installed,
+            chips_in_service=obj.chips_in_service,
+        )
         obj.pk, obj._state.adding = added.pk, False
 
 
@@ -190,13 +216,23 @@ class MaintenanceWindowAdmin(ServiceBackedAdmin):
 
     def save_model(self, request: HttpRequest, obj: m.MaintenanceWindow, form: Any, change: bool) -> None:
         if change:
-            displaced = maintenance.maintenance_change(actor=request.user, window=obj, chips=obj.chips,
-                                                       starts_at=obj.starts_at, ends_at=obj.ends_at,
-                                                       reason=obj.reason)[1]
+            displaced = maintenance.maintenance_change(
+                actor=request.user,
+                window=obj,
+                chips=obj.chips,
+                starts_at=obj.starts_at,
+                ends_at=obj.ends_at,
+                reason=obj.reason,
+            )[1]
         else:
             window, displaced = maintenance.maintenance_announce(
-                actor=request.user, inventory=obj.inventory, chips=obj.chips, starts_at=obj.starts_at,
-                ends_at=obj.ends_at, reason=obj.reason)
+                actor=request.user,
+                inventory=obj.inventory,
+                chips=obj.chips,
+                starts_at=obj.starts_at,
+                ends_at=obj.ends_at,
+                reason=obj.reason,
+            )
             obj.pk, obj._state.adding = window.pk, False
         at_risk_message(self, request, displaced)
 
@@ -270,23 +306,34 @@ class TenantAdmin(admin.ModelAdmin):
         from allocation.services.tenants import tenant_verification_change
 
         if "apply" not in request.POST:
-            return TemplateResponse(request, "admin/allocation/tenant/change_verification.html", {
-                **self.admin_site.each_context(request), "title": _("Change verification"), "tenants": queryset,
-                "action": request.POST.get("action", ""), "to": m.Verification(to).label,
-                "opts": self.model._meta, "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)})
+            return TemplateResponse(
+                request,
+                "admin/allocation/tenant/change_verification.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": _("Change verification"),
+                    "tenants": queryset,
+                    "action": request.POST.get("action", ""),
+                    "to": m.Verification(to).label,
+                    "opts": self.model._meta,
+                    "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                },
+            )
         done, refused = 0, []
         for tenant in queryset:
             try:
-                tenant_verification_change(actor=request.user, tenant=tenant, to=to,
-                                           reason=request.POST.get("reason", ""))
+                tenant_verification_change(
+                    actor=request.user, tenant=tenant, to=to, reason=request.POST.get("reason", "")
+                )
                 done += 1
             except ServiceError as exc:
                 refused.append(f"{tenant}: {exc.message}")
             except NotAllowed as exc:
                 self.message_user(request, str(exc), level=messages.ERROR)
                 return None
-        self.message_user(request, _("%(done)s tenant(s) now %(to)s.") % {
-            "done": done, "to": m.Verification(to).label.lower()})
+        self.message_user(
+            request, _("%(done)s tenant(s) now %(to)s.") % {"done": done, "to": m.Verification(to).label.lower()}
+        )
         if refused:
             self.message_user(request, " ".join(refused), level=messages.ERROR)
         return None
@@ -319,8 +366,17 @@ class AllocationPeriodAdmin(admin.ModelAdmin):
 
 @admin.register(m.AllocationRequest)
 class AllocationRequestAdmin(ReadOnlyAdmin):
-    list_display = ["title", "tenant", "period", "chip_type", "demand_gpu_hours",
-                    "demand_normalized_hours", "status", "accepted_normalized_hours", "submitted_at"]
+    list_display = [
+        "title",
+        "tenant",
+        "period",
+        "chip_type",
+        "demand_gpu_hours",
+        "demand_normalized_hours",
+        "status",
+        "accepted_normalized_hours",
+        "submitted_at",
+    ]
     list_filter = ["status", "period", "tenant__kind", "chip_type"]
     search_fields = ["title", "tenant__name"]
     list_select_related = ["tenant", "period", "chip_type"]

@@ -85,10 +85,14 @@ def tenant_may_commit(tenant: Tenant) -> bool:
 def tenant_refusal(tenant: Tenant) -> str:
     """Why ``tenant`` may not do what the two rules above refused, for the 403 and the pages."""
     if tenant.verification == Verification.SUSPENDED:
-        return _("%(tenant)s is suspended: it cannot request compute, book or have usage recorded. "
-                 "Contact the platform administrators.") % {"tenant": tenant.name}
-    return _("%(tenant)s is not verified yet: it can draft requests, but submits them, books and has usage "
-             "recorded only once the platform administrators have verified it.") % {"tenant": tenant.name}
+        return _(
+            "%(tenant)s is suspended: it cannot request compute, book or have usage recorded. "
+            "Contact the platform administrators."
+        ) % {"tenant": tenant.name}
+    return _(
+        "%(tenant)s is not verified yet: it can draft requests, but submits them, books and has usage "
+        "recorded only once the platform administrators have verified it."
+    ) % {"tenant": tenant.name}
 
 
 # --- What a user may do to one request or booking ---------------------------
@@ -96,8 +100,9 @@ def tenant_refusal(tenant: Tenant) -> str:
 # same rules (and the transition functions the states), so an answer here never grants more.
 
 # The states from which services.bookings.TRANSITIONS reaches CANCELLED (a test keeps them equal).
-BOOKING_CANCELLABLE = frozenset({BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.ACTIVE,
-                                 BookingStatus.AT_RISK})
+BOOKING_CANCELLABLE = frozenset(
+    {BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.AT_RISK}
+)
 REQUEST_WITHDRAWABLE = frozenset({RequestStatus.DRAFT, RequestStatus.SUBMITTED})
 
 
@@ -108,14 +113,18 @@ def can_cancel_booking(user: Any, booking: Booking) -> bool:
 
 def can_edit_request(user: Any, request: AllocationRequest) -> bool:
     """A draft, by its tenant's members while the tenant may draft."""
-    return (request.status == RequestStatus.DRAFT and is_member(user, request.tenant_id)
-            and tenant_may_draft(request.tenant))
+    return (
+        request.status == RequestStatus.DRAFT
+        and is_member(user, request.tenant_id)
+        and tenant_may_draft(request.tenant)
+    )
 
 
 def can_submit_request(user: Any, request: AllocationRequest) -> bool:
     """A draft, by its tenant's PI once the tenant is verified."""
-    return (request.status == RequestStatus.DRAFT and is_pi(user, request.tenant_id)
-            and tenant_may_commit(request.tenant))
+    return (
+        request.status == RequestStatus.DRAFT and is_pi(user, request.tenant_id) and tenant_may_commit(request.tenant)
+    )
 
 
 def can_withdraw_request(user: Any, request: AllocationRequest) -> bool:

@@ -43,7 +43,9 @@ def text_error(value: str) -> str | None:
     if char is None:
         return None
     return _("Text may not contain control characters (found %(char)s at position %(position)s).") % {
-        "char": f"U+{ord(char):04X}", "position": value.index(char) + 1}
+        "char": f"U+{ord(char):04X}",
+        "position": value.index(char) + 1,
+    }
 
 
 def validate_text(value: Any) -> None:
@@ -53,8 +55,10 @@ def validate_text(value: Any) -> None:
 
 
 def range_text() -> str:
-    return _("from %(earliest)s up to %(latest)s (UTC)") % {"earliest": f"{EARLIEST:%Y-%m-%d}",
-                                                          "latest": f"{LATEST:%Y-%m-%d}"}
+    return _("from %(earliest)s up to %(latest)s (UTC)") % {
+        "earliest": f"{EARLIEST:%Y-%m-%d}",
+        "latest": f"{LATEST:%Y-%m-%d}",
+    }
 
 
 def moment_error(value: datetime) -> str | None:

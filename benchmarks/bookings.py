@@ -93,15 +93,29 @@ def grant_quotas(tenants: list[Any], normalized_hours: float) -> Any:
 
     period = AllocationPeriod.objects.order_by("starts_at").first()
     admin = get_user_model().objects.get(username="admin")
-    round_, _ = AllocationRound.objects.get_or_create(period=period, status=RoundStatus.COMMITTED,
-                                                      defaults={"created_by": admin})
-    request_of = dict(AllocationRequest.objects.filter(period=period, tenant__in=tenants)
-                      .values_list("tenant_id", "id"))
+    round_, _ = AllocationRound.objects.get_or_create(
+        period=period, status=RoundStatus.COMMITTED, defaults={"created_by": admin}
+    )
+    request_of = dict(
+        AllocationRequest.objects.filter(period=period, tenant__in=tenants).values_list("tenant_id", "id")
+    )
     inventories = list(Inventory.objects.select_related("chip_type").order_by("pk"))
-    Quota.objects.bulk_create([
-        Quota(round=round_, period=period, tenant=t, request_id=request_of[t.pk], inventory=inventory,
-              gpu_hours=normalized_hours / inventory.chip_type.throughput, normalized_hours=normalized_hours)
-        for t in tenants for inventory in inventories], batch_size=5000)
+    Quota.objects.bulk_create(
+        [
+            Quota(
+                round=round_,
+                period=period,
+                tenant=t,
+                request_id=request_of[t.pk],
+                inventory=inventory,
+                gpu_hours=normalized_hours / inventory.chip_type.throughput,
+                normalized_hours=normalized_hours,
+            )
+            for t in tenants
+            for inventory in inventories
+        ],
+        batch_size=5000,
+    )
     return period
 
 
@@ -114,11 +128,20 @@ def load_clients(clients: int) -> list[dict[str, Any]]:
     # Only verified tenants book (the demo leaves every tenth one pending).
     tenants = list(Tenant.objects.filter(verification="verified").order_by("pk")[:clients])
     pis = {m.tenant_id: m.user for m in Membership.objects.filter(tenant__in=tenants, role="pi").select_related("user")}
-    resources = [f"{inv.gigafactory.slug}/{inv.chip_type.slug}" for inv in
-                 Inventory.objects.select_related("gigafactory", "chip_type").order_by("pk")]
-    return [{"tenant": t, "token": Token.objects.get_or_create(user=pis[t.pk])[0].key,
-             "resource": resources[i % len(resources)], "lane": i // len(resources),
-             "lanes": -(-clients // len(resources))} for i, t in enumerate(tenants)]
+    resources = [
+        f"{inv.gigafactory.slug}/{inv.chip_type.slug}"
+        for inv in Inventory.objects.select_related("gigafactory", "chip_type").order_by("pk")
+    ]
+    return [
+        {
+            "tenant": t,
+            "token": Token.objects.get_or_create(user=pis[t.pk])[0].key,
+            "resource": resources[i % len(resources)],
+            "lane": i // len(resources),
+            "lanes": -(-clients // len(resources)),
+        }
+        for i, t in enumerate(tenants)
+    ]
 
 
 # --- Load -----------------------------------------------------------------------
@@ -164,10 +187,14 @@ def drive(port: int, clients: list[dict[str, Any]], seconds: float, make: Any) -
     elapsed = time.perf_counter() - began
     total: Counter[int] = sum(statuses, Counter())
     flat = sorted(x for per in latencies for x in per)
-    return {"requests": sum(total.values()), "statuses": dict(total), "seconds": elapsed,
-            "per_second": sum(total.values()) / elapsed,
-            "p50_ms": 1000 * flat[len(flat) // 2] if flat else 0.0,
-            "p99_ms": 1000 * flat[int(len(flat) * 0.99)] if flat else 0.0}
+    return {
+        "requests": sum(total.values()),
+        "statuses": dict(total),
+        "seconds": elapsed,
+        "per_second": sum(total.values()) / elapsed,
+        "p50_ms": 1000 * flat[len(flat) // 2] if flat else 0.0,
+        "p99_ms": 1000 * flat[int(len(flat) * 0.99)] if flat else 0.0,
+    }
 
 
 def trivial_request(client: dict[str, Any], n: int) -> tuple[str, str, None, dict[str, str]]:
@@ -180,11 +207,24 @@ def booking_request_maker(period_start: datetime, chips: int) -> Any:
         # client's bookings over every phase (``n`` restarts with each phase), so no slot is booked twice.
         k = client["booked"] = client.get("booked", -1) + 1
         hour = period_start + timedelta(hours=k * client["lanes"] + client["lane"])
-        body = {"tenant": client["tenant"].slug, "resource": client["resource"],
-                "starts_at": hour.isoformat(), "hours": 1, "chips": chips}
-        return "POST", "/api/v1/bookings/", json.dumps(body).encode(), {
-            "Authorization": f"Token {client['token']}", "Content-Type": "application/json",
-            "Idempotency-Key": f"bench-{client['tenant'].pk}-{k}"}
+        body = {
+            "tenant": client["tenant"].slug,
+            "resource": client["resource"],
+            "starts_at": hour.isoformat(),
+            "hours": 1,
+            "chips": chips,
+        }
+        return (
+            "POST",
+            "/api/v1/bookings/",
+            json.dumps(body).encode(),
+            {
+                "Authorization": f"Token {client['token']}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": f"bench-{client['tenant'].pk}-{k}",
+            },
+        )
+
     return make
 
 
@@ -205,7 +245,8 @@ def overbooking_report() -> dict[str, int]:
 
     held: dict[tuple[int, datetime], int] = defaultdict(int)
     for inventory_id, start, hours, chips in Booking.objects.filter(status=BookingStatus.CONFIRMED).values_list(
-            "inventory_id", "starts_at", "hours", "chips"):
+        "inventory_id", "starts_at", "hours", "chips"
+    ):
         assert start is not None  # confirmed bookings always have a start (a CHECK says so)
         for h in range(hours):
             held[(inventory_id, start + timedelta(hours=h))] += chips
@@ -213,13 +254,25 @@ def overbooking_report() -> dict[str, int]:
     rows = {(i, h): b for i, h, b in ResourceHour.objects.values_list("inventory_id", "hour", "booked")}
     mismatched = sum(1 for key in set(rows) | set(held) if rows.get(key, 0) != held.get(key, 0))
     confirmed = Booking.objects.filter(status=BookingStatus.CONFIRMED)
-    costs = {(t, i): s for t, i, s in confirmed.order_by().values("tenant_id", "inventory_id").annotate(
-        s=Sum("cost_normalized_hours")).values_list("tenant_id", "inventory_id", "s")}
-    off = sum(1 for b in QuotaBalance.objects.all() if abs(b.used - costs.get((b.tenant_id, b.inventory_id), 0.0))
-              > 1e-6 or b.used > b.granted + 1e-6)
-    return {"hours_over_capacity": over, "hours_not_matching_bookings": mismatched,
-            "balances_off": off, "confirmed": sum(1 for _ in costs) and Booking.objects.filter(
-                status=BookingStatus.CONFIRMED).count(), "hour_rows": len(rows)}
+    costs = {
+        (t, i): s
+        for t, i, s in confirmed.order_by()
+        .values("tenant_id", "inventory_id")
+        .annotate(s=Sum("cost_normalized_hours"))
+        .values_list("tenant_id", "inventory_id", "s")
+    }
+    off = sum(
+        1
+        for b in QuotaBalance.objects.all()
+        if abs(b.used - costs.get((b.tenant_id, b.inventory_id), 0.0)) > 1e-6 or b.used > b.granted + 1e-6
+    )
+    return {
+        "hours_over_capacity": over,
+        "hours_not_matching_bookings": mismatched,
+        "balances_off": off,
+        "confirmed": sum(1 for _ in costs) and Booking.objects.filter(status=BookingStatus.CONFIRMED).count(),
+        "hour_rows": len(rows),
+    }
 
 
 def seed_flexible(count: int, period: Any, *, funded: set[int]) -> None:
@@ -242,17 +295,29 @@ def seed_flexible(count: int, period: Any, *, funded: set[int]) -> None:
         accepts = [home, *rng.sample(others, k=min(rng.choice((0, 0, 1, 2)), len(others)))]
         hours = rng.choice((4, 8, 12, 24, 48, 72))
         earliest = period.starts_at + timedelta(hours=rng.randrange(0, 14 * 24))
-        rows.append(Booking(tenant=tenant, created_by_id=pis[tenant.pk], kind=BookingKind.FLEXIBLE,
-                            status=BookingStatus.PENDING, chips=max(1, int(home.chips_in_service
-                                                                           * rng.uniform(0.005, 0.08))),
-                            hours=hours, earliest_start=earliest,
-                            latest_end=earliest + timedelta(hours=hours + rng.randrange(0, 7 * 24))))
+        rows.append(
+            Booking(
+                tenant=tenant,
+                created_by_id=pis[tenant.pk],
+                kind=BookingKind.FLEXIBLE,
+                status=BookingStatus.PENDING,
+                chips=max(1, int(home.chips_in_service * rng.uniform(0.005, 0.08))),
+                hours=hours,
+                earliest_start=earliest,
+                latest_end=earliest + timedelta(hours=hours + rng.randrange(0, 7 * 24)),
+            )
+        )
         eligible.append(accepts)
     created = Booking.objects.bulk_create(rows, batch_size=2000)
     through = Booking.eligible.through
-    through.objects.bulk_create([through(booking_id=b.pk, inventory_id=inv.pk)
-                                 for b, accepts in zip(created, eligible, strict=True) for inv in accepts],
-                                batch_size=5000)
+    through.objects.bulk_create(
+        [
+            through(booking_id=b.pk, inventory_id=inv.pk)
+            for b, accepts in zip(created, eligible, strict=True)
+            for inv in accepts
+        ],
+        batch_size=5000,
+    )
 
 
 def time_decision(period: Any) -> float:
@@ -293,8 +358,13 @@ def time_round(period: Any, parallel: int) -> dict[str, Any]:
         bookings += outcome["bookings"]
         totals["placed"] += outcome["placed"]
         totals.update(outcome["unplaced"])
-    return {"shards": len(shards), "bookings": bookings, "placed": totals.pop("placed", 0),
-            "unplaced": dict(totals), "seconds": time.perf_counter() - began}
+    return {
+        "shards": len(shards),
+        "bookings": bookings,
+        "placed": totals.pop("placed", 0),
+        "unplaced": dict(totals),
+        "seconds": time.perf_counter() - began,
+    }
 
 
 # --- Main -------------------------------------------------------------------------
@@ -302,10 +372,32 @@ def time_round(period: Any, parallel: int) -> dict[str, Any]:
 
 def start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "investai.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
-         "--backlog", "2048", "--keep-alive", "5", "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "investai.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--backlog",
+            "2048",
+            "--keep-alive",
+            "5",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -349,9 +441,17 @@ def main() -> int:
 
     started = time.perf_counter()
     database = f"investai_bench_{os.getpid()}"
-    env = {**os.environ, "DATABASE_URL": f"{args.postgres}/{database}", "DEBUG": "0", "REDIS_URL": "",
-           "SECRET_KEY": "benchmark-only-" + "x" * 40, "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0",
-           "LOG_LEVEL": "ERROR", "CELERY_TASK_ALWAYS_EAGER": "0"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{args.postgres}/{database}",
+        "DEBUG": "0",
+        "REDIS_URL": "",
+        "SECRET_KEY": "benchmark-only-" + "x" * 40,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "LOG_LEVEL": "ERROR",
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+    }
     server: subprocess.Popen[bytes] | None = None
     admin_sql(args.postgres, f'CREATE DATABASE "{database}"')
     try:
@@ -373,10 +473,12 @@ def main() -> int:
 
         clients = load_clients(args.clients)
         period = grant_quotas([c["tenant"] for c in clients], 1e7)
-        log(f"Scale {args.scale}: {Tenant.objects.count():,} tenants, {Gigafactory.objects.count()} sites, "
+        log(
+            f"Scale {args.scale}: {Tenant.objects.count():,} tenants, {Gigafactory.objects.count()} sites, "
             f"{Inventory.objects.count()} resources (seeded in {seeded:.1f} s); period {period.slug}; "
             f"{len(clients)} clients; gunicorn {args.workers} workers x {args.threads} threads "
-            f"on {os.cpu_count()} CPUs")
+            f"on {os.cpu_count()} CPUs"
+        )
 
         port = free_port()
         server = start_gunicorn(env, port, args.workers, args.threads)
@@ -385,8 +487,10 @@ def main() -> int:
         # the first booking of each resource creates (once per resource and period, 2,160 rows).
         drive(port, clients, 1.0, trivial_request)
         warm = drive(port, clients, args.warm_up, make_booking)
-        log(f"Warm-up: {warm['statuses'].get(201, 0):,} bookings in {warm['seconds']:.1f} s, creating the "
-            f"ledger rows of {len({c['resource'] for c in clients})} resources for the period")
+        log(
+            f"Warm-up: {warm['statuses'].get(201, 0):,} bookings in {warm['seconds']:.1f} s, creating the "
+            f"ledger rows of {len({c['resource'] for c in clients})} resources for the period"
+        )
         # The phases alternate, so that load from elsewhere on the machine weighs on both alike;
         # the figure is the median of the rounds' ratios.
         ratios: list[float] = []
@@ -398,44 +502,57 @@ def main() -> int:
             ratio = confirmed / trivial["per_second"] if trivial["per_second"] else 0.0
             ratios.append(ratio)
             failed.update({code: count for code, count in booking["statuses"].items() if code != 201})
-            log(f"Round {n}/{args.rounds}: GET /api/v1/me/ {trivial['per_second']:6.1f} requests/s "
+            log(
+                f"Round {n}/{args.rounds}: GET /api/v1/me/ {trivial['per_second']:6.1f} requests/s "
                 f"(p50 {trivial['p50_ms']:.0f} ms, p99 {trivial['p99_ms']:.0f} ms); POST /api/v1/bookings/ "
                 f"{confirmed:6.1f} confirmed/s (p50 {booking['p50_ms']:.0f} ms, p99 {booking['p99_ms']:.0f} ms; "
-                f"statuses {booking['statuses']}); ratio {ratio:.2f}")
+                f"statuses {booking['statuses']}); ratio {ratio:.2f}"
+            )
         stop(server)
         server = None
 
         ratio = median(ratios)
-        log(f"Confirmed fixed bookings / GET /api/v1/me/: median ratio {ratio:.2f} over {args.rounds} rounds of "
+        log(
+            f"Confirmed fixed bookings / GET /api/v1/me/: median ratio {ratio:.2f} over {args.rounds} rounds of "
             f"{args.seconds:g} s per phase (rounds {', '.join(f'{r:.2f}' for r in ratios)}; target >= "
             f"{TARGET_RATIO}: {'PASS' if ratio >= TARGET_RATIO else 'FAIL'}); load average "
-            f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+            f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}"
+        )
         check = overbooking_report()
         clean = not (check["hours_over_capacity"] or check["hours_not_matching_bookings"] or check["balances_off"])
-        log(f"Overbooking check: {check['confirmed']:,} confirmed bookings over {check['hour_rows']:,} resource-hours;"
+        log(
+            f"Overbooking check: {check['confirmed']:,} confirmed bookings over {check['hour_rows']:,} resource-hours;"
             f" {check['hours_over_capacity']} over capacity, {check['hours_not_matching_bookings']} not matching "
-            f"the bookings, {check['balances_off']} quota balances off: {'OK' if clean else 'FAIL'}")
+            f"the bookings, {check['balances_off']} quota balances off: {'OK' if clean else 'FAIL'}"
+        )
 
         if args.skip_round:
             log(f"Booking round skipped. Total {time.perf_counter() - started:.0f} s")
             return 0 if clean and not failed else 1
         t0 = time.perf_counter()
         seed_flexible(args.round_bookings, period, funded={c["tenant"].pk for c in clients})
-        log(f"Booking round: {args.round_bookings:,} pending flexible bookings seeded in "
-            f"{time.perf_counter() - t0:.1f} s")
+        log(
+            f"Booking round: {args.round_bookings:,} pending flexible bookings seeded in "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
         decision = time_decision(period)
         result = time_round(period, args.round_parallel)
-        log(f"Booking round: {result['bookings']:,} bookings in {result['shards']} shards "
+        log(
+            f"Booking round: {result['bookings']:,} bookings in {result['shards']} shards "
             f"({args.round_parallel} at a time), {result['placed']:,} "
             f"placed, unplaced {result['unplaced']}, {result['seconds']:.1f} s "
             f"({result['placed'] / result['seconds']:.0f} placements/s); of which deciding (snapshot + engine, "
-            f"read-only, all shards one after another) takes {decision:.1f} s, the rest is writing placements")
+            f"read-only, all shards one after another) takes {decision:.1f} s, the rest is writing placements"
+        )
         check = overbooking_report()
-        clean_after = not (check["hours_over_capacity"] or check["hours_not_matching_bookings"]
-                           or check["balances_off"])
-        log(f"Overbooking check after the round: {check['confirmed']:,} confirmed, "
+        clean_after = not (
+            check["hours_over_capacity"] or check["hours_not_matching_bookings"] or check["balances_off"]
+        )
+        log(
+            f"Overbooking check after the round: {check['confirmed']:,} confirmed, "
             f"{check['hours_over_capacity']} over capacity, {check['hours_not_matching_bookings']} not matching, "
-            f"{check['balances_off']} balances off: {'OK' if clean_after else 'FAIL'}")
+            f"{check['balances_off']} balances off: {'OK' if clean_after else 'FAIL'}"
+        )
         log(f"Total {time.perf_counter() - started:.0f} s")
         return 0 if clean and clean_after and not failed else 1
     finally:

@@ -287,8 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         failed = [r for r in runs if "error" in r]
         outcome = failed[0] if failed else sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
         if len(runs) > 1 and not failed:
-            notes.append(f"{title}: {len(runs)} runs, " + ", ".join(f"{r['seconds']:.2f}" for r in runs)
-                         + " s; the median is shown")
+            notes.append(
+                f"{title}: {len(runs)} runs, "
+                + ", ".join(f"{r['seconds']:.2f}" for r in runs)
+                + " s; the median is shown"
+            )
         if "error" in outcome:
             timed_out = outcome["error"].startswith("TIMEOUT")
             failures += timed_out
@@ -321,9 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         "\n  wall s / cpu s: engine call only (PASS/FAIL on wall); "
         "peak RSS: whole child process (interpreter + input + engine)."
     )
-    print(f"  machine speed: a 10,000,000-step Python loop took {speed_before:.2f} s before the runs and "
-          f"{_loop_seconds():.2f} s after (a tight loop: memory-bound runs like (a) vary more; compare "
-          "versions by running them back to back)")
+    print(
+        f"  machine speed: a 10,000,000-step Python loop took {speed_before:.2f} s before the runs and "
+        f"{_loop_seconds():.2f} s after (a tight loop: memory-bound runs like (a) vary more; compare "
+        "versions by running them back to back)"
+    )
     if hasattr(os, "getloadavg"):
         print(f"  load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     return 1 if failures else 0

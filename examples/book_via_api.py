@@ -36,13 +36,28 @@ class ApiError(Exception):
         super().__init__(f"HTTP {status}: {self.error.get('message', body)}")
 
 
-def call(base: str, method: str, path: str, *, token: str | None = None, body: dict[str, Any] | None = None,
-         params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+def call(
+    base: str,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    body: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any]]:
     url = base.rstrip("/") + path + ("?" + urllib.parse.urlencode(params) if params else "")
-    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Accept": "application/json", "Content-Type": "application/json",
-                                              **({"Authorization": f"Token {token}"} if token else {}),
-                                              **(headers or {})})
+    request = urllib.request.Request(
+        url,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            **({"Authorization": f"Token {token}"} if token else {}),
+            **(headers or {}),
+        },
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -63,25 +78,39 @@ def first_fit(slots: list[dict[str, Any]], *, chips: int, hours: int) -> str | N
 def book(args: argparse.Namespace) -> dict[str, Any]:
     token = args.token
     if not token:
-        _, login = call(args.url, "POST", "/api/v1/auth/token/",
-                        body={"username": args.username, "password": args.password})
+        _, login = call(
+            args.url, "POST", "/api/v1/auth/token/", body={"username": args.username, "password": args.password}
+        )
         token = login["token"]
 
     window = min(MAX_WINDOW_HOURS, args.hours + args.search_hours)
-    _, availability = call(args.url, "GET", "/api/v1/availability/", token=token,
-                           params={"resource": args.resource, "start": args.start, "hours": window})
+    _, availability = call(
+        args.url,
+        "GET",
+        "/api/v1/availability/",
+        token=token,
+        params={"resource": args.resource, "start": args.start, "hours": window},
+    )
     start = first_fit(availability["slots"], chips=args.chips, hours=args.hours)
     if start is None:
-        raise SystemExit(f"{args.resource} has no {args.chips} free chips for {args.hours} h "
-                         f"in the {window} hours from {availability['start']}.")
+        raise SystemExit(
+            f"{args.resource} has no {args.chips} free chips for {args.hours} h "
+            f"in the {window} hours from {availability['start']}."
+        )
 
     for attempt in range(2):
         body = {"resource": args.resource, "starts_at": start, "hours": args.hours, "chips": args.chips}
         if args.tenant:
             body["tenant"] = args.tenant
         try:
-            _, booking = call(args.url, "POST", "/api/v1/bookings/", token=token, body=body,
-                              headers={"Idempotency-Key": f"book-via-api-{uuid.uuid4()}"})
+            _, booking = call(
+                args.url,
+                "POST",
+                "/api/v1/bookings/",
+                token=token,
+                body=body,
+                headers={"Idempotency-Key": f"book-via-api-{uuid.uuid4()}"},
+            )
             return booking
         except ApiError as refused:
             later = refused.error.get("earliest_start")
@@ -103,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resource", required=True, help='"site/chip_type", e.g. lux/h100')
     parser.add_argument("--chips", type=int, required=True)
     parser.add_argument("--hours", type=int, required=True)
-    parser.add_argument("--start", default=next_hour.isoformat().replace("+00:00", "Z"),
-                        help="look for a slot from this hour on (UTC; default: the next hour)")
+    parser.add_argument(
+        "--start",
+        default=next_hour.isoformat().replace("+00:00", "Z"),
+        help="look for a slot from this hour on (UTC; default: the next hour)",
+    )
     parser.add_argument("--search-hours", type=int, default=7 * 24, help="how far to look ahead (default a week)")
     args = parser.parse_args(argv)
     if not args.token and not (args.username and args.password):
@@ -117,9 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     except urllib.error.URLError as error:
         print(f"Cannot reach {args.url}: {error.reason}", file=sys.stderr)
         return 1
-    print(f"Booking {booking['id']} {booking['status']}: {booking['chips']} chips of {booking['resource']} "
-          f"from {booking['starts_at']} to {booking['ends_at']} ({booking['cost_normalized_hours']:g} normalized "
-          f"hours of {booking['tenant']}'s quota)")
+    print(
+        f"Booking {booking['id']} {booking['status']}: {booking['chips']} chips of {booking['resource']} "
+        f"from {booking['starts_at']} to {booking['ends_at']} ({booking['cost_normalized_hours']:g} normalized "
+        f"hours of {booking['tenant']}'s quota)"
+    )
     print(json.dumps(booking, indent=2))
     return 0
 

@@ -25,8 +25,11 @@ class JsonLinesFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        line.update((key, value) for key, value in record.__dict__.items()
-                    if key not in _STANDARD and key not in line and not key.startswith("_"))
+        line.update(
+            (key, value)
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD and key not in line and not key.startswith("_")
+        )
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:

@@ -47,20 +47,35 @@ def with_role(username: str, role: str) -> Any:
     return user
 
 
-def grant(catalogue: Catalogue, tenant: m.Tenant, carol: Any, normalized_hours: float,
-          inventory: m.Inventory | None = None) -> None:
+def grant(
+    catalogue: Catalogue, tenant: m.Tenant, carol: Any, normalized_hours: float, inventory: m.Inventory | None = None
+) -> None:
     """A committed round's grant on ``inventory`` (muc/h100 by default), written directly (the round
     itself is tested elsewhere)."""
     inventory = inventory or catalogue.muc_h100
-    rnd, _ = m.AllocationRound.objects.get_or_create(period=catalogue.period, status="committed",
-                                                     defaults={"created_by": carol})
-    req = m.AllocationRequest.objects.create(period=catalogue.period, tenant=tenant, created_by=carol, title="q",
-                                             chip_type=catalogue.h100, demand_gpu_hours=normalized_hours,
-                                             demand_normalized_hours=normalized_hours, status="accepted",
-                                             accepted_normalized_hours=normalized_hours)
-    m.Quota.objects.create(round=rnd, period=catalogue.period, tenant=tenant, request=req,
-                           inventory=inventory, gpu_hours=normalized_hours / inventory.chip_type.throughput,
-                           normalized_hours=normalized_hours)
+    rnd, _ = m.AllocationRound.objects.get_or_create(
+        period=catalogue.period, status="committed", defaults={"created_by": carol}
+    )
+    req = m.AllocationRequest.objects.create(
+        period=catalogue.period,
+        tenant=tenant,
+        created_by=carol,
+        title="q",
+        chip_type=catalogue.h100,
+        demand_gpu_hours=normalized_hours,
+        demand_normalized_hours=normalized_hours,
+        status="accepted",
+        accepted_normalized_hours=normalized_hours,
+    )
+    m.Quota.objects.create(
+        round=rnd,
+        period=catalogue.period,
+        tenant=tenant,
+        request=req,
+        inventory=inventory,
+        gpu_hours=normalized_hours / inventory.chip_type.throughput,
+        normalized_hours=normalized_hours,
+    )
 
 
 @dataclass
@@ -80,29 +95,62 @@ class Catalogue:
 
     @classmethod
     def create(cls) -> Catalogue:
-        h100 = m.ChipType.objects.create(vendor="NVIDIA", model="H100", slug="h100", memory_gb=80,
-                                         peak_bf16_tflops=989, tdp_watts=700, throughput=1.0)
-        b200 = m.ChipType.objects.create(vendor="NVIDIA", model="B200", slug="b200", memory_gb=192,
-                                         peak_bf16_tflops=2250, tdp_watts=1000, throughput=2.5)
-        muc = m.Gigafactory.objects.create(name="Bavaria AI Gigafactory", slug="muc", country="DE",
-                                           city="Munich", kind="gigafactory", timezone="Europe/Berlin")
-        lux = m.Gigafactory.objects.create(name="L-AI Factory", slug="lux", country="LU", city="Bissen",
-                                           kind="factory", timezone="Europe/Luxembourg")
+        h100 = m.ChipType.objects.create(
+            vendor="NVIDIA",
+            model="H100",
+            slug="h100",
+            memory_gb=80,
+            peak_bf16_tflops=989,
+            tdp_watts=700,
+            throughput=1.0,
+        )
+        b200 = m.ChipType.objects.create(
+            vendor="NVIDIA",
+            model="B200",
+            slug="b200",
+            memory_gb=192,
+            peak_bf16_tflops=2250,
+            tdp_watts=1000,
+            throughput=2.5,
+        )
+        muc = m.Gigafactory.objects.create(
+            name="Bavaria AI Gigafactory",
+            slug="muc",
+            country="DE",
+            city="Munich",
+            kind="gigafactory",
+            timezone="Europe/Berlin",
+        )
+        lux = m.Gigafactory.objects.create(
+            name="L-AI Factory", slug="lux", country="LU", city="Bissen", kind="factory", timezone="Europe/Luxembourg"
+        )
         public_pool = m.Pool.objects.create(name="Public pool", slug="public", is_public=True)
         acme_pool = m.Pool.objects.create(name="Acme pool", slug="acme")
         start = datetime(2027, 1, 1, tzinfo=UTC)
         period = m.AllocationPeriod.objects.create(
-            name="2027 Q1", slug="2027-q1", starts_at=start, ends_at=start + timedelta(days=90),
-            request_deadline=start - timedelta(days=7))
+            name="2027 Q1",
+            slug="2027-q1",
+            starts_at=start,
+            ends_at=start + timedelta(days=90),
+            request_deadline=start - timedelta(days=7),
+        )
         return cls(
-            muc=muc, lux=lux, h100=h100, b200=b200,
-            muc_h100=m.Inventory.objects.create(gigafactory=muc, chip_type=h100, chips_installed=1000,
-                                                chips_in_service=1000),
-            muc_b200=m.Inventory.objects.create(gigafactory=muc, chip_type=b200, chips_installed=200,
-                                                chips_in_service=200),
-            lux_h100=m.Inventory.objects.create(gigafactory=lux, chip_type=h100, chips_installed=100,
-                                                chips_in_service=90),
-            public_pool=public_pool, acme_pool=acme_pool, period=period,
+            muc=muc,
+            lux=lux,
+            h100=h100,
+            b200=b200,
+            muc_h100=m.Inventory.objects.create(
+                gigafactory=muc, chip_type=h100, chips_installed=1000, chips_in_service=1000
+            ),
+            muc_b200=m.Inventory.objects.create(
+                gigafactory=muc, chip_type=b200, chips_installed=200, chips_in_service=200
+            ),
+            lux_h100=m.Inventory.objects.create(
+                gigafactory=lux, chip_type=h100, chips_installed=100, chips_in_service=90
+            ),
+            public_pool=public_pool,
+            acme_pool=acme_pool,
+            period=period,
         )
 
 

@@ -15,8 +15,11 @@ pytestmark = pytest.mark.django_db
 
 
 def test_every_domain_model_is_registered() -> None:
-    missing = [m.__name__ for m in apps.get_app_config("allocation").get_models()
-               if m not in admin.site._registry and not m._meta.auto_created]
+    missing = [
+        m.__name__
+        for m in apps.get_app_config("allocation").get_models()
+        if m not in admin.site._registry and not m._meta.auto_created
+    ]
     assert missing == []
 
 

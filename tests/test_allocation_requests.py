@@ -37,8 +37,11 @@ def test_only_the_pi_submits_and_then_it_is_read_only(catalogue: Any, aurora: An
         request_submit(actor=alice, request=req)
     request_submit(actor=bob, request=req)
     with pytest.raises(ServiceError) as err:
-        request_update(actor=bob, request=req, content=RequestContent(
-            title="Changed", chip_type=catalogue.b200, demand_gpu_hours=10))
+        request_update(
+            actor=bob,
+            request=req,
+            content=RequestContent(title="Changed", chip_type=catalogue.b200, demand_gpu_hours=10),
+        )
     assert err.value.field == "status"
     req.refresh_from_db()
     assert (req.title, req.status) == ("Pretraining", RequestStatus.SUBMITTED)

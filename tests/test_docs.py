@@ -60,8 +60,8 @@ def test_the_documented_example_is_what_simulate_prints() -> None:
 def _diagram(heading: str) -> set[tuple[str, str]]:
     """The ``a --> b`` edges of the first mermaid block after ``heading`` in docs/vocabulary.md."""
     text = (DOCS / "vocabulary.md").read_text()
-    after = text[text.index(heading):]
-    block = after[after.index("```mermaid"):]
+    after = text[text.index(heading) :]
+    block = after[after.index("```mermaid") :]
     block = block[: block.index("```", 3)]
     return {(a, b) for a, b in re.findall(r"^\s*(\w+) --> (\w+)", block, re.MULTILINE)}
 

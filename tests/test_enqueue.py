@@ -37,8 +37,12 @@ def test_no_service_imports_the_tasks_module(path: Path) -> None:
 
 
 def _preview(catalogue: Any, aurora: Any, bob: Any, carol: Any, capture: Any) -> AllocationRound:
-    req = request_create(actor=bob, tenant=aurora, period=catalogue.period, content=RequestContent(
-        title="Aurora 1000", chip_type=catalogue.h100, demand_gpu_hours=1000))
+    req = request_create(
+        actor=bob,
+        tenant=aurora,
+        period=catalogue.period,
+        content=RequestContent(title="Aurora 1000", chip_type=catalogue.h100, demand_gpu_hours=1000),
+    )
     request_submit(actor=bob, request=req)
     request_decide(actor=carol, request=req, accept=True)
     with capture(execute=True):
@@ -50,7 +54,11 @@ def _preview(catalogue: Any, aurora: Any, bob: Any, carol: Any, capture: Any) ->
 @pytest.mark.django_db
 @pytest.mark.usefixtures("eager_celery")
 def test_commit_request_queues_the_commit_once_the_caller_commits(
-    catalogue: Any, aurora: Any, bob: Any, carol: Any, django_capture_on_commit_callbacks: Any,
+    catalogue: Any,
+    aurora: Any,
+    bob: Any,
+    carol: Any,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     rnd = _preview(catalogue, aurora, bob, carol, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

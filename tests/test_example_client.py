@@ -23,8 +23,9 @@ START = datetime(2027, 1, 8, tzinfo=UTC)
 
 def run_client(*args: str) -> subprocess.CompletedProcess[str]:
     # No Django, no settings: the client is a plain script using the standard library.
-    return subprocess.run([sys.executable, str(CLIENT), *args], capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, str(CLIENT), *args], capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}
+    )
 
 
 def test_the_example_client_books_the_first_slot_that_fits(
@@ -34,8 +35,22 @@ def test_the_example_client_books_the_first_slot_that_fits(
     # 80 of lux's 90 chips are taken for the first two hours: 20 chips first fit at 02:00.
     booking_fixed_create(actor=bob, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START, hours=2, chips=80)
 
-    result = run_client("--url", live_server.url, "--username", "alice", "--password", PASSWORD,
-                        "--resource", "lux/h100", "--chips", "20", "--hours", "3", "--start", "2027-01-08T00:00:00Z")
+    result = run_client(
+        "--url",
+        live_server.url,
+        "--username",
+        "alice",
+        "--password",
+        PASSWORD,
+        "--resource",
+        "lux/h100",
+        "--chips",
+        "20",
+        "--hours",
+        "3",
+        "--start",
+        "2027-01-08T00:00:00Z",
+    )
 
     assert result.returncode == 0, result.stderr
     first_line, rest = result.stdout.split("\n", 1)
@@ -43,8 +58,11 @@ def test_the_example_client_books_the_first_slot_that_fits(
     booking = json.loads(rest)
     assert booking["status"] == "confirmed" and booking["starts_at"] == "2027-01-08T02:00:00Z"
     stored = Booking.objects.get(pk=booking["id"])
-    assert (stored.status, stored.created_by, stored.starts_at) == (BookingStatus.CONFIRMED, alice,
-                                                                    START + timedelta(hours=2))
+    assert (stored.status, stored.created_by, stored.starts_at) == (
+        BookingStatus.CONFIRMED,
+        alice,
+        START + timedelta(hours=2),
+    )
     assert stored.idempotency_key.startswith("book-via-api-")
 
 
@@ -53,8 +71,20 @@ def test_the_example_client_takes_a_token_and_reports_a_refusal(
 ) -> None:
     token = Token.objects.create(user=alice).key
     # No grant: the booking is refused and the client says why.
-    result = run_client("--url", live_server.url, "--token", token, "--resource", "muc/h100", "--chips", "8",
-                        "--hours", "2", "--start", "2027-01-08T00:00:00Z")
+    result = run_client(
+        "--url",
+        live_server.url,
+        "--token",
+        token,
+        "--resource",
+        "muc/h100",
+        "--chips",
+        "8",
+        "--hours",
+        "2",
+        "--start",
+        "2027-01-08T00:00:00Z",
+    )
     assert result.returncode == 1
     assert "Refused: HTTP 409: No grant of yours covers muc/h100 in 2027 Q1." in result.stderr
     assert not Booking.objects.exists()

@@ -31,8 +31,15 @@ START = datetime(2027, 1, 8, tzinfo=UTC)
 
 
 def _book(user: Any, tenant: str, *, chips: int = 1000) -> int:
-    body = {"kind": "flexible", "tenant": tenant, "eligible": ["muc/h100"], "hours": 2, "chips": chips,
-            "earliest_start": START.isoformat(), "latest_end": (START + timedelta(hours=2)).isoformat()}
+    body = {
+        "kind": "flexible",
+        "tenant": tenant,
+        "eligible": ["muc/h100"],
+        "hours": 2,
+        "chips": chips,
+        "earliest_start": START.isoformat(),
+        "latest_end": (START + timedelta(hours=2)).isoformat(),
+    }
     response = client_for(user).post("/api/v1/bookings/", body, format="json")
     assert response.status_code == 201, response.content
     return int(response.json()["id"])
@@ -46,8 +53,15 @@ def _heavy_users(aurora: Any, nimbus: Any, oscar: Any, booking_id: int, at: date
     Tenant.objects.filter(pk=nimbus.pk).update(weight=2e-4)
     booking = Booking.objects.get(pk=booking_id)
     for tenant, hours in ((aurora, 60.0), (nimbus, 40.0)):
-        UsageRecord.objects.create(record_id=f"heavy-{tenant.slug}", booking=booking, tenant=tenant,
-                                   reported_by=oscar, at=at, gpu_hours=hours, normalized_hours=hours)
+        UsageRecord.objects.create(
+            record_id=f"heavy-{tenant.slug}",
+            booking=booking,
+            tenant=tenant,
+            reported_by=oscar,
+            at=at,
+            gpu_hours=hours,
+            normalized_hours=hours,
+        )
 
 
 def test_an_underflowed_factor_stays_positive_and_orderable_in_the_api(
@@ -88,7 +102,12 @@ def test_my_bookings_shows_the_factor_with_six_significant_digits(
 
 
 def test_extreme_tenant_weights_never_grant_above_the_sites_capacity(
-    catalogue: Any, aurora: Any, bob: Any, nimbus: Any, mallory: Any, carol: Any,
+    catalogue: Any,
+    aurora: Any,
+    bob: Any,
+    nimbus: Any,
+    mallory: Any,
+    carol: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     # LUX has 90 H100 in service for 2,160 h: 194,400 GPU-hours; 1 + 1e-17 == 1.0 must not let both have it all.
@@ -105,7 +124,12 @@ def test_extreme_tenant_weights_never_grant_above_the_sites_capacity(
 
 
 def test_a_round_the_engine_refuses_records_why_and_raises_nothing(
-    catalogue: Any, aurora: Any, bob: Any, nimbus: Any, mallory: Any, carol: Any,
+    catalogue: Any,
+    aurora: Any,
+    bob: Any,
+    nimbus: Any,
+    mallory: Any,
+    carol: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     # 1e-320 is below every normal float: the engine's levels overflow and it refuses rather than overgrant.

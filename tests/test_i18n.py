@@ -181,8 +181,11 @@ def test_compiled_catalogue_matches_the_po_file():
     with translation.override("de"):
         for e in german_entries():
             if e.msgid_plural is not None:
-                got = translation.npgettext(e.msgctxt, e.msgid, e.msgid_plural, 1) if e.msgctxt else (
-                    translation.ngettext(e.msgid, e.msgid_plural, 1))
+                got = (
+                    translation.npgettext(e.msgctxt, e.msgid, e.msgid_plural, 1)
+                    if e.msgctxt
+                    else (translation.ngettext(e.msgid, e.msgid_plural, 1))
+                )
             elif e.msgctxt is not None:
                 got = translation.pgettext(e.msgctxt, e.msgid)
             else:
@@ -209,9 +212,7 @@ def _project_files(suffixes: set[str]) -> list[Path]:
 
 # templatize() rewrites {% translate %} and {% blocktranslate %} as gettext calls.
 _STRING = r"""u?(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
-_TEMPLATE_CALL = re.compile(
-    rf"\b(?P<fn>gettext|pgettext|ngettext|npgettext)\((?P<args>{_STRING}(?:\s*,\s*{_STRING})*)"
-)
+_TEMPLATE_CALL = re.compile(rf"\b(?P<fn>gettext|pgettext|ngettext|npgettext)\((?P<args>{_STRING}(?:\s*,\s*{_STRING})*)")
 
 
 def template_msgids(path: Path) -> set[tuple[str | None, str]]:

@@ -50,8 +50,14 @@ def committed_round(catalogue: Any, carol: Any, capture: Any) -> AllocationRound
 
 
 def accept(catalogue: Any, tenant: Any, pi: Any, carol: Any, gpu_hours: float, **content: Any) -> None:
-    req = request_create(actor=pi, tenant=tenant, period=catalogue.period, content=RequestContent(
-        title=f"{tenant.name} {gpu_hours}", chip_type=catalogue.h100, demand_gpu_hours=gpu_hours, **content))
+    req = request_create(
+        actor=pi,
+        tenant=tenant,
+        period=catalogue.period,
+        content=RequestContent(
+            title=f"{tenant.name} {gpu_hours}", chip_type=catalogue.h100, demand_gpu_hours=gpu_hours, **content
+        ),
+    )
     request_submit(actor=pi, request=req)
     request_decide(actor=carol, request=req, accept=True)
 
@@ -76,14 +82,22 @@ def test_a_round_logs_its_compute_and_its_commit_with_its_id_and_the_round_it_su
     assert (computed.period_slug, computed.grants, computed.tenants) == ("2027-q1", 1, 1)
     assert computed.seconds >= 0
     commits = [r for r in logged if "committed" in r.getMessage()]
-    assert [(r.round_id, r.grants, r.superseded_round_ids) for r in commits] == [(first.pk, 1, []),
-                                                                                 (second.pk, 1, [first.pk])]
+    assert [(r.round_id, r.grants, r.superseded_round_ids) for r in commits] == [
+        (first.pk, 1, []),
+        (second.pk, 1, [first.pk]),
+    ]
     assert f"superseded rounds [{first.pk}]" in commits[1].getMessage()
 
 
 def test_a_round_the_engine_refuses_is_a_warning_naming_the_round_and_why(
-    catalogue: Any, aurora: Any, bob: Any, nimbus: Any, mallory: Any, carol: Any,
-    django_capture_on_commit_callbacks: Any, caplog: pytest.LogCaptureFixture,
+    catalogue: Any,
+    aurora: Any,
+    bob: Any,
+    nimbus: Any,
+    mallory: Any,
+    carol: Any,
+    django_capture_on_commit_callbacks: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # As in test_fair_share_exact.py: a subnormal weight makes the engine refuse rather than overgrant.
     Tenant.objects.filter(pk=nimbus.pk).update(weight=1e-320)
@@ -97,15 +111,15 @@ def test_a_round_the_engine_refuses_is_a_warning_naming_the_round_and_why(
 
     *_, refused = lines(caplog, "allocation.services.rounds")
     assert (refused.levelno, refused.round_id, refused.period_slug) == (logging.WARNING, rnd.pk, "2027-q1")
-    assert refused.getMessage().startswith(f"round {rnd.pk} (period 2027-q1): the engine refused it: resource "
-                                           "lux/h100")
+    assert refused.getMessage().startswith(f"round {rnd.pk} (period 2027-q1): the engine refused it: resource lux/h100")
 
 
 def test_a_booking_round_shard_logs_its_start_and_its_counts(
     funded: Any, aurora: Any, alice: Any, nimbus: Any, mallory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    window = dict(earliest_start=START, latest_end=START + timedelta(hours=10), hours=10, chips=60,
-                  eligible=[funded.lux_h100])
+    window = dict(
+        earliest_start=START, latest_end=START + timedelta(hours=10), hours=10, chips=60, eligible=[funded.lux_h100]
+    )
     booking_flexible_create(actor=alice, tenant=aurora, **window)
     booking_flexible_create(actor=mallory, tenant=nimbus, **window)
     caplog.set_level(logging.INFO)
@@ -123,17 +137,30 @@ def test_a_refused_booking_is_one_info_line_with_code_and_ids_but_no_token_or_us
     funded: Any, alice: Any, aurora: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    response = client_for(alice).post("/api/v1/bookings/", {
-        "tenant": "aurora-lab", "resource": "muc/b200", "starts_at": "2027-01-08T00:00:00Z", "hours": 100,
-        "chips": 50}, format="json")  # 12,500 normalized hours > the 10,000 granted
+    response = client_for(alice).post(
+        "/api/v1/bookings/",
+        {
+            "tenant": "aurora-lab",
+            "resource": "muc/b200",
+            "starts_at": "2027-01-08T00:00:00Z",
+            "hours": 100,
+            "chips": 50,
+        },
+        format="json",
+    )  # 12,500 normalized hours > the 10,000 granted
     assert response.status_code == 409
 
     (refusal,) = lines(caplog, "allocation.services.bookings")
     assert refusal.levelno == logging.INFO
     assert (refusal.code, refusal.field, refusal.tenant_id, refusal.resource_ids) == (
-        "quota", "quota", aurora.pk, [funded.muc_b200.pk])
-    assert refusal.getMessage() == (f"fixed booking refused (quota on quota): tenant {aurora.pk}, "
-                                    f"resources [{funded.muc_b200.pk}]")
+        "quota",
+        "quota",
+        aurora.pk,
+        [funded.muc_b200.pk],
+    )
+    assert refusal.getMessage() == (
+        f"fixed booking refused (quota on quota): tenant {aurora.pk}, resources [{funded.muc_b200.pk}]"
+    )
     token = Token.objects.get(user=alice).key
     everything = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert token not in everything
@@ -145,8 +172,15 @@ def test_a_refusal_before_any_check_of_the_ledger_is_logged_too(
 ) -> None:
     caplog.set_level(logging.INFO)
     with pytest.raises(NotAllowed):
-        booking_flexible_create(actor=mallory, tenant=aurora, eligible=[funded.lux_h100], earliest_start=START,
-                                latest_end=START + timedelta(hours=10), hours=10, chips=1)
+        booking_flexible_create(
+            actor=mallory,
+            tenant=aurora,
+            eligible=[funded.lux_h100],
+            earliest_start=START,
+            latest_end=START + timedelta(hours=10),
+            hours=10,
+            chips=1,
+        )
     (refusal,) = lines(caplog, "allocation.services.bookings")
     assert (refusal.booking_kind, refusal.code, refusal.tenant_id) == ("flexible", "not_allowed", aurora.pk)
 
@@ -156,9 +190,11 @@ def test_a_confirmed_fixed_booking_logs_nothing_at_info(
 ) -> None:
     client = client_for(alice)
     caplog.set_level(logging.INFO)
-    response = client.post("/api/v1/bookings/", {"tenant": "aurora-lab", "resource": "lux/h100",
-                                                 "starts_at": "2027-01-08T00:00:00Z", "hours": 10, "chips": 60},
-                           format="json")
+    response = client.post(
+        "/api/v1/bookings/",
+        {"tenant": "aurora-lab", "resource": "lux/h100", "starts_at": "2027-01-08T00:00:00Z", "hours": 10, "chips": 60},
+        format="json",
+    )
     assert response.status_code == 201
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
 
@@ -206,14 +242,25 @@ def test_a_failing_health_check_is_logged_with_its_name(
 def test_maintenance_logs_the_window_and_the_bookings_it_put_at_risk(
     funded: Any, aurora: Any, alice: Any, oscar: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START,
-                                      hours=10, chips=60)
+    booking, _ = booking_fixed_create(
+        actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START, hours=10, chips=60
+    )
     caplog.set_level(logging.INFO)
-    window, _ = maintenance_announce(actor=oscar, inventory=funded.lux_h100, chips=50, starts_at=START,
-                                     ends_at=START + timedelta(hours=2), now=START - timedelta(days=1))
+    window, _ = maintenance_announce(
+        actor=oscar,
+        inventory=funded.lux_h100,
+        chips=50,
+        starts_at=START,
+        ends_at=START + timedelta(hours=2),
+        now=START - timedelta(days=1),
+    )
     at_risk, announced = lines(caplog, "allocation.services.maintenance")
     assert (at_risk.levelno, at_risk.resource_id, at_risk.booking_ids, at_risk.tenant_ids) == (
-        logging.WARNING, funded.lux_h100.pk, [booking.pk], [aurora.pk])
+        logging.WARNING,
+        funded.lux_h100.pk,
+        [booking.pk],
+        [aurora.pk],
+    )
     assert (announced.window_id, announced.resource_id, announced.at_risk) == (window.pk, funded.lux_h100.pk, 1)
 
 
@@ -221,11 +268,14 @@ def test_a_usage_batch_with_refusals_logs_their_count_by_code(
     funded: Any, oscar: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    usage_records_report(actor=oscar, records=[
-        {"record_id": "r1", "booking": 999_999, "at": START, "gpu_hours": 1},
-        {"record_id": "r1", "booking": 999_999, "at": START, "gpu_hours": 1},
-        {"record_id": "r2", "booking": 999_998, "at": START, "gpu_hours": 1},
-    ])
+    usage_records_report(
+        actor=oscar,
+        records=[
+            {"record_id": "r1", "booking": 999_999, "at": START, "gpu_hours": 1},
+            {"record_id": "r1", "booking": 999_999, "at": START, "gpu_hours": 1},
+            {"record_id": "r2", "booking": 999_998, "at": START, "gpu_hours": 1},
+        ],
+    )
     (batch,) = lines(caplog, "allocation.services.usage")
     assert (batch.stored, batch.refused, batch.refused_codes) == (0, 3, {"not_found": 2, "duplicate": 1})
 
@@ -249,8 +299,7 @@ def test_the_json_formatter_writes_one_object_per_line_with_the_extra_fields() -
 
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
     assert first.keys() >= {"time", "level", "logger", "message"}
-    assert (first["level"], first["logger"], first["message"]) == ("WARNING", "tests.logging.json",
-                                                                    "round 7 committed")
+    assert (first["level"], first["logger"], first["message"]) == ("WARNING", "tests.logging.json", "round 7 committed")
     assert (first["round_id"], first["at"], first["ids"]) == (7, str(START), [1, 2])
     assert datetime.fromisoformat(first["time"]).tzinfo is not None
     assert "args" not in first and "msg" not in first and "exception" not in first
@@ -261,18 +310,20 @@ def _settings_logging(log_format: str) -> subprocess.CompletedProcess[str]:
     """Django set up from the project's settings in a fresh process, logging one line."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("LOG_")}
     env.update(DJANGO_SETTINGS_MODULE="investai.settings", LOG_FORMAT=log_format, LOG_LEVEL="info")
-    script = ("import django, logging; django.setup(); "
-              "logging.getLogger('allocation.services.rounds').info('round %s committed', 3, extra={'round_id': 3})")
-    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    script = (
+        "import django, logging; django.setup(); "
+        "logging.getLogger('allocation.services.rounds').info('round %s committed', 3, extra={'round_id': 3})"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_log_format_json_makes_the_settings_write_json_lines_and_plain_stays_readable() -> None:
     as_json = _settings_logging("json")
     assert as_json.returncode == 0, as_json.stderr
     (line,) = [json.loads(line) for line in as_json.stderr.splitlines()]
-    assert (line["logger"], line["message"], line["round_id"]) == ("allocation.services.rounds",
-                                                                   "round 3 committed", 3)
+    assert (line["logger"], line["message"], line["round_id"]) == ("allocation.services.rounds", "round 3 committed", 3)
     plain = _settings_logging("plain")
     assert plain.stderr.strip().endswith("INFO allocation.services.rounds round 3 committed")
 

@@ -47,8 +47,9 @@ def test_announcing_lowers_capacity_flags_the_latest_booking_and_tells_its_tenan
     early, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=lux, starts_at=START, hours=3, chips=50)
     late, _ = booking_fixed_create(actor=mallory, tenant=nimbus, inventory=lux, starts_at=START, hours=3, chips=30)
 
-    window, displaced = maintenance_announce(actor=oscar, inventory=lux, chips=30, starts_at=START + H,
-                                             ends_at=START + 2 * H, reason="PDU swap")
+    window, displaced = maintenance_announce(
+        actor=oscar, inventory=lux, chips=30, starts_at=START + H, ends_at=START + 2 * H, reason="PDU swap"
+    )
 
     assert [b.pk for b in displaced] == [late.pk]
     assert capacity(lux) == [90, 60, 90, 90]
@@ -56,8 +57,10 @@ def test_announcing_lowers_capacity_flags_the_latest_booking_and_tells_its_tenan
     early.refresh_from_db()
     assert (late.status, early.status) == (BookingStatus.AT_RISK, BookingStatus.CONFIRMED)
     # The displaced booking's chips leave "booked" for its whole slot, not only the window's hour.
-    rows = {r.hour: (r.booked, r.at_risk) for r in ResourceHour.objects.filter(inventory=lux, hour__lt=START + 3 * H,
-                                                                               hour__gte=START)}
+    rows = {
+        r.hour: (r.booked, r.at_risk)
+        for r in ResourceHour.objects.filter(inventory=lux, hour__lt=START + 3 * H, hour__gte=START)
+    }
     assert rows == {START: (50, 30), START + H: (50, 30), START + 2 * H: (50, 30)}
     assert told(nimbus) == [f"Booking {late.pk} is at risk"] and told(aurora) == []
     assert AuditEvent.objects.filter(action="maintenance.announced", object_id=str(window.pk)).exists()
@@ -99,8 +102,9 @@ def test_ending_early_gives_the_chips_back_from_now_and_a_window_not_started_is_
     assert ended.ends_at == START + 2 * H
     assert capacity(lux) == [50, 50, 90, 90]  # hours gone by keep their figures
 
-    later, _ = maintenance_announce(actor=oscar, inventory=lux, chips=40, starts_at=START + 10 * H,
-                                    ends_at=START + 12 * H)
+    later, _ = maintenance_announce(
+        actor=oscar, inventory=lux, chips=40, starts_at=START + 10 * H, ends_at=START + 12 * H
+    )
     assert maintenance_end(actor=oscar, window=later, now=START).pk is None
     assert capacity(lux, START + 10 * H, 2) == [90, 90]
 
@@ -165,8 +169,11 @@ def test_a_move_that_does_not_fit_or_changes_chip_type_changes_nothing(
     booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=lux, starts_at=START, hours=2, chips=80)
     booking_fixed_create(actor=mallory, tenant=nimbus, inventory=muc, starts_at=START, hours=2, chips=950)
     maintenance_announce(actor=oscar, inventory=lux, chips=90, starts_at=START, ends_at=START + 2 * H)
-    before = (booked_hours(), dict(ResourceHour.objects.filter(at_risk__gt=0).values_list("hour", "at_risk")),
-              QuotaBalance.objects.get(tenant=aurora).used)
+    before = (
+        booked_hours(),
+        dict(ResourceHour.objects.filter(at_risk__gt=0).values_list("hour", "at_risk")),
+        QuotaBalance.objects.get(tenant=aurora).used,
+    )
 
     with pytest.raises(Conflict) as full:
         booking_at_risk_move(actor=oscar, booking=booking, inventory=muc)
@@ -176,8 +183,11 @@ def test_a_move_that_does_not_fit_or_changes_chip_type_changes_nothing(
     assert full.value.field == "capacity" and other_chip.value.field == "resource"
     booking.refresh_from_db()
     assert booking.status == BookingStatus.AT_RISK and booking.inventory_id == lux.pk
-    assert before == (booked_hours(), dict(ResourceHour.objects.filter(at_risk__gt=0).values_list("hour", "at_risk")),
-                      QuotaBalance.objects.get(tenant=aurora).used)
+    assert before == (
+        booked_hours(),
+        dict(ResourceHour.objects.filter(at_risk__gt=0).values_list("hour", "at_risk")),
+        QuotaBalance.objects.get(tenant=aurora).used,
+    )
 
 
 def test_cancelling_an_at_risk_booking_gives_chips_and_quota_back_and_tells_the_tenant(
@@ -203,10 +213,13 @@ def test_only_operators_and_bad_input_is_refused_naming_the_field(
     for user in (alice, carol):
         with pytest.raises(NotAllowed):
             maintenance_announce(actor=user, inventory=lux, chips=1, starts_at=START, ends_at=START + H)
-    cases = [({"chips": 0}, "chips"), ({"chips": 101}, "chips"), ({"ends_at": START}, "ends_at"),
-             ({"ends_at": START + timedelta(days=400)}, "ends_at"), ({"ends_at": datetime(2020, 1, 1, tzinfo=UTC),
-                                                                      "starts_at": datetime(2019, 1, 1, tzinfo=UTC)},
-                                                                     "ends_at")]
+    cases = [
+        ({"chips": 0}, "chips"),
+        ({"chips": 101}, "chips"),
+        ({"ends_at": START}, "ends_at"),
+        ({"ends_at": START + timedelta(days=400)}, "ends_at"),
+        ({"ends_at": datetime(2020, 1, 1, tzinfo=UTC), "starts_at": datetime(2019, 1, 1, tzinfo=UTC)}, "ends_at"),
+    ]
     for overrides, field in cases:
         body = {"chips": 10, "starts_at": START, "ends_at": START + H, **overrides}
         with pytest.raises(ServiceError) as refused:

@@ -41,10 +41,29 @@ START = datetime(2027, 1, 8, tzinfo=UTC)
 H = timedelta(hours=1)
 
 # What holds capacity, quota, grants or usage (and what decides them: requests, rounds).
-GUARDED = [m.Inventory, m.MaintenanceWindow, m.ResourceHour, m.QuotaBalance, m.Quota, m.Booking, m.UsageRecord,
-           m.AllocationRound, m.AllocationRequest]
-READ_ONLY_IN_ADMIN = {m.ResourceHour, m.QuotaBalance, m.Quota, m.Booking, m.UsageRecord, m.AllocationRound,
-                      m.AllocationRequest, m.AuditEvent, m.Notification, m.IdempotencyKey}
+GUARDED = [
+    m.Inventory,
+    m.MaintenanceWindow,
+    m.ResourceHour,
+    m.QuotaBalance,
+    m.Quota,
+    m.Booking,
+    m.UsageRecord,
+    m.AllocationRound,
+    m.AllocationRequest,
+]
+READ_ONLY_IN_ADMIN = {
+    m.ResourceHour,
+    m.QuotaBalance,
+    m.Quota,
+    m.Booking,
+    m.UsageRecord,
+    m.AllocationRound,
+    m.AllocationRequest,
+    m.AuditEvent,
+    m.Notification,
+    m.IdempotencyKey,
+}
 WRITING = ("post", "put", "patch", "delete")
 
 
@@ -77,8 +96,7 @@ def test_the_probe_catches_a_write_outside_the_services(catalogue: Any, oscar: A
     """The probe can fail: a direct write (what the admin did before) is caught, a service's is not."""
     with side_doors() as found:
         m.MaintenanceWindow.objects.create(inventory=catalogue.lux_h100, chips=5, starts_at=START, ends_at=START + H)
-        maintenance_announce(actor=oscar, inventory=catalogue.lux_h100, chips=5, starts_at=START,
-                             ends_at=START + H)
+        maintenance_announce(actor=oscar, inventory=catalogue.lux_h100, chips=5, starts_at=START, ends_at=START + H)
     assert len(found) == 1 and found[0].startswith("save MaintenanceWindow")
 
 
@@ -121,8 +139,10 @@ def _page_data(response: Any) -> dict[str, Any]:
 def _errors(response: Any) -> Any:
     if response.context is None or "adminform" not in response.context:
         return response.status_code
-    return (response.context["adminform"].form.errors,
-            [inline.formset.errors for inline in response.context["inline_admin_formsets"]])
+    return (
+        response.context["adminform"].form.errors,
+        [inline.formset.errors for inline in response.context["inline_admin_formsets"]],
+    )
 
 
 def _split(moment: datetime) -> dict[str, str]:
@@ -138,30 +158,71 @@ def admin_add_data(ctx: Any) -> dict[type, dict[str, Any]]:
     c = ctx.catalogue
     return {
         Group: {"name": "ops"},
-        User: {"username": "side-door", "password1": "an0ther-l0ng-passw0rd", "password2": "an0ther-l0ng-passw0rd",
-               "usable_password": "true"},
+        User: {
+            "username": "side-door",
+            "password1": "an0ther-l0ng-passw0rd",
+            "password2": "an0ther-l0ng-passw0rd",
+            "usable_password": "true",
+        },
         TokenProxy: {"user": str(ctx.spare_user.pk)},
-        m.Gigafactory: {"name": "Side Door Factory", "slug": "sdf", "country": "FI", "city": "Kajaani",
-                        "kind": "factory", "status": "operational", "timezone": "Europe/Helsinki",
-                        "inventory-TOTAL_FORMS": "1", "inventory-INITIAL_FORMS": "0",
-                        "inventory-0-chip_type": str(c.h100.pk), "inventory-0-chips_installed": "64",
-                        "inventory-0-chips_in_service": "64"},
-        m.ChipType: {"vendor": "AMD", "model": "MI300X", "slug": "mi300x", "memory_gb": "192",
-                     "peak_bf16_tflops": "1307", "tdp_watts": "750", "throughput": "1.2"},
-        m.Inventory: {"gigafactory": str(c.lux.pk), "chip_type": str(c.b200.pk), "chips_installed": "40",
-                      "chips_in_service": "40"},
-        m.MaintenanceWindow: {"inventory": str(c.lux_h100.pk), "chips": "30", **_at("starts_at", START),
-                              **_at("ends_at", START + 2 * H), "reason": "cooling"},
+        m.Gigafactory: {
+            "name": "Side Door Factory",
+            "slug": "sdf",
+            "country": "FI",
+            "city": "Kajaani",
+            "kind": "factory",
+            "status": "operational",
+            "timezone": "Europe/Helsinki",
+            "inventory-TOTAL_FORMS": "1",
+            "inventory-INITIAL_FORMS": "0",
+            "inventory-0-chip_type": str(c.h100.pk),
+            "inventory-0-chips_installed": "64",
+            "inventory-0-chips_in_service": "64",
+        },
+        m.ChipType: {
+            "vendor": "AMD",
+            "model": "MI300X",
+            "slug": "mi300x",
+            "memory_gb": "192",
+            "peak_bf16_tflops": "1307",
+            "tdp_watts": "750",
+            "throughput": "1.2",
+        },
+        m.Inventory: {
+            "gigafactory": str(c.lux.pk),
+            "chip_type": str(c.b200.pk),
+            "chips_installed": "40",
+            "chips_in_service": "40",
+        },
+        m.MaintenanceWindow: {
+            "inventory": str(c.lux_h100.pk),
+            "chips": "30",
+            **_at("starts_at", START),
+            **_at("ends_at", START + 2 * H),
+            "reason": "cooling",
+        },
         m.Partner: {"name": "Side Door GmbH", "slug": "side-door", "kind": "company", "pool": str(c.acme_pool.pk)},
         m.Contribution: {"partner": str(ctx.partner.pk), "tranche": "equity", "amount_eur": "1000000"},
         m.Pool: {"name": "Side pool", "slug": "side-pool"},
-        m.Tenant: {"name": "Side Door Lab", "slug": "side-door-lab", "kind": "researcher", "country": "DE",
-                   "pool": str(c.public_pool.pk), "weight": "1", "verification": "verified"},
+        m.Tenant: {
+            "name": "Side Door Lab",
+            "slug": "side-door-lab",
+            "kind": "researcher",
+            "country": "DE",
+            "pool": str(c.public_pool.pk),
+            "weight": "1",
+            "verification": "verified",
+        },
         m.Membership: {"user": str(ctx.spare_user.pk), "tenant": str(ctx.aurora.pk), "role": "member"},
         m.GlobalRole: {"user": str(ctx.spare_user.pk), "role": "committee"},
-        m.AllocationPeriod: {"name": "2028 Q1", "slug": "2028-q1", **_at("starts_at", datetime(2028, 1, 1)),
-                             **_at("ends_at", datetime(2028, 3, 31)),
-                             **_at("request_deadline", datetime(2027, 12, 1)), "status": "open"},
+        m.AllocationPeriod: {
+            "name": "2028 Q1",
+            "slug": "2028-q1",
+            **_at("starts_at", datetime(2028, 1, 1)),
+            **_at("ends_at", datetime(2028, 3, 31)),
+            **_at("request_deadline", datetime(2027, 12, 1)),
+            "status": "open",
+        },
         m.Heartbeat: {"name": "side-door", **_at("seen_at", START), "beats": "1"},
         m.NotificationSettings: {"user": str(ctx.spare_user.pk), "email_enabled": "on"},
     }
@@ -234,8 +295,9 @@ def _refuses_writes(staff: Client, model: type, obj: Any) -> None:
     if obj is not None:
         assert staff.post(_url(model, "change", obj.pk), {}).status_code == 403, model
         assert staff.post(_url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403, model
-        bulk = staff.post(_url(model, "changelist"), {"action": "delete_selected", "_selected_action": [obj.pk],
-                                                      "post": "yes"})
+        bulk = staff.post(
+            _url(model, "changelist"), {"action": "delete_selected", "_selected_action": [obj.pk], "post": "yes"}
+        )
         assert model.objects.filter(pk=obj.pk).exists(), (model, bulk.status_code)  # type: ignore[attr-defined]
 
 
@@ -247,8 +309,10 @@ def test_every_admin_either_refuses_writes_or_goes_through_the_services(
     booking_fixed_create(actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START, hours=2, chips=40)
     with pytest.MonkeyPatch.context() as clock:  # usage is reported for bookings that ran
         clock.setattr("django.utils.timezone.now", lambda: START + 3 * H)
-        usage_records_report(actor=oscar, records=[{"record_id": "u-1", "booking": m.Booking.objects.first().pk,
-                                                    "at": START, "gpu_hours": 10}])
+        usage_records_report(
+            actor=oscar,
+            records=[{"record_id": "u-1", "booking": m.Booking.objects.first().pk, "at": START, "gpu_hours": 10}],
+        )
     maintenance_announce(actor=oscar, inventory=funded.muc_h100, chips=1, starts_at=START, ends_at=START + H)
     ctx = Ctx(funded, aurora)
     adds = admin_add_data(ctx)
@@ -281,9 +345,17 @@ def test_maintenance_typed_into_the_admin_lowers_capacity_flags_bookings_and_ref
     page = staff.get(_url(m.MaintenanceWindow, "add"))
 
     with side_doors() as found:
-        response = staff.post(_url(m.MaintenanceWindow, "add"), {
-            **_page_data(page), "inventory": str(muc.pk), "chips": "700", **_at("starts_at", start),
-            **_at("ends_at", start + 3 * H), "reason": "Cooling loop repair"})
+        response = staff.post(
+            _url(m.MaintenanceWindow, "add"),
+            {
+                **_page_data(page),
+                "inventory": str(muc.pk),
+                "chips": "700",
+                **_at("starts_at", start),
+                **_at("ends_at", start + 3 * H),
+                "reason": "Cooling loop repair",
+            },
+        )
 
     assert response.status_code == 302, _errors(response)
     assert found == []
@@ -295,23 +367,28 @@ def test_maintenance_typed_into_the_admin_lowers_capacity_flags_bookings_and_ref
     assert (later.status, kept.status) == (m.BookingStatus.AT_RISK, m.BookingStatus.CONFIRMED)
     assert m.Notification.objects.filter(tenant=nimbus, subject=f"Booking {later.pk} is at risk").exists()
     assert max(ledger.free_chips(inventory=muc, start=start, hours=3)) < 70
-    shown = client_for(alice).get("/api/v1/availability/", {"resource": "muc/h100", "start": "2027-02-01T00:00:00Z",
-                                                             "hours": 3})
+    shown = client_for(alice).get(
+        "/api/v1/availability/", {"resource": "muc/h100", "start": "2027-02-01T00:00:00Z", "hours": 3}
+    )
     assert shown.status_code == 200 and max(slot["free_chips"] for slot in shown.json()["slots"]) < 70
     with pytest.raises(Conflict):
         booking_fixed_create(actor=alice, tenant=aurora, inventory=muc, starts_at=start, hours=3, chips=70)
     # The same over the API: a 409, and the ledger still holds no more than 76 chips in any of those hours.
-    refused = client_for(alice).post("/api/v1/bookings/", {"tenant": "aurora-lab", "resource": "muc/h100",
-                                                           "starts_at": "2027-02-01T00:00:00Z", "hours": 1,
-                                                           "chips": 70})
+    refused = client_for(alice).post(
+        "/api/v1/bookings/",
+        {"tenant": "aurora-lab", "resource": "muc/h100", "starts_at": "2027-02-01T00:00:00Z", "hours": 1, "chips": 70},
+    )
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "capacity"
     # Deleting the window in the admin gives the chips back.
     window = m.MaintenanceWindow.objects.get()
     with side_doors() as found:
         deleted = staff.post(_url(m.MaintenanceWindow, "delete", window.pk), {"post": "yes"})
     assert deleted.status_code == 302 and found == []
-    assert set(m.ResourceHour.objects.filter(inventory=muc, hour__gte=start, hour__lt=start + 3 * H)
-               .values_list("capacity", flat=True)) == {776}
+    assert set(
+        m.ResourceHour.objects.filter(inventory=muc, hour__gte=start, hour__lt=start + 3 * H).values_list(
+            "capacity", flat=True
+        )
+    ) == {776}
 
 
 # --- the API ----------------------------------------------------------------------------------
@@ -344,15 +421,29 @@ def api_drivers(ctx: Any) -> dict[tuple[str, str], Callable[[], Any]]:
     state: dict[str, Any] = {}
 
     def book() -> Any:
-        response = member.post("/api/v1/bookings/", {"tenant": "aurora-lab", "resource": "lux/h100",
-                                                     "starts_at": "2027-01-08T00:00:00Z", "hours": 2, "chips": 50})
+        response = member.post(
+            "/api/v1/bookings/",
+            {
+                "tenant": "aurora-lab",
+                "resource": "lux/h100",
+                "starts_at": "2027-01-08T00:00:00Z",
+                "hours": 2,
+                "chips": 50,
+            },
+        )
         state["booking"] = response.json()["id"]
         return response
 
     def announce() -> Any:
-        response = operator.post("/api/v1/maintenance-windows/", {
-            "resource": "lux/h100", "chips": 60, "starts_at": "2027-01-08T00:00:00Z",
-            "ends_at": "2027-01-08T01:00:00Z"})
+        response = operator.post(
+            "/api/v1/maintenance-windows/",
+            {
+                "resource": "lux/h100",
+                "chips": 60,
+                "starts_at": "2027-01-08T00:00:00Z",
+                "ends_at": "2027-01-08T01:00:00Z",
+            },
+        )
         state["window"] = response.json()["id"]
         return response
 
@@ -373,56 +464,105 @@ def api_drivers(ctx: Any) -> dict[tuple[str, str], Callable[[], Any]]:
         return response
 
     return {
-        ("api-token", "post"): lambda: client_for().post("/api/v1/auth/token/", {"username": "alice",
-                                                                                 "password": ctx.password}),
+        ("api-token", "post"): lambda: client_for().post(
+            "/api/v1/auth/token/", {"username": "alice", "password": ctx.password}
+        ),
         ("booking-list", "post"): book,
         ("maintenance-window-list", "post"): announce,
         ("maintenance-window-detail", "patch"): lambda: operator.patch(
-            f"/api/v1/maintenance-windows/{state['window']}/", {"chips": 50}),
-        ("booking-move", "post"): lambda: operator.post(f"/api/v1/bookings/{state['booking']}/move/",
-                                                        {"resource": "muc/h100"}),
+            f"/api/v1/maintenance-windows/{state['window']}/", {"chips": 50}
+        ),
+        ("booking-move", "post"): lambda: operator.post(
+            f"/api/v1/bookings/{state['booking']}/move/", {"resource": "muc/h100"}
+        ),
         ("booking-reconfirm", "post"): lambda: (
-            maintenance_announce(actor=ctx.oscar, inventory=ctx.catalogue.muc_h100, chips=990,
-                                 starts_at=START, ends_at=START + H),
+            maintenance_announce(
+                actor=ctx.oscar, inventory=ctx.catalogue.muc_h100, chips=990, starts_at=START, ends_at=START + H
+            ),
             operator.post(f"/api/v1/maintenance-windows/{state['window']}/end/"),
             operator.post(f"/api/v1/maintenance-windows/{m.MaintenanceWindow.objects.latest('pk').pk}/end/"),
-            operator.post(f"/api/v1/bookings/{state['booking']}/reconfirm/"))[-1],
+            operator.post(f"/api/v1/bookings/{state['booking']}/reconfirm/"),
+        )[-1],
         ("maintenance-window-end", "post"): lambda: (
-            announce(), operator.post(f"/api/v1/maintenance-windows/{state['window']}/end/"))[-1],
-        ("usage-record-list", "post"): lambda: after_the_booking_ran(lambda: operator.post(
-            "/api/v1/usage-records/", {"records": [
-                {"record_id": "api-1", "booking": state["booking"], "at": "2027-01-08T01:00:00Z", "gpu_hours": 50}]},
-            format="json")),
-        ("usage-record-adjust", "post"): lambda: after_the_booking_ran(lambda: operator.post(
-            "/api/v1/usage-records/adjustments/", {"adjustments": [
-                {"record_id": "api-1-fix", "corrects": "api-1", "gpu_hours": -10, "reason": "counted twice"}]},
-            format="json")),
+            announce(),
+            operator.post(f"/api/v1/maintenance-windows/{state['window']}/end/"),
+        )[-1],
+        ("usage-record-list", "post"): lambda: after_the_booking_ran(
+            lambda: operator.post(
+                "/api/v1/usage-records/",
+                {
+                    "records": [
+                        {
+                            "record_id": "api-1",
+                            "booking": state["booking"],
+                            "at": "2027-01-08T01:00:00Z",
+                            "gpu_hours": 50,
+                        }
+                    ]
+                },
+                format="json",
+            )
+        ),
+        ("usage-record-adjust", "post"): lambda: after_the_booking_ran(
+            lambda: operator.post(
+                "/api/v1/usage-records/adjustments/",
+                {
+                    "adjustments": [
+                        {"record_id": "api-1-fix", "corrects": "api-1", "gpu_hours": -10, "reason": "counted twice"}
+                    ]
+                },
+                format="json",
+            )
+        ),
         ("booking-cancel", "post"): lambda: member.post(f"/api/v1/bookings/{state['booking']}/cancel/"),
         ("allocation-request-list", "post"): new_request,
         ("allocation-request-detail", "patch"): lambda: pi.patch(
-            f"/api/v1/allocation-requests/{state['request']}/", {"title": "Renamed"}),
+            f"/api/v1/allocation-requests/{state['request']}/", {"title": "Renamed"}
+        ),
         ("allocation-request-submit", "post"): lambda: pi.post(
-            f"/api/v1/allocation-requests/{state['request']}/submit/"),
+            f"/api/v1/allocation-requests/{state['request']}/submit/"
+        ),
         ("allocation-request-decide", "post"): lambda: committee.post(
-            f"/api/v1/allocation-requests/{state['request']}/decide/", {"decision": "accept"}),
+            f"/api/v1/allocation-requests/{state['request']}/decide/", {"decision": "accept"}
+        ),
         ("allocation-request-withdraw", "post"): lambda: (
-            new_request(), pi.post(f"/api/v1/allocation-requests/{state['request']}/withdraw/"))[-1],
+            new_request(),
+            pi.post(f"/api/v1/allocation-requests/{state['request']}/withdraw/"),
+        )[-1],
         ("allocation-round-list", "post"): new_round,
         ("allocation-round-commit", "post"): lambda: committee.post(
-            f"/api/v1/allocation-rounds/{state['round']}/commit/"),
+            f"/api/v1/allocation-rounds/{state['round']}/commit/"
+        ),
         ("allocation-round-discard", "post"): lambda: (
-            new_round(), committee.post(f"/api/v1/allocation-rounds/{state['round']}/discard/"))[-1],
+            new_round(),
+            committee.post(f"/api/v1/allocation-rounds/{state['round']}/discard/"),
+        )[-1],
         # Last: it revokes the member's token the drivers above sign in with.
         ("api-token", "delete"): lambda: member.delete("/api/v1/auth/token/"),
     }
 
 
 def test_every_writing_api_endpoint_goes_through_the_services(
-    funded: Any, aurora: Any, alice: Any, bob: Any, carol: Any, oscar: Any,
+    funded: Any,
+    aurora: Any,
+    alice: Any,
+    bob: Any,
+    carol: Any,
+    oscar: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    ctx = type("Ctx", (), {"catalogue": funded, "alice": alice, "bob": bob, "carol": carol, "oscar": oscar,
-                           "password": "correct horse battery staple"})
+    ctx = type(
+        "Ctx",
+        (),
+        {
+            "catalogue": funded,
+            "alice": alice,
+            "bob": bob,
+            "carol": carol,
+            "oscar": oscar,
+            "password": "correct horse battery staple",
+        },
+    )
     drivers = api_drivers(ctx)
     assert writing_endpoints() == set(drivers), "a writing endpoint is not driven here: add it"
 
@@ -443,9 +583,17 @@ def test_a_refusal_in_the_admin_is_a_message_not_a_500_and_staff_without_the_ope
 ) -> None:
     lux = funded.lux_h100  # 100 installed
     page = staff.get(_url(m.MaintenanceWindow, "add"))
-    refused = staff.post(_url(m.MaintenanceWindow, "add"), {
-        **_page_data(page), "inventory": str(lux.pk), "chips": "101", **_at("starts_at", START),
-        **_at("ends_at", START + H)}, follow=True)
+    refused = staff.post(
+        _url(m.MaintenanceWindow, "add"),
+        {
+            **_page_data(page),
+            "inventory": str(lux.pk),
+            "chips": "101",
+            **_at("starts_at", START),
+            **_at("ends_at", START + H),
+        },
+        follow=True,
+    )
     assert refused.status_code == 200
     assert "has only 100 chips installed" in refused.content.decode()
     assert not m.MaintenanceWindow.objects.exists()

@@ -23,7 +23,13 @@ def test_cancellable_states_are_those_the_booking_transitions_allow_to_cancel() 
 
 @pytest.mark.parametrize("status", list(BookingStatus))
 def test_a_booking_is_cancelled_by_its_members_and_operators_while_it_runs_or_is_to_come(
-    catalogue: Any, aurora: Any, alice: Any, mallory: Any, carol: Any, oscar: Any, status: str,
+    catalogue: Any,
+    aurora: Any,
+    alice: Any,
+    mallory: Any,
+    carol: Any,
+    oscar: Any,
+    status: str,
 ) -> None:
     booking = Booking(tenant=aurora, status=status)
     open_ = status in (BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.AT_RISK)
@@ -34,10 +40,18 @@ def test_a_booking_is_cancelled_by_its_members_and_operators_while_it_runs_or_is
 
 
 def test_a_draft_is_edited_by_members_submitted_by_the_pi_and_withdrawn_by_members(
-    catalogue: Any, aurora: Any, alice: Any, bob: Any, mallory: Any,
+    catalogue: Any,
+    aurora: Any,
+    alice: Any,
+    bob: Any,
+    mallory: Any,
 ) -> None:
-    req = request_create(actor=alice, tenant=aurora, period=catalogue.period, content=RequestContent(
-        title="Aurora run", chip_type=catalogue.h100, demand_gpu_hours=100))
+    req = request_create(
+        actor=alice,
+        tenant=aurora,
+        period=catalogue.period,
+        content=RequestContent(title="Aurora run", chip_type=catalogue.h100, demand_gpu_hours=100),
+    )
     assert [policies.can_edit_request(u, req) for u in (alice, bob, mallory)] == [True, True, False]
     assert [policies.can_submit_request(u, req) for u in (alice, bob, mallory)] == [False, True, False]
     assert [policies.can_withdraw_request(u, req) for u in (alice, bob, mallory)] == [True, True, False]
@@ -50,8 +64,12 @@ def test_a_draft_is_edited_by_members_submitted_by_the_pi_and_withdrawn_by_membe
 
 
 def test_the_tenants_status_limits_drafting_and_submitting(catalogue: Any, aurora: Any, bob: Any) -> None:
-    req = request_create(actor=bob, tenant=aurora, period=catalogue.period, content=RequestContent(
-        title="Aurora run", chip_type=catalogue.h100, demand_gpu_hours=100))
+    req = request_create(
+        actor=bob,
+        tenant=aurora,
+        period=catalogue.period,
+        content=RequestContent(title="Aurora run", chip_type=catalogue.h100, demand_gpu_hours=100),
+    )
     req.tenant.verification = Verification.PENDING
     assert policies.can_edit_request(bob, req) and not policies.can_submit_request(bob, req)
     req.tenant.verification = Verification.SUSPENDED

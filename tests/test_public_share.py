@@ -30,19 +30,27 @@ LUX_HOURS = 90 * 2160.0
 
 
 def funded_pools(catalogue: Any, *, public_eur: int = 40, acme_eur: int = 60) -> None:
-    for slug, kind, pool, eur in (("digital-europe", "eu_programme", catalogue.public_pool, public_eur),
-                                  ("acme", "company", catalogue.acme_pool, acme_eur)):
+    for slug, kind, pool, eur in (
+        ("digital-europe", "eu_programme", catalogue.public_pool, public_eur),
+        ("acme", "company", catalogue.acme_pool, acme_eur),
+    ):
         partner = Partner.objects.create(name=slug, slug=slug, kind=kind, pool=pool)
         Contribution.objects.create(partner=partner, tranche="equity", amount_eur=Decimal(eur * 1_000_000))
 
 
-def accepted(catalogue: Any, carol: Any, *, name: str, kind: str, pool: Any, gpu_hours: float,
-             sites: tuple = ()) -> AllocationRequest:
+def accepted(
+    catalogue: Any, carol: Any, *, name: str, kind: str, pool: Any, gpu_hours: float, sites: tuple = ()
+) -> AllocationRequest:
     tenant = TenantFactory(name=name, kind=kind, pool=pool)
     pi = member(f"pi-{tenant.slug}", tenant, role="pi")
-    req = request_create(actor=pi, tenant=tenant, period=catalogue.period, content=RequestContent(
-        title=name, chip_type=catalogue.h100, demand_gpu_hours=gpu_hours,
-        eligible_sites=sites or (catalogue.lux,)))
+    req = request_create(
+        actor=pi,
+        tenant=tenant,
+        period=catalogue.period,
+        content=RequestContent(
+            title=name, chip_type=catalogue.h100, demand_gpu_hours=gpu_hours, eligible_sites=sites or (catalogue.lux,)
+        ),
+    )
     request_submit(actor=pi, request=req)
     return request_decide(actor=carol, request=req, accept=True)
 
@@ -57,10 +65,10 @@ def mixed_round(catalogue: Any, carol: Any) -> AllocationRound:
     """The public pool holds a researcher and a public body; Acme's pool a large enterprise."""
     funded_pools(catalogue)
     accepted(catalogue, carol, name="Aurora Lab", kind="researcher", pool=catalogue.public_pool, gpu_hours=LUX_HOURS)
-    accepted(catalogue, carol, name="Statistics Agency", kind="public_body", pool=catalogue.public_pool,
-             gpu_hours=LUX_HOURS)
-    accepted(catalogue, carol, name="Acme Corp", kind="large_enterprise", pool=catalogue.acme_pool,
-             gpu_hours=LUX_HOURS)
+    accepted(
+        catalogue, carol, name="Statistics Agency", kind="public_body", pool=catalogue.public_pool, gpu_hours=LUX_HOURS
+    )
+    accepted(catalogue, carol, name="Acme Corp", kind="large_enterprise", pool=catalogue.acme_pool, gpu_hours=LUX_HOURS)
     return computed(catalogue, carol)
 
 
@@ -90,8 +98,10 @@ def test_the_round_page_compares_the_pool_with_its_weight_and_labels_the_kinds(c
     assert "40.0&nbsp;%</span><span>of granted hours to the public pool (its weight: 40.0 %)" in html
     assert 'class="figure bad"' not in html
     assert "to startups, SMEs and researchers (public pool target" not in html
-    assert ("By tenant kind, whatever the pool: startups, SMEs and researchers together received 20.0 % of "
-            "granted hours. This is not the public share") in html
+    assert (
+        "By tenant kind, whatever the pool: startups, SMEs and researchers together received 20.0 % of "
+        "granted hours. This is not the public share"
+    ) in html
     assert '<tr class="public-pool"><td>Public pool <span class="chip">public pool</span>' in html
 
 
@@ -100,8 +110,15 @@ def test_a_public_pool_below_its_weight_is_red_unless_it_got_all_it_asked(client
     # The public pool can only use LUX, Acme anything: the pool gets LUX, far below its 40 %.
     for name in ("Aurora Lab", "Statistics Agency"):
         accepted(catalogue, carol, name=name, kind="researcher", pool=catalogue.public_pool, gpu_hours=LUX_HOURS)
-    accepted(catalogue, carol, name="Acme Corp", kind="large_enterprise", pool=catalogue.acme_pool,
-             gpu_hours=3_000_000.0, sites=(catalogue.muc, catalogue.lux))
+    accepted(
+        catalogue,
+        carol,
+        name="Acme Corp",
+        kind="large_enterprise",
+        pool=catalogue.acme_pool,
+        gpu_hours=3_000_000.0,
+        sites=(catalogue.muc, catalogue.lux),
+    )
     short = computed(catalogue, carol)
     client.force_login(carol)
 

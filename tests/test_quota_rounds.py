@@ -19,9 +19,17 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 
 def accepted(catalogue: Any, tenant: Any, pi: Any, carol: Any, gpu_hours: float, **content: Any) -> AllocationRequest:
-    req = request_create(actor=pi, tenant=tenant, period=catalogue.period, content=RequestContent(
-        title=f"{tenant.name} {gpu_hours}", chip_type=content.pop("chip_type", catalogue.h100),
-        demand_gpu_hours=gpu_hours, **content))
+    req = request_create(
+        actor=pi,
+        tenant=tenant,
+        period=catalogue.period,
+        content=RequestContent(
+            title=f"{tenant.name} {gpu_hours}",
+            chip_type=content.pop("chip_type", catalogue.h100),
+            demand_gpu_hours=gpu_hours,
+            **content,
+        ),
+    )
     request_submit(actor=pi, request=req)
     return request_decide(actor=carol, request=req, accept=True)
 
@@ -35,7 +43,12 @@ def committed_round(catalogue: Any, carol: Any, capture: Any) -> AllocationRound
 
 
 def test_two_tenants_contending_for_one_site_split_it_fairly(
-    catalogue: Any, aurora: Any, bob: Any, nimbus: Any, mallory: Any, carol: Any,
+    catalogue: Any,
+    aurora: Any,
+    bob: Any,
+    nimbus: Any,
+    mallory: Any,
+    carol: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     # LUX has 90 H100 in service for 2160 h: 194,400 GPU-hours. Both ask for all of it.
@@ -53,7 +66,11 @@ def test_two_tenants_contending_for_one_site_split_it_fairly(
 
 
 def test_preview_reports_public_share_and_fairness(
-    catalogue: Any, aurora: Any, bob: Any, carol: Any, django_capture_on_commit_callbacks: Any,
+    catalogue: Any,
+    aurora: Any,
+    bob: Any,
+    carol: Any,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     accepted(catalogue, aurora, bob, carol, 1000)
     with django_capture_on_commit_callbacks(execute=True):
@@ -66,7 +83,11 @@ def test_preview_reports_public_share_and_fairness(
 
 
 def test_committing_twice_grants_once(
-    catalogue: Any, aurora: Any, bob: Any, carol: Any, django_capture_on_commit_callbacks: Any,
+    catalogue: Any,
+    aurora: Any,
+    bob: Any,
+    carol: Any,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     accepted(catalogue, aurora, bob, carol, 5000)
     rnd = committed_round(catalogue, carol, django_capture_on_commit_callbacks)
@@ -78,7 +99,11 @@ def test_committing_twice_grants_once(
 
 
 def test_a_later_round_supersedes_and_the_audit_keeps_both(
-    catalogue: Any, aurora: Any, bob: Any, carol: Any, django_capture_on_commit_callbacks: Any,
+    catalogue: Any,
+    aurora: Any,
+    bob: Any,
+    carol: Any,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     accepted(catalogue, aurora, bob, carol, 5000)
     first = committed_round(catalogue, carol, django_capture_on_commit_callbacks)
@@ -92,7 +117,12 @@ def test_a_later_round_supersedes_and_the_audit_keeps_both(
 
 
 def test_a_stale_preview_cannot_be_committed(
-    catalogue: Any, aurora: Any, bob: Any, nimbus: Any, mallory: Any, carol: Any,
+    catalogue: Any,
+    aurora: Any,
+    bob: Any,
+    nimbus: Any,
+    mallory: Any,
+    carol: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     accepted(catalogue, aurora, bob, carol, 5000)
@@ -111,7 +141,12 @@ def test_only_the_committee_runs_rounds(catalogue: Any, bob: Any) -> None:
 
 
 def test_members_are_mailed_on_submission_decision_and_grant_unless_they_opted_out(
-    catalogue: Any, aurora: Any, alice: Any, bob: Any, carol: Any, mailoutbox: Any,
+    catalogue: Any,
+    aurora: Any,
+    alice: Any,
+    bob: Any,
+    carol: Any,
+    mailoutbox: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     email_preference_set(user=alice, enabled=False)
@@ -128,7 +163,12 @@ def test_members_are_mailed_on_submission_decision_and_grant_unless_they_opted_o
 
 
 def test_a_commit_sets_each_tenants_quota_balance_to_its_grants(
-    catalogue: Any, aurora: Any, bob: Any, nimbus: Any, mallory: Any, carol: Any,
+    catalogue: Any,
+    aurora: Any,
+    bob: Any,
+    nimbus: Any,
+    mallory: Any,
+    carol: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     from allocation.models import QuotaBalance

@@ -32,13 +32,23 @@ def seed(*args: str) -> str:
 
 def test_demo_has_four_gigafactories_and_the_seven_ai_factories(db: Any) -> None:
     seed()
-    chips = dict(Inventory.objects.values("gigafactory__slug").annotate(n=Sum("chips_installed"))
-                 .values_list("gigafactory__slug", "n"))
+    chips = dict(
+        Inventory.objects.values("gigafactory__slug")
+        .annotate(n=Sum("chips_installed"))
+        .values_list("gigafactory__slug", "n")
+    )
     giga = Gigafactory.objects.filter(kind="gigafactory")
     assert giga.count() == 4
     assert all(chips[site.slug] == 100_000 for site in giga)
     assert sorted(Gigafactory.objects.filter(kind="factory").values_list("country", flat=True)) == [
-        "DE", "ES", "FI", "GR", "IT", "LU", "SE"]
+        "DE",
+        "ES",
+        "FI",
+        "GR",
+        "IT",
+        "LU",
+        "SE",
+    ]
     assert set(Partner.objects.values_list("slug", flat=True)) >= {"digital-europe", "horizon-europe", "investeu"}
 
 

@@ -184,10 +184,15 @@ def test_grants_replace_the_quota_and_placements_of_their_holder_report_drawn() 
     # b1 costs 2 chips x 10 h = 20: first from the grant covering only MUC/H100 (though listed second),
     # the rest from the one covering both MUC resources.
     # a1 holds no grants: its placement (none here) or refusal carries no "drawn".
-    assert booking["placements"] == [{
-        "booking": "b1", "site": "MUC", "chip_type": "H100", "start": "2027-01-08T00:00:00Z",
-        "drawn": [{"grant": "muc-h100", "normalized_hours": 12.5}, {"grant": "muc", "normalized_hours": 7.5}],
-    }]
+    assert booking["placements"] == [
+        {
+            "booking": "b1",
+            "site": "MUC",
+            "chip_type": "H100",
+            "start": "2027-01-08T00:00:00Z",
+            "drawn": [{"grant": "muc-h100", "normalized_hours": 12.5}, {"grant": "muc", "normalized_hours": 7.5}],
+        }
+    ]
 
 
 def test_a_misspelt_grant_key_exits_2_with_one_line_naming_it() -> None:
@@ -196,5 +201,7 @@ def test_a_misspelt_grant_key_exits_2_with_one_line_naming_it() -> None:
     done = simulate("-", stdin=json.dumps(data))
     err = done.stderr.decode()
     assert (done.returncode, done.stdout) == (2, b""), err
-    assert err == ("simulate: error: tenants[0] (id 't1'): grants[1] (id 'muc-h100'): "
-                   "unknown key 'normalised_hours' (did you mean 'normalized_hours'?)\n")
+    assert err == (
+        "simulate: error: tenants[0] (id 't1'): grants[1] (id 'muc-h100'): "
+        "unknown key 'normalised_hours' (did you mean 'normalized_hours'?)\n"
+    )

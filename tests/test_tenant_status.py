@@ -37,24 +37,48 @@ def set_status(tenant: Tenant, to: str) -> None:
 
 
 def a_draft(catalogue: Any, tenant: Any, actor: Any) -> Any:
-    return request_create(actor=actor, tenant=tenant, period=catalogue.period, content=content_from_ids(
-        title="Protein folding", chip_type_id=catalogue.h100.pk, demand_gpu_hours=1000.0,
-        site_ids=[catalogue.muc.pk]))
+    return request_create(
+        actor=actor,
+        tenant=tenant,
+        period=catalogue.period,
+        content=content_from_ids(
+            title="Protein folding",
+            chip_type_id=catalogue.h100.pk,
+            demand_gpu_hours=1000.0,
+            site_ids=[catalogue.muc.pk],
+        ),
+    )
 
 
 def fixed(**overrides: Any) -> dict[str, Any]:
-    return {"tenant": "aurora-lab", "resource": "lux/h100", "starts_at": "2027-01-08T00:00:00Z", "hours": 10,
-            "chips": 6, **overrides}
+    return {
+        "tenant": "aurora-lab",
+        "resource": "lux/h100",
+        "starts_at": "2027-01-08T00:00:00Z",
+        "hours": 10,
+        "chips": 6,
+        **overrides,
+    }
 
 
-FLEXIBLE = {"kind": "flexible", "tenant": "aurora-lab", "eligible": ["lux/h100"], "hours": 2, "chips": 5,
-            "earliest_start": "2027-01-08T00:00:00Z", "latest_end": "2027-01-09T00:00:00Z"}
+FLEXIBLE = {
+    "kind": "flexible",
+    "tenant": "aurora-lab",
+    "eligible": ["lux/h100"],
+    "hours": 2,
+    "chips": 5,
+    "earliest_start": "2027-01-08T00:00:00Z",
+    "latest_end": "2027-01-09T00:00:00Z",
+}
 
 
 def refused_with(response: Any, reason: str) -> bool:
     body = response.json()
-    return response.status_code == 403 and body["error"]["code"] == "permission_denied" \
+    return (
+        response.status_code == 403
+        and body["error"]["code"] == "permission_denied"
         and reason in body["error"]["message"]
+    )
 
 
 # --- the one transition function --------------------------------------------------
@@ -68,7 +92,11 @@ def test_an_admin_suspends_and_reinstates_audited_and_members_told(
     assert aurora.verification == Verification.SUSPENDED
     event = AuditEvent.objects.get(action="tenant.suspended")
     assert (event.actor, event.tenant, event.before, event.after) == (
-        adam, aurora, {"verification": "verified"}, {"verification": "suspended", "reason": "Sanctions check"})
+        adam,
+        aurora,
+        {"verification": "verified"},
+        {"verification": "suspended", "reason": "Sanctions check"},
+    )
     told = Notification.objects.filter(tenant=aurora, subject="Aurora Lab is suspended")
     assert {n.user for n in told} == {alice, bob} and "Reason: Sanctions check" in told[0].body
     tenant_verification_change(actor=adam, tenant=aurora, to=Verification.VERIFIED)
@@ -91,8 +119,10 @@ def test_only_admins_change_it_along_the_lifecycle_and_a_suspension_says_why(
             tenant_verification_change(actor=adam, tenant=aurora, to=to, reason="x")
         assert wrong.value.code == "invalid_transition"
     aurora.refresh_from_db()
-    assert aurora.verification == Verification.VERIFIED and not AuditEvent.objects.filter(
-        action__startswith="tenant.").exists()
+    assert (
+        aurora.verification == Verification.VERIFIED
+        and not AuditEvent.objects.filter(action__startswith="tenant.").exists()
+    )
 
 
 # --- a suspended tenant, over the API -----------------------------------------------
@@ -115,8 +145,7 @@ def test_a_suspended_tenant_cannot_create_edit_or_submit_requests(
     set_status(aurora, Verification.SUSPENDED)
     url = "/api/v1/allocation-requests/"
     assert refused_with(client_for(alice).post(url, request_body()), SUSPENDED)
-    assert refused_with(client_for(alice).patch(f"{url}{draft.pk}/", {"title": "Renamed"}, format="json"),
-                        SUSPENDED)
+    assert refused_with(client_for(alice).patch(f"{url}{draft.pk}/", {"title": "Renamed"}, format="json"), SUSPENDED)
     assert refused_with(client_for(bob).post(f"{url}{draft.pk}/submit/"), SUSPENDED)
     draft.refresh_from_db()
     assert (draft.status, draft.title) == (RequestStatus.DRAFT, "Protein folding")
@@ -128,21 +157,30 @@ def test_a_suspended_tenant_cannot_create_edit_or_submit_requests(
 def test_a_suspended_tenants_bookings_get_no_usage(
     funded: Any, aurora: Any, alice: Any, nimbus: Any, mallory: Any, oscar: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mine, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START, hours=2,
-                                   chips=5)
-    theirs, _ = booking_fixed_create(actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START,
-                                     hours=2, chips=5)
+    mine, _ = booking_fixed_create(
+        actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START, hours=2, chips=5
+    )
+    theirs, _ = booking_fixed_create(
+        actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START, hours=2, chips=5
+    )
     set_status(aurora, Verification.SUSPENDED)
     monkeypatch.setattr("django.utils.timezone.now", lambda: START + timedelta(days=1))
     url, at = "/api/v1/usage-records/", "2027-01-08T01:00:00Z"
-    alone = client_for(oscar).post(url, {"records": [
-        {"record_id": "a", "booking": mine.pk, "at": at, "gpu_hours": 5}]}, format="json")
+    alone = client_for(oscar).post(
+        url, {"records": [{"record_id": "a", "booking": mine.pk, "at": at, "gpu_hours": 5}]}, format="json"
+    )
     assert refused_with(alone, SUSPENDED) and alone.json()["error"]["refused"][0]["code"] == "tenant_status"
-    mixed = client_for(oscar).post(url, {"records": [
-        {"record_id": "a", "booking": mine.pk, "at": at, "gpu_hours": 5},
-        {"record_id": "n", "booking": theirs.pk, "at": at, "gpu_hours": 5}]}, format="json")
-    assert mixed.status_code == 201 and [(r["index"], r["field"]) for r in mixed.json()["refused"]] == [
-        (0, "booking")]
+    mixed = client_for(oscar).post(
+        url,
+        {
+            "records": [
+                {"record_id": "a", "booking": mine.pk, "at": at, "gpu_hours": 5},
+                {"record_id": "n", "booking": theirs.pk, "at": at, "gpu_hours": 5},
+            ]
+        },
+        format="json",
+    )
+    assert mixed.status_code == 201 and [(r["index"], r["field"]) for r in mixed.json()["refused"]] == [(0, "booking")]
     assert list(UsageRecord.objects.values_list("record_id", flat=True)) == ["n"]
 
 
@@ -155,9 +193,7 @@ def test_the_refusal_is_in_german_for_a_german_client(funded: Any, aurora: Any, 
 # --- a pending tenant -----------------------------------------------------------------
 
 
-def test_a_pending_tenant_drafts_but_neither_submits_nor_books(
-    funded: Any, aurora: Any, alice: Any, bob: Any
-) -> None:
+def test_a_pending_tenant_drafts_but_neither_submits_nor_books(funded: Any, aurora: Any, alice: Any, bob: Any) -> None:
     set_status(aurora, Verification.PENDING)
     url = "/api/v1/allocation-requests/"
     created = client_for(alice).post(url, request_body())
@@ -179,16 +215,50 @@ def test_the_pages_refuse_a_suspended_tenant_with_the_reason(
     set_status(aurora, Verification.SUSPENDED)
     client.force_login(alice)
     posts = [
-        (reverse("booking-new"), {"tenant": aurora.pk, "inventory": funded.lux_h100.pk, "starts_at": "2027-01-08T09:00",
-                                  "hours": "10", "chips": "20", "idempotency_key": "k1"}),
-        (reverse("booking-new-flexible"), {"tenant": aurora.pk, "eligible": [funded.lux_h100.pk],
-                                           "earliest_start": "2027-01-08T00:00", "latest_end": "2027-01-10T00:00",
-                                           "hours": "6", "chips": "10", "idempotency_key": "f1"}),
-        (reverse("request-create"), {"tenant": aurora.pk, "period": funded.period.pk, "title": "LLM",
-                                     "chip_type": funded.h100.pk, "demand_gpu_hours": "4000",
-                                     "eligible_sites": [funded.muc.pk], "eligible_chip_types": [funded.h100.pk]}),
-        (reverse("request-edit", args=[draft.pk]), {"title": "Renamed", "chip_type": funded.h100.pk,
-                                                    "demand_gpu_hours": "4000", "eligible_sites": [funded.muc.pk]}),
+        (
+            reverse("booking-new"),
+            {
+                "tenant": aurora.pk,
+                "inventory": funded.lux_h100.pk,
+                "starts_at": "2027-01-08T09:00",
+                "hours": "10",
+                "chips": "20",
+                "idempotency_key": "k1",
+            },
+        ),
+        (
+            reverse("booking-new-flexible"),
+            {
+                "tenant": aurora.pk,
+                "eligible": [funded.lux_h100.pk],
+                "earliest_start": "2027-01-08T00:00",
+                "latest_end": "2027-01-10T00:00",
+                "hours": "6",
+                "chips": "10",
+                "idempotency_key": "f1",
+            },
+        ),
+        (
+            reverse("request-create"),
+            {
+                "tenant": aurora.pk,
+                "period": funded.period.pk,
+                "title": "LLM",
+                "chip_type": funded.h100.pk,
+                "demand_gpu_hours": "4000",
+                "eligible_sites": [funded.muc.pk],
+                "eligible_chip_types": [funded.h100.pk],
+            },
+        ),
+        (
+            reverse("request-edit", args=[draft.pk]),
+            {
+                "title": "Renamed",
+                "chip_type": funded.h100.pk,
+                "demand_gpu_hours": "4000",
+                "eligible_sites": [funded.muc.pk],
+            },
+        ),
     ]
     for url, data in posts:
         response = client.post(url, data)
@@ -219,8 +289,11 @@ def test_the_admin_shows_verification_read_only_and_changes_it_through_the_servi
     assert asked.status_code == 200 and 'name="reason"' in asked.content.decode()
     aurora.refresh_from_db()
     assert aurora.verification == Verification.VERIFIED  # nothing until confirmed
-    done = client.post(changelist, {"action": "suspend", "_selected_action": [aurora.pk], "apply": "1",
-                                    "reason": "Unpaid invoices"}, follow=True)
+    done = client.post(
+        changelist,
+        {"action": "suspend", "_selected_action": [aurora.pk], "apply": "1", "reason": "Unpaid invoices"},
+        follow=True,
+    )
     assert done.status_code == 200
     aurora.refresh_from_db()
     assert aurora.verification == Verification.SUSPENDED
@@ -241,8 +314,13 @@ def test_the_booking_round_does_not_place_a_suspended_tenants_queued_booking(
     from allocation.services.booking_round import booking_round_run, booking_round_shards
     from allocation.services.bookings import booking_flexible_create
 
-    window = {"eligible": [funded.lux_h100], "earliest_start": START, "latest_end": START + timedelta(days=1),
-              "hours": 2, "chips": 5}
+    window = {
+        "eligible": [funded.lux_h100],
+        "earliest_start": START,
+        "latest_end": START + timedelta(days=1),
+        "hours": 2,
+        "chips": 5,
+    }
     queued, _ = booking_flexible_create(actor=alice, tenant=aurora, **window)
     other, _ = booking_flexible_create(actor=mallory, tenant=nimbus, **window)
     set_status(aurora, Verification.SUSPENDED)  # after it queued
@@ -253,8 +331,9 @@ def test_the_booking_round_does_not_place_a_suspended_tenants_queued_booking(
     assert (queued.status, other.status) == ("pending", "confirmed")
 
 
-def test_a_draft_page_says_why_a_pending_tenant_cannot_submit(client: Any, catalogue: Any, aurora: Any,
-                                                              bob: Any) -> None:
+def test_a_draft_page_says_why_a_pending_tenant_cannot_submit(
+    client: Any, catalogue: Any, aurora: Any, bob: Any
+) -> None:
     draft = a_draft(catalogue, aurora, bob)
     set_status(aurora, Verification.PENDING)
     client.force_login(bob)

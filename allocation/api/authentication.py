@@ -38,7 +38,8 @@ class ExpiringTokenAuthentication(TokenAuthentication):
             token = Token.objects.select_related("user").get(key=key)
         except Token.DoesNotExist:
             raise exceptions.AuthenticationFailed(
-                _("Unknown or revoked token; get a new one from /api/v1/auth/token/."), code="invalid_token",
+                _("Unknown or revoked token; get a new one from /api/v1/auth/token/."),
+                code="invalid_token",
             ) from None
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("This user account is disabled."), code="user_inactive")

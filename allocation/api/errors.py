@@ -74,8 +74,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         fields = _flatten(detail)
         # Domain codes (period_closed, stale_preview, ...) tell a client what
         # happened; DRF's per-field codes (required, blank, ...) all mean "invalid".
-        code = domain_code or ("invalid" if isinstance(exc, exceptions.ValidationError)
-                               else _first_code(exc.get_codes()))
+        code = domain_code or (
+            "invalid" if isinstance(exc, exceptions.ValidationError) else _first_code(exc.get_codes())
+        )
         if len(detail) > 1:
             message = _("Some fields are not valid: %(fields)s.") % {"fields": ", ".join(str(k) for k in detail)}
         else:

@@ -68,5 +68,8 @@ class TenantOfUserField(serializers.SlugRelatedField):
         if request is None:
             return Tenant.objects.none()
         # The tenant row only (callers need its id and slug, not its pool).
-        return selectors.tenants_of(user=request.user).select_related(None).annotate(
-            member_user_id=Value(request.user.pk, output_field=IntegerField()))
+        return (
+            selectors.tenants_of(user=request.user)
+            .select_related(None)
+            .annotate(member_user_id=Value(request.user.pk, output_field=IntegerField()))
+        )

@@ -34,10 +34,12 @@ from allocation.services import idempotency as services
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER,
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
     description=f"Any unique string up to {services.MAX_KEY_LENGTH} characters, to retry safely: a replay of the "
-                "same body answers 200 with the first answer and `Idempotent-Replayed: true`, creating nothing; "
-                "the same key with another body answers 422.",
+    "same body answers 200 with the first answer and `Idempotent-Replayed: true`, creating nothing; "
+    "the same key with another body answers 422.",
 )
 
 View = Callable[..., Response]
@@ -49,8 +51,9 @@ def idempotency_key(request: Request) -> str | None:
     if not key:
         return None
     if len(key) > services.MAX_KEY_LENGTH:
-        raise ValidationError({IDEMPOTENCY_HEADER: [_("At most %(count)s characters.")
-                                                    % {"count": services.MAX_KEY_LENGTH}]})
+        raise ValidationError(
+            {IDEMPOTENCY_HEADER: [_("At most %(count)s characters.") % {"count": services.MAX_KEY_LENGTH}]}
+        )
     if not key.isprintable():
         raise ValidationError({IDEMPOTENCY_HEADER: [_("Use printable characters only.")]})
     return key
@@ -72,8 +75,9 @@ def idempotent(scope: str) -> Callable[[View], View]:
             if key is None:
                 return create(view, request, *args, **kwargs)
             with transaction.atomic():
-                claim = services.idempotency_claim(user=request.user, scope=scope, key=key,
-                                                   fingerprint=services.request_fingerprint(_body(request)))
+                claim = services.idempotency_claim(
+                    user=request.user, scope=scope, key=key, fingerprint=services.request_fingerprint(_body(request))
+                )
                 if isinstance(claim, services.Replay):
                     return Response(claim.body, status=status.HTTP_200_OK, headers={REPLAYED_HEADER: "true"})
                 response = create(view, request, *args, **kwargs)

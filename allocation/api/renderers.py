@@ -52,10 +52,15 @@ class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
 
         class ContentForm(forms.Form):
             # The names and attributes DRF's own raw form uses, which its page script reads.
-            _content_type = forms.ChoiceField(label="Media type", choices=choices, initial=choices[0][0],
-                                              widget=forms.Select(attrs={"data-override": "content-type"}))
-            _content = forms.CharField(label="Content", required=False,
-                                       widget=forms.Textarea(attrs={"data-override": "content"}))
+            _content_type = forms.ChoiceField(
+                label="Media type",
+                choices=choices,
+                initial=choices[0][0],
+                widget=forms.Select(attrs={"data-override": "content-type"}),
+            )
+            _content = forms.CharField(
+                label="Content", required=False, widget=forms.Textarea(attrs={"data-override": "content"})
+            )
 
         return ContentForm()
 

@@ -299,8 +299,10 @@ def allocate(inp: AllocationInput) -> AllocationResult:
 def _largest_figure(inp: AllocationInput) -> str:
     """The request or resource with the largest figure, to name in a refusal."""
     figures = [(q.demand, f"request {q.id!r}: demand {q.demand!r}") for q in inp.requests]
-    figures += [(r.capacity_gpu_hours * r.throughput, f"resource {r.site}/{r.chip_type}: capacity "
-                 f"{r.capacity_gpu_hours!r}") for r in inp.resources]
+    figures += [
+        (r.capacity_gpu_hours * r.throughput, f"resource {r.site}/{r.chip_type}: capacity {r.capacity_gpu_hours!r}")
+        for r in inp.resources
+    ]
     return max(figures, key=lambda pair: pair[0], default=(0.0, "a figure"))[1]
 
 

@@ -253,7 +253,6 @@ def _within(cost: float, limit: float) -> bool:
     return cost <= limit + _QUOTA_TOLERANCE * max(1.0, abs(limit))
 
 
-
 def _build_free(inp: BookingInput) -> dict[ResourceKey, _FreeChips]:
     free = {res.key: _FreeChips(res.chips, inp.horizon_hours) for res in inp.resources}
     for held in inp.reserved:
@@ -297,8 +296,9 @@ def place_bookings(inp: BookingInput) -> BookingResult:
         held = grants.get(ask.tenant)
         volume = ask.chips * ask.hours
         if held is not None:
-            affordable = [(key, volume * theta[key]) for key in keys
-                          if _within(volume * theta[key], held.available(key))]
+            affordable = [
+                (key, volume * theta[key]) for key in keys if _within(volume * theta[key], held.available(key))
+            ]
         elif quota is None:
             affordable = [(key, volume * theta[key]) for key in keys]
         else:

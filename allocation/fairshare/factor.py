@@ -152,7 +152,7 @@ def _over_share(effective: float, pool_fraction: float, sibling_fraction: float)
 
 def factor_of(exponent: float) -> float:
     """``F = 2^-x``, never below ``SMALLEST_FACTOR`` (F is in (0, 1])."""
-    factor = 2.0 ** -exponent if exponent < 1100.0 else 0.0
+    factor = 2.0**-exponent if exponent < 1100.0 else 0.0
     return factor if factor > 0.0 else SMALLEST_FACTOR
 
 

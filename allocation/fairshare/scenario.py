@@ -81,8 +81,18 @@ _FIGURE_DECIMALS = 6
 # ``requestz`` would otherwise skip a round, a misspelt ``wieght`` fall back to 1).
 _KEYS: dict[str, frozenset[str]] = {
     "scenario": frozenset(
-        {"chip_types", "resources", "pools", "tenants", "requests", "now", "half_life_hours", "horizon", "reserved",
-         "bookings"}
+        {
+            "chip_types",
+            "resources",
+            "pools",
+            "tenants",
+            "requests",
+            "now",
+            "half_life_hours",
+            "horizon",
+            "reserved",
+            "bookings",
+        }
     ),
     "chip_type": frozenset({"throughput"}),
     "resource": frozenset({"site", "chip_type", "capacity_gpu_hours", "chips"}),

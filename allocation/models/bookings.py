@@ -52,7 +52,11 @@ class Booking(models.Model):
     chips = models.IntegerField(_("chips"))
     hours = models.IntegerField(_("hours"))
     inventory = models.ForeignKey(
-        Inventory, on_delete=models.PROTECT, null=True, blank=True, related_name="bookings",
+        Inventory,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="bookings",
         verbose_name=_("resource"),
     )
     starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
@@ -112,7 +116,11 @@ class UsageRecord(models.Model):
     # An adjustment: a signed correction of the reported record it names, dated as that record
     # (so the decayed usage of the two together is never negative), with the operator's reason.
     corrects = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="adjustments",
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="adjustments",
         verbose_name=_("corrects"),
     )
     reason = models.CharField(_("reason"), max_length=500, blank=True)
@@ -121,10 +129,12 @@ class UsageRecord(models.Model):
         ordering = ["-at"]
         indexes = [models.Index(fields=["tenant", "at"])]
         constraints = [
-            models.CheckConstraint(condition=Q(gpu_hours__gte=0) | Q(corrects__isnull=False),
-                                   name="usage_gpu_hours_nonneg"),
-            models.CheckConstraint(condition=Q(normalized_hours__gte=0) | Q(corrects__isnull=False),
-                                   name="usage_normalized_nonneg"),
+            models.CheckConstraint(
+                condition=Q(gpu_hours__gte=0) | Q(corrects__isnull=False), name="usage_gpu_hours_nonneg"
+            ),
+            models.CheckConstraint(
+                condition=Q(normalized_hours__gte=0) | Q(corrects__isnull=False), name="usage_normalized_nonneg"
+            ),
         ]
 
     def __str__(self) -> str:

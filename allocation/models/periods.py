@@ -38,9 +38,7 @@ class AllocationPeriod(models.Model):
         ordering = ["-starts_at"]
         constraints = [
             models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="period_ends_after_start"),
-            models.CheckConstraint(
-                condition=Q(request_deadline__lte=F("ends_at")), name="period_deadline_before_end"
-            ),
+            models.CheckConstraint(condition=Q(request_deadline__lte=F("ends_at")), name="period_deadline_before_end"),
         ]
 
     def __str__(self) -> str:

@@ -56,9 +56,7 @@ class ChipType(models.Model):
     memory_gb = models.PositiveIntegerField(_("memory (GB)"))
     peak_bf16_tflops = models.FloatField(_("peak BF16 TFLOPS"))
     tdp_watts = models.PositiveIntegerField(_("TDP (W)"))
-    throughput = models.FloatField(
-        _("throughput"), help_text=_("Training throughput relative to one H100 (= 1.0).")
-    )
+    throughput = models.FloatField(_("throughput"), help_text=_("Training throughput relative to one H100 (= 1.0)."))
 
     class Meta:
         ordering = ["slug"]

@@ -19,21 +19,24 @@ from allocation.selectors.roles import tenants_of
 
 def bookings_visible_to(*, user: Any) -> QuerySet[Booking]:
     """Operators see every booking (they cancel and report usage for any); members their tenants'."""
-    qs = Booking.objects.select_related("tenant", "inventory__gigafactory", "inventory__chip_type", "period",
-                                        "created_by")
+    qs = Booking.objects.select_related(
+        "tenant", "inventory__gigafactory", "inventory__chip_type", "period", "created_by"
+    )
     if policies.is_operator(user):
         return qs
     return qs.filter(tenant__in=tenants_of(user=user).values("pk"))
 
 
-def bookings_filtered(bookings: QuerySet[Booking], *, status: str | None = None, site: Gigafactory | None = None,
-                      tenant_name: str = "") -> QuerySet[Booking]:
+def bookings_filtered(
+    bookings: QuerySet[Booking], *, status: str | None = None, site: Gigafactory | None = None, tenant_name: str = ""
+) -> QuerySet[Booking]:
     """The list pages' filters. A site matches bookings placed there and pending ones that accept it."""
     if status:
         bookings = bookings.filter(status=status)
     if site:
-        bookings = bookings.filter(Q(inventory__gigafactory=site)
-                                   | Q(inventory__isnull=True, eligible__gigafactory=site)).distinct()
+        bookings = bookings.filter(
+            Q(inventory__gigafactory=site) | Q(inventory__isnull=True, eligible__gigafactory=site)
+        ).distinct()
     if tenant_name:
         bookings = bookings.filter(tenant__name__icontains=tenant_name)
     return bookings
@@ -69,7 +72,9 @@ _Converter = Callable[[Any, Any, Any], Any]
 
 @functools.cache
 def _row_reader(
-    model: type[models.Model], alias: str, vendor: str,
+    model: type[models.Model],
+    alias: str,
+    vendor: str,
 ) -> tuple[list[str], list[tuple[Col, list[_Converter]]]]:
     """A model's columns for ``SELECT alias.col, ...`` and the converters the ORM would apply to each.
 
@@ -99,7 +104,12 @@ def _instance(model: type[models.Model], alias: str, values: tuple[Any, ...]) ->
 
 
 _FIXED_PARTS: list[tuple[type[models.Model], str]] = [
-    (Tenant, "t"), (Inventory, "i"), (Gigafactory, "g"), (ChipType, "c"), (AllocationPeriod, "p")]
+    (Tenant, "t"),
+    (Inventory, "i"),
+    (Gigafactory, "g"),
+    (ChipType, "c"),
+    (AllocationPeriod, "p"),
+]
 
 
 @functools.cache
@@ -133,7 +143,7 @@ def fixed_booking_rows(*, user: Any, tenant_slug: str, site: str, chip_type: str
     parts, offset = {}, 0
     for model, alias in _FIXED_PARTS:
         width = len(model._meta.concrete_fields)
-        parts[alias] = _instance(model, alias, tuple(row[offset:offset + width]))
+        parts[alias] = _instance(model, alias, tuple(row[offset : offset + width]))
         offset += width
     tenant, inventory = parts["t"], parts["i"]
     if tenant is not None:

@@ -54,19 +54,28 @@ def _recent_usage(*, now: datetime, tenant_ids: Iterable[int] | None = None) -> 
     # An adjustment is dated as the record it corrects: summed per moment, a record and its
     # corrections weigh what they net to, never less than nothing (max() absorbs float rounding).
     netted = records.values("tenant_id", "at").annotate(hours=Sum("normalized_hours")).order_by()
-    return [fairshare.Usage(tenant=str(tenant_id), at=at, normalized_hours=max(hours, 0.0))
-            for tenant_id, at, hours in netted.values_list("tenant_id", "at", "hours")]
+    return [
+        fairshare.Usage(tenant=str(tenant_id), at=at, normalized_hours=max(hours, 0.0))
+        for tenant_id, at, hours in netted.values_list("tenant_id", "at", "hours")
+    ]
 
 
 def fair_share_exponents_by_tenant(*, now: datetime) -> dict[int, float]:
     """Tenant id -> x with F = 2^-x (effective usage over share): lowest served first, exact where F underflows."""
     from allocation.fairshare.factor import fair_share_exponents
 
-    tenants = [fairshare.Tenant(id=str(pk), pool=str(pool_id), weight=weight)
-               for pk, pool_id, weight in Tenant.objects.values_list("id", "pool_id", "weight")]
+    tenants = [
+        fairshare.Tenant(id=str(pk), pool=str(pool_id), weight=weight)
+        for pk, pool_id, weight in Tenant.objects.values_list("id", "pool_id", "weight")
+    ]
     pools = [fairshare.Pool(id=str(pid), weight=max(w, 1e-6)) for pid, w in pool_weights().items()]
-    exponents = fair_share_exponents(pools=pools, tenants=tenants, usage=_recent_usage(now=now), now=now,
-                                     half_life_hours=settings.FAIR_SHARE_HALF_LIFE_HOURS)
+    exponents = fair_share_exponents(
+        pools=pools,
+        tenants=tenants,
+        usage=_recent_usage(now=now),
+        now=now,
+        half_life_hours=settings.FAIR_SHARE_HALF_LIFE_HOURS,
+    )
     return {int(tenant_id): x for tenant_id, x in exponents.items()}
 
 
@@ -89,10 +98,19 @@ def fair_share_of(*, user: Any, now: datetime) -> list[dict[str, Any]]:
     decayed = decayed_usage(
         tenants=[fairshare.Tenant(id=str(t.pk), pool=str(t.pool_id), weight=t.weight) for t in tenants],
         usage=_recent_usage(now=now, tenant_ids=[t.pk for t in tenants]),
-        now=now, half_life_hours=settings.FAIR_SHARE_HALF_LIFE_HOURS)
+        now=now,
+        half_life_hours=settings.FAIR_SHARE_HALF_LIFE_HOURS,
+    )
     rows = []
     for t in tenants:
         x = exponents.get(t.pk, 0.0)
-        rows.append({"tenant": t, "factor": factor_of(x), "factor_text": factor_text(x), "exponent": x,
-                     "decayed_usage_normalized_hours": decayed[str(t.pk)]})
+        rows.append(
+            {
+                "tenant": t,
+                "factor": factor_of(x),
+                "factor_text": factor_text(x),
+                "exponent": x,
+                "decayed_usage_normalized_hours": decayed[str(t.pk)],
+            }
+        )
     return rows

@@ -17,7 +17,8 @@ from allocation.selectors.roles import tenants_of
 def quotas_visible_to(*, user: Any) -> QuerySet[Quota]:
     """Quotas in force (committed rounds) of the user's tenants, or all for the committee."""
     qs = Quota.objects.filter(round__status=RoundStatus.COMMITTED).select_related(
-        "tenant", "period", "request", "inventory__gigafactory", "inventory__chip_type")
+        "tenant", "period", "request", "inventory__gigafactory", "inventory__chip_type"
+    )
     if policies.is_committee(user) or policies.is_operator(user):
         return qs
     return qs.filter(tenant__memberships__user=user)
@@ -40,20 +41,27 @@ def quota_in_force(*, period_id: int, tenant_ids: Iterable[int]) -> dict[int, fl
 
 def grants_in_force(*, period_id: int, tenant_ids: Iterable[int]) -> dict[tuple[int, int], float]:
     """(tenant id, inventory id) -> normalized hours its committed round granted there for the period."""
-    rows = Quota.objects.filter(period_id=period_id, tenant_id__in=list(tenant_ids),
-                                round__status=RoundStatus.COMMITTED).order_by()
-    return {(t, i): float(total or 0.0) for t, i, total in rows.values("tenant_id", "inventory_id").annotate(
-        total=Sum("normalized_hours")).values_list("tenant_id", "inventory_id", "total")}
+    rows = Quota.objects.filter(
+        period_id=period_id, tenant_id__in=list(tenant_ids), round__status=RoundStatus.COMMITTED
+    ).order_by()
+    return {
+        (t, i): float(total or 0.0)
+        for t, i, total in rows.values("tenant_id", "inventory_id")
+        .annotate(total=Sum("normalized_hours"))
+        .values_list("tenant_id", "inventory_id", "total")
+    }
 
 
-def _granted_and_used(period: AllocationPeriod, ids: list[int]
-                      ) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
+def _granted_and_used(
+    period: AllocationPeriod, ids: list[int]
+) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
     """Per grant (tenant, inventory): granted (the ledger's figure, which an overdrawn grant raises to what
     was booked; the committed round's where the ledger has no row yet) and booked."""
     granted = grants_in_force(period_id=period.pk, tenant_ids=ids)
     used: dict[tuple[int, int], float] = {}
     for t, i, g, u in QuotaBalance.objects.filter(period=period, tenant_id__in=ids).values_list(
-            "tenant_id", "inventory_id", "granted", "used"):
+        "tenant_id", "inventory_id", "granted", "used"
+    ):
         granted[(t, i)], used[(t, i)] = g, u
     return granted, used
 
@@ -106,26 +114,44 @@ def grants_of(*, tenant_ids: Iterable[int] | None, period: AllocationPeriod | No
         quotas, balances = quotas.filter(tenant_id__in=ids), balances.filter(tenant_id__in=ids)
     if period is not None:
         quotas, balances = quotas.filter(period=period), balances.filter(period=period)
-    round_granted = {(t, p, i): float(total or 0.0) for t, p, i, total in quotas.order_by().values(
-        "tenant_id", "period_id", "inventory_id").annotate(total=Sum("normalized_hours")).values_list(
-        "tenant_id", "period_id", "inventory_id", "total")}
-    ledger = {(t, p, i): (g, u) for t, p, i, g, u in balances.values_list(
-        "tenant_id", "period_id", "inventory_id", "granted", "used")}
+    round_granted = {
+        (t, p, i): float(total or 0.0)
+        for t, p, i, total in quotas.order_by()
+        .values("tenant_id", "period_id", "inventory_id")
+        .annotate(total=Sum("normalized_hours"))
+        .values_list("tenant_id", "period_id", "inventory_id", "total")
+    }
+    ledger = {
+        (t, p, i): (g, u)
+        for t, p, i, g, u in balances.values_list("tenant_id", "period_id", "inventory_id", "granted", "used")
+    }
     keys = set(round_granted) | set(ledger)
     if not keys:
         return []
     who, when = {k[0] for k in keys}, {k[1] for k in keys}
-    used = {(t, p, i): float(total or 0.0) for t, p, i, total in UsageRecord.objects.filter(
-        tenant_id__in=who, booking__period_id__in=when).order_by().values(
-        "tenant_id", "booking__period_id", "booking__inventory_id").annotate(total=Sum("normalized_hours"))
-        .values_list("tenant_id", "booking__period_id", "booking__inventory_id", "total")}
+    used = {
+        (t, p, i): float(total or 0.0)
+        for t, p, i, total in UsageRecord.objects.filter(tenant_id__in=who, booking__period_id__in=when)
+        .order_by()
+        .values("tenant_id", "booking__period_id", "booking__inventory_id")
+        .annotate(total=Sum("normalized_hours"))
+        .values_list("tenant_id", "booking__period_id", "booking__inventory_id", "total")
+    }
     tenants = Tenant.objects.in_bulk(who)
     periods = AllocationPeriod.objects.in_bulk(when)
     inventories = Inventory.objects.select_related("gigafactory", "chip_type").in_bulk({k[2] for k in keys})
     rows = []
     for key in keys:
         granted, booked = ledger.get(key, (round_granted.get(key, 0.0), 0.0))
-        rows.append(GrantRow(tenant=tenants[key[0]], period=periods[key[1]], inventory=inventories[key[2]],
-                             round_granted=round_granted.get(key, 0.0), granted=granted, booked=booked,
-                             used=used.get(key, 0.0)))
+        rows.append(
+            GrantRow(
+                tenant=tenants[key[0]],
+                period=periods[key[1]],
+                inventory=inventories[key[2]],
+                round_granted=round_granted.get(key, 0.0),
+                granted=granted,
+                booked=booked,
+                used=used.get(key, 0.0),
+            )
+        )
     return sorted(rows, key=lambda r: (r.period.starts_at, r.tenant.name, str(r.inventory), r.tenant.pk))

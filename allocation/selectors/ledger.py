@@ -32,8 +32,11 @@ def capacity_by_hour(*, inventory: Inventory, start: datetime, hours: int) -> di
 def period_at(moment: datetime) -> AllocationPeriod | None:
     # Plain SQL: every fixed booking asks, and compiling the ORM query cost more than running it.
     at = connection.ops.adapt_datetimefield_value(moment)
-    found = AllocationPeriod.objects.raw(f"SELECT * FROM {AllocationPeriod._meta.db_table} "
-                                         f"WHERE starts_at <= %s AND ends_at > %s ORDER BY starts_at LIMIT 1", [at, at])
+    found = AllocationPeriod.objects.raw(
+        f"SELECT * FROM {AllocationPeriod._meta.db_table} "
+        f"WHERE starts_at <= %s AND ends_at > %s ORDER BY starts_at LIMIT 1",
+        [at, at],
+    )
     return next(iter(found), None)
 
 
@@ -53,8 +56,9 @@ def free_chips(*, inventory: Inventory, start: datetime, hours: int) -> list[int
     return [max(0, ledger[h][0] - ledger[h][1]) for h in sorted(ledger)]
 
 
-def earliest_fit(*, inventory: Inventory, chips: int, hours: int, after: datetime,
-                 horizon_hours: int = 24 * 90) -> datetime | None:
+def earliest_fit(
+    *, inventory: Inventory, chips: int, hours: int, after: datetime, horizon_hours: int = 24 * 90
+) -> datetime | None:
     """The first start at or after ``after`` where the slot fits, within the horizon."""
     free = free_chips(inventory=inventory, start=after, hours=horizon_hours + hours)
     run = 0

@@ -24,8 +24,11 @@ def requests_visible_to(*, user: Any) -> QuerySet[AllocationRequest]:
 def review_queue(*, period: AllocationPeriod, filters: dict[str, Any] | None = None) -> QuerySet[AllocationRequest]:
     """Submitted requests of a period, optionally by tenant kind, pool, chip type, site."""
     f = filters or {}
-    qs = AllocationRequest.objects.filter(period=period, status=RequestStatus.SUBMITTED).select_related(
-        "tenant__pool", "chip_type").prefetch_related("eligible_sites", "eligible_chip_types")
+    qs = (
+        AllocationRequest.objects.filter(period=period, status=RequestStatus.SUBMITTED)
+        .select_related("tenant__pool", "chip_type")
+        .prefetch_related("eligible_sites", "eligible_chip_types")
+    )
     if f.get("kind"):
         qs = qs.filter(tenant__kind=f["kind"])
     if f.get("pool"):
@@ -44,25 +47,36 @@ def demand_against_capacity(*, period: AllocationPeriod) -> list[dict[str, Any]]
     the figures show contention, not a partition.
     """
     capacity = period_capacity(period=period)
-    inventory = list(Inventory.objects.select_related("gigafactory", "chip_type").order_by(
-        "gigafactory__slug", "chip_type__slug"))
-    rows: dict[int, dict[str, Any]] = {inv.pk: {"inventory": inv, "submitted": 0.0, "accepted": 0.0,
-                     "capacity_normalized_hours": capacity.get(inv.pk, 0.0) * inv.chip_type.throughput}
-            for inv in inventory}
+    inventory = list(
+        Inventory.objects.select_related("gigafactory", "chip_type").order_by("gigafactory__slug", "chip_type__slug")
+    )
+    rows: dict[int, dict[str, Any]] = {
+        inv.pk: {
+            "inventory": inv,
+            "submitted": 0.0,
+            "accepted": 0.0,
+            "capacity_normalized_hours": capacity.get(inv.pk, 0.0) * inv.chip_type.throughput,
+        }
+        for inv in inventory
+    }
     live = AllocationRequest.objects.filter(period=period, status__in=[RequestStatus.SUBMITTED, RequestStatus.ACCEPTED])
     sites_of: dict[int, set[int]] = defaultdict(set)
     chips_of: dict[int, set[int]] = defaultdict(set)
     for req_id, site_id in AllocationRequest.eligible_sites.through.objects.filter(
-            allocationrequest__in=live).values_list("allocationrequest_id", "gigafactory_id"):
+        allocationrequest__in=live
+    ).values_list("allocationrequest_id", "gigafactory_id"):
         sites_of[req_id].add(site_id)
     for req_id, chip_id in AllocationRequest.eligible_chip_types.through.objects.filter(
-            allocationrequest__in=live).values_list("allocationrequest_id", "chiptype_id"):
+        allocationrequest__in=live
+    ).values_list("allocationrequest_id", "chiptype_id"):
         chips_of[req_id].add(chip_id)
-    for req_id, state, demand, accepted in live.values_list("id", "status", "demand_normalized_hours",
-                                                             "accepted_normalized_hours"):
+    for req_id, state, demand, accepted in live.values_list(
+        "id", "status", "demand_normalized_hours", "accepted_normalized_hours"
+    ):
         for inv in inventory:
             if (sites_of[req_id] and inv.gigafactory_id not in sites_of[req_id]) or (
-                    chips_of[req_id] and inv.chip_type_id not in chips_of[req_id]):
+                chips_of[req_id] and inv.chip_type_id not in chips_of[req_id]
+            ):
                 continue
             if state == RequestStatus.SUBMITTED:
                 rows[inv.pk]["submitted"] += demand

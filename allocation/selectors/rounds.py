@@ -28,8 +28,13 @@ class AllocationSnapshot:
 
     def fingerprint(self) -> str:
         """Changes whenever a decision, capacity or weight the round used changes."""
-        material = repr((sorted(self.capacity.items()), sorted(self.pool_weight.items()),
-                         sorted((r.pk, r.accepted_normalized_hours) for r in self.requests.values())))
+        material = repr(
+            (
+                sorted(self.capacity.items()),
+                sorted(self.pool_weight.items()),
+                sorted((r.pk, r.accepted_normalized_hours) for r in self.requests.values()),
+            )
+        )
         return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -40,17 +45,25 @@ def allocation_snapshot(*, period: AllocationPeriod) -> AllocationSnapshot:
     eligibility many-to-many tables are read in one query each.
     """
     capacity = period_capacity(period=period)
-    inventory = {f"{inv.gigafactory.slug}/{inv.chip_type.slug}": inv
-                 for inv in Inventory.objects.select_related("gigafactory", "chip_type")}
+    inventory = {
+        f"{inv.gigafactory.slug}/{inv.chip_type.slug}": inv
+        for inv in Inventory.objects.select_related("gigafactory", "chip_type")
+    }
     resources = tuple(
-        fairshare.Resource(site=inv.gigafactory.slug, chip_type=inv.chip_type.slug,
-                           throughput=inv.chip_type.throughput, capacity_gpu_hours=capacity.get(inv.pk, 0.0),
-                           chips=inv.chips_in_service)
+        fairshare.Resource(
+            site=inv.gigafactory.slug,
+            chip_type=inv.chip_type.slug,
+            throughput=inv.chip_type.throughput,
+            capacity_gpu_hours=capacity.get(inv.pk, 0.0),
+            chips=inv.chips_in_service,
+        )
         for inv in sorted(inventory.values(), key=lambda i: (i.gigafactory.slug, i.chip_type.slug))
     )
     weights = pool_weights()
-    requests = {r.pk: r for r in AllocationRequest.objects.filter(
-        period=period, status=RequestStatus.ACCEPTED).select_related("tenant")}
+    requests = {
+        r.pk: r
+        for r in AllocationRequest.objects.filter(period=period, status=RequestStatus.ACCEPTED).select_related("tenant")
+    }
     sites_of: dict[int, set[int]] = defaultdict(set)
     chips_of: dict[int, set[int]] = defaultdict(set)
     through_sites = AllocationRequest.eligible_sites.through.objects.filter(allocationrequest_id__in=requests)
@@ -63,22 +76,37 @@ def allocation_snapshot(*, period: AllocationPeriod) -> AllocationSnapshot:
     engine_requests = []
     for req in requests.values():
         eligible = tuple(
-            (inv.gigafactory.slug, inv.chip_type.slug) for inv in inventory.values()
+            (inv.gigafactory.slug, inv.chip_type.slug)
+            for inv in inventory.values()
             if (not sites_of[req.pk] or inv.gigafactory_id in sites_of[req.pk])
             and (not chips_of[req.pk] or inv.chip_type_id in chips_of[req.pk])
         )
-        engine_requests.append(fairshare.Request(id=str(req.pk), tenant=str(req.tenant_id),
-                                                 demand=req.accepted_normalized_hours or 0.0, eligible=eligible))
+        engine_requests.append(
+            fairshare.Request(
+                id=str(req.pk),
+                tenant=str(req.tenant_id),
+                demand=req.accepted_normalized_hours or 0.0,
+                eligible=eligible,
+            )
+        )
     engine_input = fairshare.AllocationInput(
         resources=resources,
         # A pool nobody pays for still exists; it only gets what the others leave.
         pools=tuple(fairshare.Pool(id=str(pid), weight=max(w, 1e-6)) for pid, w in sorted(weights.items())),
-        tenants=tuple(fairshare.Tenant(id=str(t.pk), pool=str(t.pool_id), weight=t.weight)
-                      for t in sorted(tenants.values(), key=lambda t: t.pk)),
+        tenants=tuple(
+            fairshare.Tenant(id=str(t.pk), pool=str(t.pool_id), weight=t.weight)
+            for t in sorted(tenants.values(), key=lambda t: t.pk)
+        ),
         requests=tuple(sorted(engine_requests, key=lambda r: int(r.id))),
     )
-    return AllocationSnapshot(engine_input=engine_input, capacity=capacity, inventory=inventory,
-                              pool_weight=weights, tenants=tenants, requests=requests)
+    return AllocationSnapshot(
+        engine_input=engine_input,
+        capacity=capacity,
+        inventory=inventory,
+        pool_weight=weights,
+        tenants=tenants,
+        requests=requests,
+    )
 
 
 def rounds_visible_to(*, user: Any) -> QuerySet[AllocationRound]:

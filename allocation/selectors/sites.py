@@ -16,9 +16,7 @@ def sites_with_inventory() -> QuerySet[Gigafactory]:
             chips_installed=Sum("inventory__chips_installed"),
             chips_in_service=Sum("inventory__chips_in_service"),
         )
-        .prefetch_related(
-            Prefetch("inventory", queryset=Inventory.objects.select_related("chip_type"))
-        )
+        .prefetch_related(Prefetch("inventory", queryset=Inventory.objects.select_related("chip_type")))
         .order_by("-kind", "name")  # the four gigafactories first
     )
 
@@ -41,8 +39,7 @@ def period_capacity(*, period: AllocationPeriod) -> dict[int, float]:
     """
     hours = period.hours
     capacity = {
-        inv_id: float(chips) * hours
-        for inv_id, chips in Inventory.objects.values_list("id", "chips_in_service")
+        inv_id: float(chips) * hours for inv_id, chips in Inventory.objects.values_list("id", "chips_in_service")
     }
     windows = MaintenanceWindow.objects.filter(starts_at__lt=period.ends_at, ends_at__gt=period.starts_at)
     for inv_id, chips, starts_at, ends_at in windows.values_list("inventory_id", "chips", "starts_at", "ends_at"):

@@ -25,13 +25,21 @@ def resource_timeline(*, inventory: Inventory, start: datetime, hours: int) -> R
     """The resource's hours from ``start``: three queries beside the ledger's."""
     end = start + hours * HOUR
     ledger = capacity_and_held(inventory=inventory, start=start, hours=hours)
-    placed = Booking.objects.filter(inventory=inventory, status__in=PLACED_STATUSES, starts_at__lt=end,
-                                    ends_at__gt=start)
-    spans = [(tenant_id, kind, chips, s, e)
-             for tenant_id, kind, chips, s, e in placed.values_list("tenant_id", "tenant__kind", "chips",
-                                                                    "starts_at", "ends_at").iterator()
-             if s is not None and e is not None]  # placed bookings always have both (a CHECK constraint)
-    windows = list(MaintenanceWindow.objects.filter(inventory=inventory, starts_at__lt=end, ends_at__gt=start)
-                   .values_list("chips", "starts_at", "ends_at", "reason"))
-    return ResourceTimeline(capacity=[ledger[h][0] for h in sorted(ledger)], placed=placed, spans=spans,
-                            windows=windows)
+    placed = Booking.objects.filter(
+        inventory=inventory, status__in=PLACED_STATUSES, starts_at__lt=end, ends_at__gt=start
+    )
+    spans = [
+        (tenant_id, kind, chips, s, e)
+        for tenant_id, kind, chips, s, e in placed.values_list(
+            "tenant_id", "tenant__kind", "chips", "starts_at", "ends_at"
+        ).iterator()
+        if s is not None and e is not None
+    ]  # placed bookings always have both (a CHECK constraint)
+    windows = list(
+        MaintenanceWindow.objects.filter(inventory=inventory, starts_at__lt=end, ends_at__gt=start).values_list(
+            "chips", "starts_at", "ends_at", "reason"
+        )
+    )
+    return ResourceTimeline(
+        capacity=[ledger[h][0] for h in sorted(ledger)], placed=placed, spans=spans, windows=windows
+    )

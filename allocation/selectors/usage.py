@@ -13,8 +13,9 @@ from allocation.selectors.roles import tenants_of
 
 def usage_visible_to(*, user: Any) -> QuerySet[UsageRecord]:
     """Operators see every usage record (they report it); members their tenants'."""
-    qs = UsageRecord.objects.select_related("tenant", "reported_by", "booking__inventory__gigafactory",
-                                            "booking__inventory__chip_type", "corrects")
+    qs = UsageRecord.objects.select_related(
+        "tenant", "reported_by", "booking__inventory__gigafactory", "booking__inventory__chip_type", "corrects"
+    )
     if policies.is_operator(user):
         return qs
     return qs.filter(tenant__in=tenants_of(user=user))

@@ -63,8 +63,9 @@ def booking_round_shards(*, now: datetime | None = None) -> list[list[int]]:
         return x
 
     links: dict[int, list[int]] = defaultdict(list)
-    through = Booking.eligible.through.objects.filter(booking__status=BookingStatus.PENDING,
-                                                      booking__latest_end__gt=now)
+    through = Booking.eligible.through.objects.filter(
+        booking__status=BookingStatus.PENDING, booking__latest_end__gt=now
+    )
     for booking_id, inventory_id in through.values_list("booking_id", "inventory_id"):
         links[booking_id].append(inventory_id)
     for inventories in links.values():
@@ -81,47 +82,84 @@ def _engine_input(
     inventory_ids: list[int], period: AllocationPeriod, start: datetime, end: datetime
 ) -> tuple[fairshare.BookingInput, dict[str, Inventory]]:
     """The snapshot for one period: its hours, its grants on these resources, the bookings whose window overlaps it."""
-    inventories = {f"{inv.gigafactory.slug}/{inv.chip_type.slug}": inv for inv in Inventory.objects.filter(
-        pk__in=inventory_ids).select_related("gigafactory", "chip_type").order_by("gigafactory__slug",
-                                                                                   "chip_type__slug")}
+    inventories = {
+        f"{inv.gigafactory.slug}/{inv.chip_type.slug}": inv
+        for inv in Inventory.objects.filter(pk__in=inventory_ids)
+        .select_related("gigafactory", "chip_type")
+        .order_by("gigafactory__slug", "chip_type__slug")
+    }
     key_of = {inv.pk: (inv.gigafactory.slug, inv.chip_type.slug) for inv in inventories.values()}
-    pending = list(Booking.objects.filter(status=BookingStatus.PENDING, latest_end__gt=start, earliest_start__lt=end,
-                                          eligible__in=inventory_ids, tenant__verification=Verification.VERIFIED)
-                   .distinct().prefetch_related("eligible"))  # queued before a suspension: not placed
-    placed = Booking.objects.filter(status__in=PLACED, inventory_id__in=inventory_ids, starts_at__lt=end,
-                                    ends_at__gt=start)
+    pending = list(
+        Booking.objects.filter(
+            status=BookingStatus.PENDING,
+            latest_end__gt=start,
+            earliest_start__lt=end,
+            eligible__in=inventory_ids,
+            tenant__verification=Verification.VERIFIED,
+        )
+        .distinct()
+        .prefetch_related("eligible")
+    )  # queued before a suspension: not placed
+    placed = Booking.objects.filter(
+        status__in=PLACED, inventory_id__in=inventory_ids, starts_at__lt=end, ends_at__gt=start
+    )
     reserved = [
         fairshare.Reservation(site=key_of[inv][0], chip_type=key_of[inv][1], chips=chips, start=s, end=e)
         for inv, chips, s, e in placed.values_list("inventory_id", "chips", "starts_at", "ends_at")
         if s is not None and e is not None  # placed bookings always have both (a CHECK says so)
     ]
     reserved += [
-        fairshare.Reservation(site=key_of[w.inventory_id][0], chip_type=key_of[w.inventory_id][1], chips=w.chips,
-                              start=w.starts_at, end=w.ends_at)
+        fairshare.Reservation(
+            site=key_of[w.inventory_id][0],
+            chip_type=key_of[w.inventory_id][1],
+            chips=w.chips,
+            start=w.starts_at,
+            end=w.ends_at,
+        )
         for w in MaintenanceWindow.objects.filter(inventory_id__in=inventory_ids, starts_at__lt=end, ends_at__gt=start)
     ]
     tenant_ids = {b.tenant_id for b in pending}
     # One grant per resource of the shard where the tenant has hours left: it can be spent only there.
     grants: dict[int, list[fairshare.TenantGrant]] = defaultdict(list)
-    for (tenant_id, inventory_id), left in sorted(selectors.quota_remaining(period=period,
-                                                                            tenant_ids=tenant_ids).items()):
+    for (tenant_id, inventory_id), left in sorted(
+        selectors.quota_remaining(period=period, tenant_ids=tenant_ids).items()
+    ):
         if inventory_id in key_of and left > 0:
-            grants[tenant_id].append(fairshare.TenantGrant(id=str(inventory_id), eligible=(key_of[inventory_id],),
-                                                           normalized_hours=left))
+            grants[tenant_id].append(
+                fairshare.TenantGrant(id=str(inventory_id), eligible=(key_of[inventory_id],), normalized_hours=left)
+            )
     exponents = selectors.fair_share_exponents_by_tenant(now=start)
     tenants = Tenant.objects.filter(pk__in=tenant_ids)
     engine_input = fairshare.BookingInput(
-        resources=tuple(fairshare.Resource(site=inv.gigafactory.slug, chip_type=inv.chip_type.slug,
-                                           throughput=inv.chip_type.throughput, chips=inv.chips_in_service)
-                        for inv in inventories.values()),
-        tenants=tuple(fairshare.Tenant(id=str(t.pk), pool=str(t.pool_id), weight=t.weight,
-                                       grants=tuple(grants[t.pk])) for t in tenants),
-        horizon_start=start, horizon_hours=int((end - start) / ledger.HOUR), reserved=tuple(reserved),
-        bookings=tuple(fairshare.BookingAsk(
-            id=str(b.pk), tenant=str(b.tenant_id), chips=b.chips, hours=b.hours,
-            earliest_start=b.earliest_start or start, latest_end=b.latest_end or end, submitted_at=b.submitted_at,
-            eligible=tuple(key_of[inv.pk] for inv in b.eligible.all() if inv.pk in key_of))
-            for b in sorted(pending, key=lambda b: b.pk)),
+        resources=tuple(
+            fairshare.Resource(
+                site=inv.gigafactory.slug,
+                chip_type=inv.chip_type.slug,
+                throughput=inv.chip_type.throughput,
+                chips=inv.chips_in_service,
+            )
+            for inv in inventories.values()
+        ),
+        tenants=tuple(
+            fairshare.Tenant(id=str(t.pk), pool=str(t.pool_id), weight=t.weight, grants=tuple(grants[t.pk]))
+            for t in tenants
+        ),
+        horizon_start=start,
+        horizon_hours=int((end - start) / ledger.HOUR),
+        reserved=tuple(reserved),
+        bookings=tuple(
+            fairshare.BookingAsk(
+                id=str(b.pk),
+                tenant=str(b.tenant_id),
+                chips=b.chips,
+                hours=b.hours,
+                earliest_start=b.earliest_start or start,
+                latest_end=b.latest_end or end,
+                submitted_at=b.submitted_at,
+                eligible=tuple(key_of[inv.pk] for inv in b.eligible.all() if inv.pk in key_of),
+            )
+            for b in sorted(pending, key=lambda b: b.pk)
+        ),
         fair_share={str(t.pk): fairshare.factor_of(exponents.get(t.pk, 0.0)) for t in tenants},
         # The order itself: exact where F underflows (issue 11, item 6).
         fair_share_exponent={str(t.pk): exponents.get(t.pk, 0.0) for t in tenants},
@@ -129,22 +167,34 @@ def _engine_input(
     return engine_input, inventories
 
 
-def _place_batch(placements: list[fairshare.Placement], inventories: dict[str, Inventory],
-                 period: AllocationPeriod) -> Counter[str]:
+def _place_batch(
+    placements: list[fairshare.Placement], inventories: dict[str, Inventory], period: AllocationPeriod
+) -> Counter[str]:
     """Write a batch of placements in one transaction: "placed", "already" (not pending any more) or
     the reason a placement no longer fits, counted. Bookings are locked before anything else and
     re-checked, so a round running twice places nothing twice."""
     with transaction.atomic():
         locked = Booking.objects.select_for_update().filter(pk__in=[int(p.booking) for p in placements])
         bookings = {b.pk: b for b in locked.order_by("pk")}
-        todo = [(p, bookings[int(p.booking)]) for p in placements
-                if int(p.booking) in bookings and bookings[int(p.booking)].status == BookingStatus.PENDING]
+        todo = [
+            (p, bookings[int(p.booking)])
+            for p in placements
+            if int(p.booking) in bookings and bookings[int(p.booking)].status == BookingStatus.PENDING
+        ]
         holds = []
         for placement, booking in todo:
             inventory = inventories[f"{placement.site}/{placement.chip_type}"]
-            holds.append(ledger.Hold(inventory=inventory, start=placement.start, hours=booking.hours,
-                                     chips=booking.chips, tenant_id=booking.tenant_id, period=period,
-                                     cost=booking.chips * booking.hours * inventory.chip_type.throughput))
+            holds.append(
+                ledger.Hold(
+                    inventory=inventory,
+                    start=placement.start,
+                    hours=booking.hours,
+                    chips=booking.chips,
+                    tenant_id=booking.tenant_id,
+                    period=period,
+                    cost=booking.chips * booking.hours * inventory.chip_type.throughput,
+                )
+            )
         outcome: Counter[str] = Counter(already=len(placements) - len(todo))
         placed: list[Booking] = []
         refused: list[Booking] = []
@@ -161,8 +211,9 @@ def _place_batch(placements: list[fairshare.Placement], inventories: dict[str, I
             booking.ends_at = placement.start + booking.hours * ledger.HOUR
             booking.period, booking.cost_normalized_hours, booking.unplaced_reason = period, hold.cost, ""
             placed.append(booking)
-            event = audit_event(actor=None, action="booking.placed", obj=booking, before=before,
-                                after=snapshot(booking, AUDITED))
+            event = audit_event(
+                actor=None, action="booking.placed", obj=booking, before=before, after=snapshot(booking, AUDITED)
+            )
             event.tenant_id = booking.tenant_id  # the id is enough: no query per booking for its tenant
             events.append(event)
         _bookings_write(placed, refused)
@@ -184,10 +235,22 @@ def _bookings_write(placed: list[Booking], refused: list[Booking]) -> None:
         cursor.executemany(
             f"UPDATE {table} SET status = %s, inventory_id = %s, starts_at = %s, ends_at = %s, period_id = %s, "
             f"cost_normalized_hours = %s, unplaced_reason = '' WHERE id = %s",
-            [(b.status, b.inventory_id, adapt(b.starts_at), adapt(b.ends_at), b.period_id, b.cost_normalized_hours,
-              b.pk) for b in placed])
-        cursor.executemany(f"UPDATE {table} SET unplaced_reason = %s WHERE id = %s",
-                           [(b.unplaced_reason, b.pk) for b in refused])
+            [
+                (
+                    b.status,
+                    b.inventory_id,
+                    adapt(b.starts_at),
+                    adapt(b.ends_at),
+                    b.period_id,
+                    b.cost_normalized_hours,
+                    b.pk,
+                )
+                for b in placed
+            ],
+        )
+        cursor.executemany(
+            f"UPDATE {table} SET unplaced_reason = %s WHERE id = %s", [(b.unplaced_reason, b.pk) for b in refused]
+        )
 
 
 def booking_round_run(*, inventory_ids: list[int], now: datetime | None = None) -> dict[str, Any]:
@@ -205,8 +268,9 @@ def booking_round_run(*, inventory_ids: list[int], now: datetime | None = None) 
     if last_end is None:
         logger.debug("booking round shard %s: nothing pending", inventory_ids, extra={"resource_ids": inventory_ids})
         return {"bookings": 0, "placed": 0, "unplaced": {}}
-    logger.info("booking round shard %s: placing pending bookings", inventory_ids,
-                extra={"resource_ids": inventory_ids})
+    logger.info(
+        "booking round shard %s: placing pending bookings", inventory_ids, extra={"resource_ids": inventory_ids}
+    )
     considered = set(pending.values_list("id", flat=True))
     decided: set[int] = set()
     placed = 0
@@ -221,16 +285,18 @@ def booking_round_run(*, inventory_ids: list[int], now: datetime | None = None) 
         decided.update(int(b.id) for b in engine_input.bookings)
         result = fairshare.place_bookings(engine_input)
         for i in range(0, len(result.placements), PLACEMENT_BATCH):
-            placed += _place_batch(list(result.placements[i:i + PLACEMENT_BATCH]), inventories, period)["placed"]
+            placed += _place_batch(list(result.placements[i : i + PLACEMENT_BATCH]), inventories, period)["placed"]
         for unplaced in result.unplaced:
             Booking.objects.filter(pk=int(unplaced.booking), status=BookingStatus.PENDING).update(
-                unplaced_reason=unplaced.reason)
+                unplaced_reason=unplaced.reason
+            )
     # What is left of these windows lies in no allocation period (submission refuses windows that never
     # did), so it can no longer hold the booking: a window reason, not a grant one.
     undecided = sorted(considered - decided)
     for i in range(0, len(undecided), 500):
-        Booking.objects.filter(pk__in=undecided[i:i + 500], status=BookingStatus.PENDING).update(
-            unplaced_reason="window")
+        Booking.objects.filter(pk__in=undecided[i : i + 500], status=BookingStatus.PENDING).update(
+            unplaced_reason="window"
+        )
     still = Booking.objects.filter(pk__in=considered, status=BookingStatus.PENDING)
     reasons = dict(still.values("unplaced_reason").annotate(n=Count("id")).values_list("unplaced_reason", "n"))
     outcome = {"bookings": len(considered), "placed": placed, "unplaced": reasons}
@@ -240,7 +306,20 @@ def booking_round_run(*, inventory_ids: list[int], now: datetime | None = None) 
 
 def _shard_log(inventory_ids: list[int], outcome: dict[str, Any], seconds: float) -> None:
     unplaced = sum(outcome["unplaced"].values())
-    logger.info("booking round shard %s: %s bookings, %s placed, %s unplaced %s, in %.3f s", inventory_ids,
-                outcome["bookings"], outcome["placed"], unplaced, outcome["unplaced"], seconds,
-                extra={"resource_ids": inventory_ids, "bookings": outcome["bookings"], "placed": outcome["placed"],
-                       "unplaced": unplaced, "unplaced_reasons": outcome["unplaced"], "seconds": round(seconds, 3)})
+    logger.info(
+        "booking round shard %s: %s bookings, %s placed, %s unplaced %s, in %.3f s",
+        inventory_ids,
+        outcome["bookings"],
+        outcome["placed"],
+        unplaced,
+        outcome["unplaced"],
+        seconds,
+        extra={
+            "resource_ids": inventory_ids,
+            "bookings": outcome["bookings"],
+            "placed": outcome["placed"],
+            "unplaced": unplaced,
+            "unplaced_reasons": outcome["unplaced"],
+            "seconds": round(seconds, 3),
+        },
+    )

@@ -70,9 +70,12 @@ AUDITED = ["status", "inventory", "starts_at", "ends_at", "chips", "hours", "cos
 def booking_transition(booking: Booking, to: str) -> None:
     """The one place a booking's status changes."""
     if to not in TRANSITIONS.get(booking.status, set()):
-        raise ServiceError("status", _("A %(status)s booking cannot become %(to)s.")
-                           % {"status": booking.get_status_display().lower(), "to": BookingStatus(to).label.lower()},
-                           code="invalid_transition")
+        raise ServiceError(
+            "status",
+            _("A %(status)s booking cannot become %(to)s.")
+            % {"status": booking.get_status_display().lower(), "to": BookingStatus(to).label.lower()},
+            code="invalid_transition",
+        )
     booking.status = to
 
 
@@ -105,8 +108,9 @@ def _replay(*, tenant: Tenant, key: str | None, print_: str) -> Booking | None:
     if existing is None:
         return None
     if existing.request_fingerprint != print_:
-        raise IdempotencyMismatch("idempotency_key", _("This Idempotency-Key was used with a different request."),
-                                  code="idempotency_mismatch")
+        raise IdempotencyMismatch(
+            "idempotency_key", _("This Idempotency-Key was used with a different request."), code="idempotency_mismatch"
+        )
     return existing
 
 
@@ -124,6 +128,7 @@ def _logs_refusal(kind: str) -> Callable[[_Create[P]], _Create[P]]:
     success path pays one try block: nothing that formats or writes. Neither the message (which
     may name figures in the client's language) nor anything about the user goes into the line.
     """
+
     def wrap(create: _Create[P]) -> _Create[P]:
         @functools.wraps(create)
         def logged(*args: P.args, **kwargs: P.kwargs) -> tuple[Booking, bool]:
@@ -132,25 +137,47 @@ def _logs_refusal(kind: str) -> Callable[[_Create[P]], _Create[P]]:
             except (ServiceError, NotAllowed) as refused:
                 _refusal_log(kind, refused, kwargs)
                 raise
+
         return logged
+
     return wrap
 
 
 def _refusal_log(kind: str, refused: ServiceError | NotAllowed, kwargs: dict[str, Any]) -> None:
     tenant, inventory = kwargs.get("tenant"), kwargs.get("inventory")
     resource_ids = [inventory.pk] if inventory is not None else sorted(i.pk for i in kwargs.get("eligible") or [])
-    code, field = ((refused.code, refused.field) if isinstance(refused, ServiceError)
-                   else ("not_allowed", "non_field_errors"))
+    code, field = (
+        (refused.code, refused.field) if isinstance(refused, ServiceError) else ("not_allowed", "non_field_errors")
+    )
     tenant_id = tenant.pk if tenant is not None else None
-    logger.info("%s booking refused (%s on %s): tenant %s, resources %s", kind, code, field, tenant_id, resource_ids,
-                extra={"booking_kind": kind, "code": code, "field": field, "tenant_id": tenant_id,
-                       "resource_ids": resource_ids})
+    logger.info(
+        "%s booking refused (%s on %s): tenant %s, resources %s",
+        kind,
+        code,
+        field,
+        tenant_id,
+        resource_ids,
+        extra={
+            "booking_kind": kind,
+            "code": code,
+            "field": field,
+            "tenant_id": tenant_id,
+            "resource_ids": resource_ids,
+        },
+    )
 
 
 @_logs_refusal("fixed")
 def booking_fixed_create(
-    *, actor: Any, tenant: Tenant, inventory: Inventory, starts_at: datetime, hours: int, chips: int,
-    idempotency_key: str | None = None, period: AllocationPeriod | _Lookup | None = _Lookup.PERIOD,
+    *,
+    actor: Any,
+    tenant: Tenant,
+    inventory: Inventory,
+    starts_at: datetime,
+    hours: int,
+    chips: int,
+    idempotency_key: str | None = None,
+    period: AllocationPeriod | _Lookup | None = _Lookup.PERIOD,
 ) -> tuple[Booking, bool]:
     """Confirm a fixed booking or refuse it; returns (booking, created).
 
@@ -163,8 +190,9 @@ def booking_fixed_create(
     _validate_shape(chips=chips, hours=hours)
     _in_calendar(starts_at, "starts_at")
     _on_the_hour(starts_at, "starts_at")
-    print_ = fingerprint({"kind": "fixed", "inventory": inventory.pk, "starts_at": starts_at.isoformat(),
-                          "hours": hours, "chips": chips})
+    print_ = fingerprint(
+        {"kind": "fixed", "inventory": inventory.pk, "starts_at": starts_at.isoformat(), "hours": hours, "chips": chips}
+    )
     # A key is looked up only when something refuses the booking: a replay that
     # would otherwise go through is refused by the unique (tenant, key) constraint
     # on insert, which rolls its holds back; so a new key costs no extra query.
@@ -172,14 +200,32 @@ def booking_fixed_create(
         if starts_at < timezone.now() - ledger.HOUR:
             raise ServiceError("starts_at", _("That hour has passed; book from the current hour on."))
         if chips > inventory.chips_in_service:
-            raise ServiceError("chips", _("%(resource)s has %(chips)s chips in service.")
-                               % {"resource": inventory, "chips": f"{inventory.chips_in_service:,}"})
+            raise ServiceError(
+                "chips",
+                _("%(resource)s has %(chips)s chips in service.")
+                % {"resource": inventory, "chips": f"{inventory.chips_in_service:,}"},
+            )
         if period is _Lookup.PERIOD:
             period = ledger.period_at(starts_at)
         cost = chips * hours * inventory.chip_type.throughput
-        if period is not None and (booking := _confirm_at_once(
-                actor=actor, tenant=tenant, inventory=inventory, starts_at=starts_at, hours=hours, chips=chips,
-                period=period, cost=cost, idempotency_key=idempotency_key, print_=print_)) is not None:
+        if (
+            period is not None
+            and (
+                booking := _confirm_at_once(
+                    actor=actor,
+                    tenant=tenant,
+                    inventory=inventory,
+                    starts_at=starts_at,
+                    hours=hours,
+                    chips=chips,
+                    period=period,
+                    cost=cost,
+                    idempotency_key=idempotency_key,
+                    print_=print_,
+                )
+            )
+            is not None
+        ):
             return booking, True
         # The general path: it creates what is missing (ledger rows, the quota balance), and
         # decides and explains every refusal.
@@ -187,12 +233,23 @@ def booking_fixed_create(
             ledger.hold_chips(inventory=inventory, start=starts_at, hours=hours, chips=chips)
             ledger.charge_quota(tenant_id=tenant.pk, period=period, inventory=inventory, cost=cost)
             booking = Booking.objects.create(
-                tenant=tenant, created_by=actor, kind=BookingKind.FIXED, status=BookingStatus.CONFIRMED,
-                chips=chips, hours=hours, inventory=inventory, starts_at=starts_at,
-                ends_at=starts_at + hours * ledger.HOUR, period=period, cost_normalized_hours=cost,
-                idempotency_key=idempotency_key or None, request_fingerprint=print_)
-            audit_record(actor=actor, action="booking.confirmed", obj=booking, tenant=tenant,
-                         after=snapshot(booking, AUDITED))
+                tenant=tenant,
+                created_by=actor,
+                kind=BookingKind.FIXED,
+                status=BookingStatus.CONFIRMED,
+                chips=chips,
+                hours=hours,
+                inventory=inventory,
+                starts_at=starts_at,
+                ends_at=starts_at + hours * ledger.HOUR,
+                period=period,
+                cost_normalized_hours=cost,
+                idempotency_key=idempotency_key or None,
+                request_fingerprint=print_,
+            )
+            audit_record(
+                actor=actor, action="booking.confirmed", obj=booking, tenant=tenant, after=snapshot(booking, AUDITED)
+            )
     except ServiceError as refused:
         # A replay (also a retry that waited on the ledger rows its own first
         # request held and finds them full): the booking made under the key is the answer.
@@ -203,7 +260,8 @@ def booking_fixed_create(
             refused.extra["earliest_start"] = fit.isoformat() if fit else None
             if fit:
                 refused.message += " " + _("The earliest start that fits is %(start)s UTC.") % {
-                    "start": f"{fit:%Y-%m-%d %H:00}"}
+                    "start": f"{fit:%Y-%m-%d %H:00}"
+                }
         raise
     except IntegrityError:
         # The key was used before (or by a retry racing this one): that booking is the answer.
@@ -214,8 +272,17 @@ def booking_fixed_create(
 
 
 def _confirm_at_once(
-    *, actor: Any, tenant: Tenant, inventory: Inventory, starts_at: datetime, hours: int, chips: int,
-    period: AllocationPeriod, cost: float, idempotency_key: str | None, print_: str,
+    *,
+    actor: Any,
+    tenant: Tenant,
+    inventory: Inventory,
+    starts_at: datetime,
+    hours: int,
+    chips: int,
+    period: AllocationPeriod,
+    cost: float,
+    idempotency_key: str | None,
+    print_: str,
 ) -> Booking | None:
     """Confirm the booking in one SQL statement when everything is in place; None leaves it to the general path.
 
@@ -231,18 +298,37 @@ def _confirm_at_once(
     if connection.vendor != "postgresql":
         return None  # data-modifying CTEs are PostgreSQL's
     booking = Booking(
-        tenant=tenant, created_by=actor, kind=BookingKind.FIXED, status=BookingStatus.CONFIRMED,
-        chips=chips, hours=hours, inventory=inventory, starts_at=starts_at,
-        ends_at=starts_at + hours * ledger.HOUR, period=period, cost_normalized_hours=cost,
-        idempotency_key=idempotency_key or None, request_fingerprint=print_)
-    event = audit_event(actor=actor, action="booking.confirmed", obj=booking, tenant=tenant,
-                        after=snapshot(booking, AUDITED))
+        tenant=tenant,
+        created_by=actor,
+        kind=BookingKind.FIXED,
+        status=BookingStatus.CONFIRMED,
+        chips=chips,
+        hours=hours,
+        inventory=inventory,
+        starts_at=starts_at,
+        ends_at=starts_at + hours * ledger.HOUR,
+        period=period,
+        cost_normalized_hours=cost,
+        idempotency_key=idempotency_key or None,
+        request_fingerprint=print_,
+    )
+    event = audit_event(
+        actor=actor, action="booking.confirmed", obj=booking, tenant=tenant, after=snapshot(booking, AUDITED)
+    )
     booking_columns, booking_values = _insert_values(booking)
     event_columns, event_values = _insert_values(event, computed={"object_id": "CAST(b.id AS text)"})
     params = {
-        "inventory": inventory.pk, "start": starts_at, "end": booking.ends_at, "hours": hours, "chips": chips,
-        "tenant": tenant.pk, "period": period.pk, "cost": cost, "tolerance": ledger.TOLERANCE,
-        **booking_values, **event_values,
+        "inventory": inventory.pk,
+        "start": starts_at,
+        "end": booking.ends_at,
+        "hours": hours,
+        "chips": chips,
+        "tenant": tenant.pk,
+        "period": period.pk,
+        "cost": cost,
+        "tolerance": ledger.TOLERANCE,
+        **booking_values,
+        **event_values,
     }
     try:
         # A savepoint only inside an outer transaction (tests, callers' atomic blocks), so that a
@@ -283,8 +369,10 @@ def _confirm_sql(booking_columns: tuple[tuple[str, str], ...], event_columns: tu
     hours_table, quota_table = quote(ResourceHour._meta.db_table), quote(QuotaBalance._meta.db_table)
 
     def insert(table: str, columns: Any, source: str) -> str:
-        return (f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c, _ in columns)}) "
-                f"SELECT {', '.join(v for _, v in columns)} {source}")
+        return (
+            f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c, _ in columns)}) "
+            f"SELECT {', '.join(v for _, v in columns)} {source}"
+        )
 
     return (
         # The slot's hours, locked in hour order, with their free chips.
@@ -308,8 +396,15 @@ def _confirm_sql(booking_columns: tuple[tuple[str, str], ...], event_columns: tu
 
 @_logs_refusal("flexible")
 def booking_flexible_create(
-    *, actor: Any, tenant: Tenant, eligible: list[Inventory], earliest_start: datetime, latest_end: datetime,
-    hours: int, chips: int, idempotency_key: str | None = None,
+    *,
+    actor: Any,
+    tenant: Tenant,
+    eligible: list[Inventory],
+    earliest_start: datetime,
+    latest_end: datetime,
+    hours: int,
+    chips: int,
+    idempotency_key: str | None = None,
 ) -> tuple[Booking, bool]:
     """Queue a flexible booking for the booking round; returns (booking, created)."""
     if not policies.is_member_of(actor, tenant):
@@ -323,31 +418,53 @@ def booking_flexible_create(
     if latest_end <= earliest_start:
         raise ServiceError("latest_end", _("The window must end after it starts."))
     if ledger.floor_hour(latest_end) - ledger.ceil_hour(earliest_start) < hours * ledger.HOUR:
-        raise ServiceError("hours", _("A window from %(start)s to %(end)s cannot hold %(hours)s whole hours.")
-                           % {"start": f"{earliest_start:%Y-%m-%d %H:%M}", "end": f"{latest_end:%Y-%m-%d %H:%M}",
-                              "hours": hours})
+        raise ServiceError(
+            "hours",
+            _("A window from %(start)s to %(end)s cannot hold %(hours)s whole hours.")
+            % {"start": f"{earliest_start:%Y-%m-%d %H:%M}", "end": f"{latest_end:%Y-%m-%d %H:%M}", "hours": hours},
+        )
     if latest_end <= timezone.now():
         raise ServiceError("latest_end", _("That window is already over."))
     if chips > max(inv.chips_in_service for inv in eligible):
-        raise ServiceError("chips", _("No acceptable resource has that many chips in service (at most %(most)s).")
-                           % {"most": f"{max(inv.chips_in_service for inv in eligible):,}"})
-    print_ = fingerprint({"kind": "flexible", "eligible": sorted(inv.pk for inv in eligible), "hours": hours,
-                          "chips": chips, "earliest_start": earliest_start.isoformat(),
-                          "latest_end": latest_end.isoformat()})
+        raise ServiceError(
+            "chips",
+            _("No acceptable resource has that many chips in service (at most %(most)s).")
+            % {"most": f"{max(inv.chips_in_service for inv in eligible):,}"},
+        )
+    print_ = fingerprint(
+        {
+            "kind": "flexible",
+            "eligible": sorted(inv.pk for inv in eligible),
+            "hours": hours,
+            "chips": chips,
+            "earliest_start": earliest_start.isoformat(),
+            "latest_end": latest_end.isoformat(),
+        }
+    )
     if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
         return replayed, False
     # After the replay: a retry gets its booking back even if the grant it was checked against has been spent since.
-    _placeable(tenant=tenant, eligible=eligible, earliest_start=earliest_start, latest_end=latest_end, hours=hours,
-               chips=chips)
+    _placeable(
+        tenant=tenant, eligible=eligible, earliest_start=earliest_start, latest_end=latest_end, hours=hours, chips=chips
+    )
     try:
         with transaction.atomic():
             booking = Booking.objects.create(
-                tenant=tenant, created_by=actor, kind=BookingKind.FLEXIBLE, status=BookingStatus.PENDING,
-                chips=chips, hours=hours, earliest_start=earliest_start, latest_end=latest_end,
-                idempotency_key=idempotency_key or None, request_fingerprint=print_)
+                tenant=tenant,
+                created_by=actor,
+                kind=BookingKind.FLEXIBLE,
+                status=BookingStatus.PENDING,
+                chips=chips,
+                hours=hours,
+                earliest_start=earliest_start,
+                latest_end=latest_end,
+                idempotency_key=idempotency_key or None,
+                request_fingerprint=print_,
+            )
             booking.eligible.set(eligible)
-            audit_record(actor=actor, action="booking.queued", obj=booking, tenant=tenant,
-                         after=snapshot(booking, AUDITED))
+            audit_record(
+                actor=actor, action="booking.queued", obj=booking, tenant=tenant, after=snapshot(booking, AUDITED)
+            )
     except IntegrityError:
         if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
             return replayed, False
@@ -355,8 +472,9 @@ def booking_flexible_create(
     return booking, True
 
 
-def _placeable(*, tenant: Tenant, eligible: list[Inventory], earliest_start: datetime, latest_end: datetime,
-               hours: int, chips: int) -> None:
+def _placeable(
+    *, tenant: Tenant, eligible: list[Inventory], earliest_start: datetime, latest_end: datetime, hours: int, chips: int
+) -> None:
     """Refuse a flexible booking the booking round could never place: the round places a booking inside one
     allocation period, from the current hour on, on an eligible resource where the tenant's grant covers it."""
     periods = _periods_holding(earliest_start=earliest_start, latest_end=latest_end, hours=hours)
@@ -372,32 +490,51 @@ def _placeable(*, tenant: Tenant, eligible: list[Inventory], earliest_start: dat
             if closest is None or cost - left < closest[0]:
                 closest = (cost - left, inventory, period, left)
     if closest is None:
-        raise Conflict("quota", _("No grant of yours covers %(resource)s in %(period)s.") % {
-            "resource": ", ".join(sorted(str(inv) for inv in eligible if inv.chips_in_service >= chips)),
-            "period": ", ".join(p.name for p in periods)}, code="quota")
+        raise Conflict(
+            "quota",
+            _("No grant of yours covers %(resource)s in %(period)s.")
+            % {
+                "resource": ", ".join(sorted(str(inv) for inv in eligible if inv.chips_in_service >= chips)),
+                "period": ", ".join(p.name for p in periods),
+            },
+            code="quota",
+        )
     short, inventory, period, left = closest
-    raise Conflict("quota", _("Your grant on %(resource)s in %(period)s has %(left)s normalized hours left; "
-                              "this booking needs %(need)s.")
-                   % {"resource": inventory, "period": period.name, "left": f"{left:,.1f}",
-                      "need": f"{left + short:,.1f}"}, code="quota")
+    raise Conflict(
+        "quota",
+        _("Your grant on %(resource)s in %(period)s has %(left)s normalized hours left; this booking needs %(need)s.")
+        % {"resource": inventory, "period": period.name, "left": f"{left:,.1f}", "need": f"{left + short:,.1f}"},
+        code="quota",
+    )
 
 
 def _periods_holding(*, earliest_start: datetime, latest_end: datetime, hours: int) -> list[AllocationPeriod]:
     """The allocation periods in which what is left of the window holds ``hours`` whole hours, or a refusal."""
     last_end = AllocationPeriod.objects.aggregate(last=Max("ends_at"))["last"]
     if last_end is None or latest_end > last_end:
-        raise ServiceError("latest_end", _("Allocation periods run until %(end)s; the window must end by then.")
-                           % {"end": f"{last_end:%Y-%m-%d %H:%M}" if last_end else "-"})
+        raise ServiceError(
+            "latest_end",
+            _("Allocation periods run until %(end)s; the window must end by then.")
+            % {"end": f"{last_end:%Y-%m-%d %H:%M}" if last_end else "-"},
+        )
     first = max(ledger.ceil_hour(earliest_start), ledger.ceil_hour(timezone.now()))
-    overlapping = list(AllocationPeriod.objects.filter(starts_at__lt=latest_end, ends_at__gt=first)
-                       .order_by("starts_at"))
+    overlapping = list(
+        AllocationPeriod.objects.filter(starts_at__lt=latest_end, ends_at__gt=first).order_by("starts_at")
+    )
     if not overlapping:
         raise ServiceError("earliest_start", _("No allocation period covers that window, so no grant can pay for it."))
-    periods = [p for p in overlapping if ledger.floor_hour(min(p.ends_at, latest_end))
-               - max(first, ledger.ceil_hour(p.starts_at)) >= hours * ledger.HOUR]
+    periods = [
+        p
+        for p in overlapping
+        if ledger.floor_hour(min(p.ends_at, latest_end)) - max(first, ledger.ceil_hour(p.starts_at))
+        >= hours * ledger.HOUR
+    ]
     if not periods:
-        raise ServiceError("hours", _("No allocation period holds %(hours)s whole hours of that window; "
-                                      "a booking is placed within one period.") % {"hours": hours})
+        raise ServiceError(
+            "hours",
+            _("No allocation period holds %(hours)s whole hours of that window; a booking is placed within one period.")
+            % {"hours": hours},
+        )
     return periods
 
 
@@ -421,21 +558,39 @@ def booking_cancel(*, actor: Any, booking: Booking, now: datetime | None = None)
     before = snapshot(booking, AUDITED)
     was = booking.status
     booking_transition(booking, BookingStatus.CANCELLED)
-    if was != BookingStatus.PENDING and booking.inventory_id is not None and booking.inventory is not None \
-            and booking.starts_at is not None:
+    if (
+        was != BookingStatus.PENDING
+        and booking.inventory_id is not None
+        and booking.inventory is not None
+        and booking.starts_at is not None
+    ):
         used = _hours_used(booking, now)
-        ledger.release_chips(inventory_id=booking.inventory_id, start=booking.starts_at + used * ledger.HOUR,
-                             hours=booking.hours - used, chips=booking.chips,
-                             at_risk=was == BookingStatus.AT_RISK)
+        ledger.release_chips(
+            inventory_id=booking.inventory_id,
+            start=booking.starts_at + used * ledger.HOUR,
+            hours=booking.hours - used,
+            chips=booking.chips,
+            at_risk=was == BookingStatus.AT_RISK,
+        )
         kept = booking.chips * used * booking.inventory.chip_type.throughput
-        ledger.refund_quota(tenant_id=booking.tenant_id, period_id=booking.period_id,
-                            inventory_id=booking.inventory_id, cost=booking.cost_normalized_hours - kept)
+        ledger.refund_quota(
+            tenant_id=booking.tenant_id,
+            period_id=booking.period_id,
+            inventory_id=booking.inventory_id,
+            cost=booking.cost_normalized_hours - kept,
+        )
         booking.cost_normalized_hours = kept
         if used:
             booking.ends_at = booking.starts_at + used * ledger.HOUR
     booking.save(update_fields=["status", "cost_normalized_hours", "ends_at"])
-    audit_record(actor=actor, action="booking.cancelled", obj=booking, tenant=booking.tenant, before=before,
-                 after=snapshot(booking, AUDITED))
+    audit_record(
+        actor=actor,
+        action="booking.cancelled",
+        obj=booking,
+        tenant=booking.tenant,
+        before=before,
+        after=snapshot(booking, AUDITED),
+    )
     return booking
 
 
@@ -446,8 +601,7 @@ def bookings_advance(*, now: datetime | None = None) -> dict[str, int]:
     moves = (
         (Booking.objects.filter(status=BookingStatus.CONFIRMED, starts_at__lte=now), BookingStatus.ACTIVE),
         (Booking.objects.filter(status=BookingStatus.ACTIVE, ends_at__lte=now), BookingStatus.COMPLETED),
-        (Booking.objects.filter(status=BookingStatus.PENDING, latest_end__lte=now),
-         BookingStatus.EXPIRED),
+        (Booking.objects.filter(status=BookingStatus.PENDING, latest_end__lte=now), BookingStatus.EXPIRED),
     )
     for queryset, to in moves:
         for booking_id in queryset.values_list("id", flat=True):
@@ -460,10 +614,19 @@ def bookings_advance(*, now: datetime | None = None) -> dict[str, int]:
                 before = snapshot(booking, AUDITED)
                 booking_transition(booking, to)
                 booking.save(update_fields=["status"])
-                audit_record(actor=None, action=f"booking.{to}", obj=booking, tenant=booking.tenant,
-                             before=before, after=snapshot(booking, AUDITED))
+                audit_record(
+                    actor=None,
+                    action=f"booking.{to}",
+                    obj=booking,
+                    tenant=booking.tenant,
+                    before=before,
+                    after=snapshot(booking, AUDITED),
+                )
                 counts[str(to)] += 1
                 if to == BookingStatus.EXPIRED:
-                    notify_tenant(tenant_id=booking.tenant_id, subject=_("Booking %(id)s expired") % {"id": booking.pk},
-                                  body=_("Its window ended before the booking round could place it."))
+                    notify_tenant(
+                        tenant_id=booking.tenant_id,
+                        subject=_("Booking %(id)s expired") % {"id": booking.pk},
+                        body=_("Its window ended before the booking round could place it."),
+                    )
     return counts

@@ -65,8 +65,15 @@ def _catalogue() -> tuple[dict[str, ChipType], dict[str, Pool]]:
     for slug, (vendor, model, gen, mem, tflops, tdp, thr) in cat.CHIP_TYPES.items():
         chips[slug], _ = ChipType.objects.get_or_create(
             slug=slug,
-            defaults=dict(vendor=vendor, model=model, generation=gen, memory_gb=mem,
-                          peak_bf16_tflops=tflops, tdp_watts=tdp, throughput=thr),
+            defaults=dict(
+                vendor=vendor,
+                model=model,
+                generation=gen,
+                memory_gb=mem,
+                peak_bf16_tflops=tflops,
+                tdp_watts=tdp,
+                throughput=thr,
+            ),
         )
     for slug, (name, country, city, kind, status, tz, inventory) in cat.SITES.items():
         site, _ = Gigafactory.objects.get_or_create(
@@ -74,12 +81,16 @@ def _catalogue() -> tuple[dict[str, ChipType], dict[str, Pool]]:
         )
         for chip_slug, installed in inventory.items():
             Inventory.objects.get_or_create(
-                gigafactory=site, chip_type=chips[chip_slug],
+                gigafactory=site,
+                chip_type=chips[chip_slug],
                 # A few percent of every fleet is always down for repair.
                 defaults=dict(chips_installed=installed, chips_in_service=installed * 97 // 100),
             )
-    pools = {"public": Pool.objects.get_or_create(
-        slug="public", defaults=dict(name="Public pool (startups, SMEs, research)", is_public=True))[0]}
+    pools = {
+        "public": Pool.objects.get_or_create(
+            slug="public", defaults=dict(name="Public pool (startups, SMEs, research)", is_public=True)
+        )[0]
+    }
     for slug, (name, kind, pool_slug, tranches) in cat.PARTNERS.items():
         if pool_slug is None:
             pool = pools["public"]
@@ -116,8 +127,16 @@ def _tenants(scale: int, pools: dict[str, Pool]) -> list[Tenant]:
     rows = []
     for i, (slug, name, kind, country) in enumerate(plan):
         pool = pools["public"] if kind in PUBLIC_KINDS else private_pools[i % len(private_pools)]
-        rows.append(Tenant(slug=slug, name=name, kind=kind, country=country, pool=pool,
-                           verification=Verification.VERIFIED if i % 10 else Verification.PENDING))
+        rows.append(
+            Tenant(
+                slug=slug,
+                name=name,
+                kind=kind,
+                country=country,
+                pool=pool,
+                verification=Verification.VERIFIED if i % 10 else Verification.PENDING,
+            )
+        )
     Tenant.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     by_slug = {t.slug: t for t in Tenant.objects.filter(slug__in=[p[0] for p in plan])}
     return [by_slug[p[0]] for p in plan]
@@ -134,20 +153,28 @@ def _users(tenants: list[Tenant]) -> None:
     lab = next(t for t in tenants if t.kind == TenantKind.RESEARCHER and t.verification == Verification.VERIFIED)
     wanted += [("pi", lab, MemberRole.PI), ("researcher", lab, MemberRole.MEMBER)]
     user_model.objects.bulk_create(
-        [user_model(username=name, email=f"{name}@demo.investai.eu", password=password,
-                    first_name=name.split("-")[0].title()) for name, _, _ in wanted],
-        ignore_conflicts=True, batch_size=1000,
+        [
+            user_model(
+                username=name,
+                email=f"{name}@demo.investai.eu",
+                password=password,
+                first_name=name.split("-")[0].title(),
+            )
+            for name, _, _ in wanted
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
     )
     ids = dict(user_model.objects.filter(username__in=[w[0] for w in wanted]).values_list("username", "id"))
     Membership.objects.bulk_create(
         [Membership(user_id=ids[name], tenant=tenant, role=role) for name, tenant, role in wanted],
-        ignore_conflicts=True, batch_size=1000,
+        ignore_conflicts=True,
+        batch_size=1000,
     )
-    for name, role in (("committee", RoleKind.COMMITTEE), ("operator", RoleKind.OPERATOR),
-                       ("admin", RoleKind.ADMIN)):
+    for name, role in (("committee", RoleKind.COMMITTEE), ("operator", RoleKind.OPERATOR), ("admin", RoleKind.ADMIN)):
         user, created = user_model.objects.get_or_create(
-            username=name, defaults=dict(email=f"{name}@demo.investai.eu", password=password,
-                                         first_name=name.title()))
+            username=name, defaults=dict(email=f"{name}@demo.investai.eu", password=password, first_name=name.title())
+        )
         GlobalRole.objects.get_or_create(user=user, role=role)
         if name == "admin" and created:
             user.is_staff = user.is_superuser = True
@@ -161,8 +188,12 @@ def _period(now: datetime) -> AllocationPeriod:
     starts = datetime(year, quarter * 3 + 1, 1, tzinfo=UTC)
     period, _ = AllocationPeriod.objects.get_or_create(
         slug=f"{year}-q{quarter + 1}",
-        defaults=dict(name=f"{year} Q{quarter + 1}", starts_at=starts, ends_at=starts + timedelta(days=90),
-                      request_deadline=starts - timedelta(days=7)),
+        defaults=dict(
+            name=f"{year} Q{quarter + 1}",
+            starts_at=starts,
+            ends_at=starts + timedelta(days=90),
+            request_deadline=starts - timedelta(days=7),
+        ),
     )
     return period
 
@@ -190,23 +221,41 @@ def _requests(tenants: list[Tenant], period: AllocationPeriod, chips: dict[str, 
         unit = 250_000 if tenant.kind == TenantKind.LARGE_ENTERPRISE else 90_000
         gpu_hours = float(rng.randint(1, 20) * unit)
         submitted = i % 5 != 0
-        rows.append(AllocationRequest(
-            period=period, tenant=tenant, created_by_id=pis[tenant.id], title=title,
-            abstract="Demo request.", chip_type=chip, demand_gpu_hours=gpu_hours,
-            demand_normalized_hours=gpu_hours * chip.throughput,
-            justification="Demonstrates the allocation workflow.", expected_outputs="Open model weights.",
-            status=RequestStatus.SUBMITTED if submitted else RequestStatus.DRAFT,
-            submitted_at=period.request_deadline - timedelta(days=rng.randint(1, 30)) if submitted else None,
-        ))
+        rows.append(
+            AllocationRequest(
+                period=period,
+                tenant=tenant,
+                created_by_id=pis[tenant.id],
+                title=title,
+                abstract="Demo request.",
+                chip_type=chip,
+                demand_gpu_hours=gpu_hours,
+                demand_normalized_hours=gpu_hours * chip.throughput,
+                justification="Demonstrates the allocation workflow.",
+                expected_outputs="Open model weights.",
+                status=RequestStatus.SUBMITTED if submitted else RequestStatus.DRAFT,
+                submitted_at=period.request_deadline - timedelta(days=rng.randint(1, 30)) if submitted else None,
+            )
+        )
         sites = [rng.choice(sites_with[chip.pk])] if i % 3 == 0 else []
         eligibility.append((sites, [chip] if i % 3 != 2 else []))
     created = AllocationRequest.objects.bulk_create(rows, batch_size=1000)
     site_links = AllocationRequest.eligible_sites.through
     chip_links = AllocationRequest.eligible_chip_types.through
-    site_links.objects.bulk_create([site_links(allocationrequest_id=r.pk, gigafactory_id=s.pk)
-                                    for r, (sites, _) in zip(created, eligibility, strict=True) for s in sites])
-    chip_links.objects.bulk_create([chip_links(allocationrequest_id=r.pk, chiptype_id=c.pk)
-                                    for r, (_, chips_) in zip(created, eligibility, strict=True) for c in chips_])
+    site_links.objects.bulk_create(
+        [
+            site_links(allocationrequest_id=r.pk, gigafactory_id=s.pk)
+            for r, (sites, _) in zip(created, eligibility, strict=True)
+            for s in sites
+        ]
+    )
+    chip_links.objects.bulk_create(
+        [
+            chip_links(allocationrequest_id=r.pk, chiptype_id=c.pk)
+            for r, (_, chips_) in zip(created, eligibility, strict=True)
+            for c in chips_
+        ]
+    )
 
 
 @transaction.atomic

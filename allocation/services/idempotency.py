@@ -58,8 +58,9 @@ def idempotency_claim(*, user: Any, scope: str, key: str, fingerprint: str) -> I
     # The insert waited for the first request with this key to commit; its row is readable now.
     earlier = IdempotencyKey.objects.get(user=user, scope=scope, key=key)
     if earlier.fingerprint != fingerprint:
-        raise IdempotencyMismatch("Idempotency-Key", _("This Idempotency-Key was used with a different request."),
-                                  code="idempotency_mismatch")
+        raise IdempotencyMismatch(
+            "Idempotency-Key", _("This Idempotency-Key was used with a different request."), code="idempotency_mismatch"
+        )
     assert earlier.response_status is not None, "a committed key always holds its answer"
     return Replay(status=earlier.response_status, body=earlier.response_body)
 

@@ -70,18 +70,23 @@ def ensure_hours(*, inventory: Inventory, start: datetime, hours: int, some_miss
     end = start + hours * HOUR
     have: set[datetime] = set()
     if not some_missing:
-        have = set(ResourceHour.objects.filter(inventory=inventory, hour__gte=start, hour__lt=end)
-                   .values_list("hour", flat=True))
+        have = set(
+            ResourceHour.objects.filter(inventory=inventory, hour__gte=start, hour__lt=end).values_list(
+                "hour", flat=True
+            )
+        )
         if len(have) == hours:
             return
     capacity = capacity_by_hour(inventory=inventory, start=start, hours=hours)
     missing = [(h, c) for h, c in capacity.items() if h not in have]
     adapt = connection.ops.adapt_datetimefield_value
     for i in range(0, len(missing), 300):  # plain SQL: the first booking of every hour comes this way
-        batch = missing[i:i + 300]
-        _execute(f"INSERT INTO {ResourceHour._meta.db_table} (inventory_id, hour, capacity, booked, at_risk) "
-                 f"VALUES {', '.join(['(%s, %s, %s, 0, 0)'] * len(batch))} ON CONFLICT DO NOTHING",
-                 [value for h, c in batch for value in (inventory.pk, adapt(h), c)])
+        batch = missing[i : i + 300]
+        _execute(
+            f"INSERT INTO {ResourceHour._meta.db_table} (inventory_id, hour, capacity, booked, at_risk) "
+            f"VALUES {', '.join(['(%s, %s, %s, 0, 0)'] * len(batch))} ON CONFLICT DO NOTHING",
+            [value for h, c in batch for value in (inventory.pk, adapt(h), c)],
+        )
 
 
 def _execute(sql: str, params: list[Any]) -> tuple[list[tuple[Any, ...]], int]:
@@ -101,7 +106,9 @@ def _locked_hours(inventory_id: int, start: datetime, hours: int) -> list[tuple[
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     rows, __ = _execute(
         f"SELECT id, capacity - booked - at_risk FROM {ResourceHour._meta.db_table} "
-        f"WHERE inventory_id = %s AND hour >= %s AND hour < %s ORDER BY hour{lock}", _slot(inventory_id, start, hours))
+        f"WHERE inventory_id = %s AND hour >= %s AND hour < %s ORDER BY hour{lock}",
+        _slot(inventory_id, start, hours),
+    )
     return [(pk, free) for pk, free in rows]
 
 
@@ -114,14 +121,20 @@ def _locked_slot(inventory: Inventory, start: datetime, hours: int) -> list[tupl
         ensure_hours(inventory=inventory, start=begin, hours=span, some_missing=True)
         rows = _locked_hours(inventory.pk, start, hours)
     if len(rows) < hours:  # a row vanished in between (its resource was just deleted)
-        raise Conflict("capacity", _("%(resource)s has no ledger for some hour of that slot.")
-                       % {"resource": inventory}, code="capacity")
+        raise Conflict(
+            "capacity",
+            _("%(resource)s has no ledger for some hour of that slot.") % {"resource": inventory},
+            code="capacity",
+        )
     return rows
 
 
 def _add_to_hours(inventory_id: int, start: datetime, hours: int, column: str, chips: int) -> None:
-    _execute(f"UPDATE {ResourceHour._meta.db_table} SET {column} = {column} + %s "
-             f"WHERE inventory_id = %s AND hour >= %s AND hour < %s", [chips, *_slot(inventory_id, start, hours)])
+    _execute(
+        f"UPDATE {ResourceHour._meta.db_table} SET {column} = {column} + %s "
+        f"WHERE inventory_id = %s AND hour >= %s AND hour < %s",
+        [chips, *_slot(inventory_id, start, hours)],
+    )
 
 
 def _ledger_span(start: datetime, hours: int) -> tuple[datetime, int]:
@@ -145,10 +158,13 @@ def hold_chips(*, inventory: Inventory, start: datetime, hours: int, chips: int)
     rows = _locked_slot(inventory, start, hours)
     least = min(free for __, free in rows)
     if least < chips:
-        raise Conflict("capacity", _("Only %(free)s chips of %(resource)s are free in some hour of that slot; "
-                                     "%(chips)s were asked for.")
-                       % {"free": f"{max(least, 0):,}", "resource": inventory, "chips": f"{chips:,}"},
-                       code="capacity", free=max(least, 0))
+        raise Conflict(
+            "capacity",
+            _("Only %(free)s chips of %(resource)s are free in some hour of that slot; %(chips)s were asked for.")
+            % {"free": f"{max(least, 0):,}", "resource": inventory, "chips": f"{chips:,}"},
+            code="capacity",
+            free=max(least, 0),
+        )
     _add_to_hours(inventory.pk, start, hours, "booked", chips)
 
 
@@ -164,43 +180,68 @@ def restore_at_risk(*, inventory_id: int, start: datetime, hours: int, chips: in
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     rows, __ = _execute(
         f"SELECT capacity - booked FROM {ResourceHour._meta.db_table} "
-        f"WHERE inventory_id = %s AND hour >= %s AND hour < %s ORDER BY hour{lock}", _slot(inventory_id, start, hours))
+        f"WHERE inventory_id = %s AND hour >= %s AND hour < %s ORDER BY hour{lock}",
+        _slot(inventory_id, start, hours),
+    )
     room = min((r[0] for r in rows), default=0)
     if len(rows) < hours or room < chips:
-        raise Conflict("capacity", _("Only %(free)s chips are back in service in some hour of that slot; "
-                                     "the booking holds %(chips)s.")
-                       % {"free": f"{max(room, 0):,}", "chips": f"{chips:,}"}, code="capacity")
-    _execute(f"UPDATE {ResourceHour._meta.db_table} SET booked = booked + %s, at_risk = at_risk - %s "
-             f"WHERE inventory_id = %s AND hour >= %s AND hour < %s",
-             [chips, chips, *_slot(inventory_id, start, hours)])
+        raise Conflict(
+            "capacity",
+            _("Only %(free)s chips are back in service in some hour of that slot; the booking holds %(chips)s.")
+            % {"free": f"{max(room, 0):,}", "chips": f"{chips:,}"},
+            code="capacity",
+        )
+    _execute(
+        f"UPDATE {ResourceHour._meta.db_table} SET booked = booked + %s, at_risk = at_risk - %s "
+        f"WHERE inventory_id = %s AND hour >= %s AND hour < %s",
+        [chips, chips, *_slot(inventory_id, start, hours)],
+    )
 
 
 def _grant_missing(inventory: Inventory, period: AllocationPeriod) -> Conflict:
-    return Conflict("quota", _("No grant of yours covers %(resource)s in %(period)s.")
-                    % {"resource": inventory, "period": period.name}, code="quota",
-                    resource=str(inventory), remaining=0.0)
+    return Conflict(
+        "quota",
+        _("No grant of yours covers %(resource)s in %(period)s.") % {"resource": inventory, "period": period.name},
+        code="quota",
+        resource=str(inventory),
+        remaining=0.0,
+    )
 
 
 def _grant_short(inventory: Inventory, period: AllocationPeriod, left: float, cost: float) -> Conflict:
-    return Conflict("quota", _("Your grant on %(resource)s in %(period)s has %(left)s normalized hours left; "
-                               "this booking needs %(need)s.")
-                    % {"resource": inventory, "period": period.name, "left": f"{max(left, 0.0):,.1f}",
-                       "need": f"{cost:,.1f}"}, code="quota", resource=str(inventory), remaining=max(left, 0.0))
+    return Conflict(
+        "quota",
+        _("Your grant on %(resource)s in %(period)s has %(left)s normalized hours left; this booking needs %(need)s.")
+        % {"resource": inventory, "period": period.name, "left": f"{max(left, 0.0):,.1f}", "need": f"{cost:,.1f}"},
+        code="quota",
+        resource=str(inventory),
+        remaining=max(left, 0.0),
+    )
 
 
 def _balance(tenant_id: int, period_id: int, inventory_id: int) -> QuotaBalance | None:
     """The grant's ledger row, locked; created from the committed round's quota when missing (None: no grant)."""
-    rows = QuotaBalance.objects.select_for_update().filter(tenant_id=tenant_id, period_id=period_id,
-                                                           inventory_id=inventory_id)
+    rows = QuotaBalance.objects.select_for_update().filter(
+        tenant_id=tenant_id, period_id=period_id, inventory_id=inventory_id
+    )
     balance = rows.first()
     if balance is not None:
         return balance
     in_force = selectors.grants_in_force(period_id=period_id, tenant_ids=[tenant_id]).get((tenant_id, inventory_id))
     if in_force is None:
         return None
-    QuotaBalance.objects.bulk_create([QuotaBalance(tenant_id=tenant_id, period_id=period_id, inventory_id=inventory_id,
-                                                   granted=in_force, round_granted=in_force)],
-                                     ignore_conflicts=True)
+    QuotaBalance.objects.bulk_create(
+        [
+            QuotaBalance(
+                tenant_id=tenant_id,
+                period_id=period_id,
+                inventory_id=inventory_id,
+                granted=in_force,
+                round_granted=in_force,
+            )
+        ],
+        ignore_conflicts=True,
+    )
     return rows.first()
 
 
@@ -212,10 +253,13 @@ def charge_quota(*, tenant_id: int, period: AllocationPeriod | None, inventory: 
     those that fit succeed (and the CHECK constraint stands behind it).
     """
     if period is None:
-        raise Conflict("quota", _("No allocation period covers that time, so there is no grant to book from."),
-                       code="quota")
-    charge = (f"UPDATE {QuotaBalance._meta.db_table} SET used = used + %s "
-              f"WHERE tenant_id = %s AND period_id = %s AND inventory_id = %s AND used <= granted - %s + %s")
+        raise Conflict(
+            "quota", _("No allocation period covers that time, so there is no grant to book from."), code="quota"
+        )
+    charge = (
+        f"UPDATE {QuotaBalance._meta.db_table} SET used = used + %s "
+        f"WHERE tenant_id = %s AND period_id = %s AND inventory_id = %s AND used <= granted - %s + %s"
+    )
     params = [cost, tenant_id, period.pk, inventory.pk, cost, TOLERANCE]
     if _execute(charge, params)[1]:
         return
@@ -236,8 +280,11 @@ def refund_quota(*, tenant_id: int, period_id: int | None, inventory_id: int | N
         return
     QuotaBalance.objects.filter(tenant_id=tenant_id, period_id=period_id, inventory_id=inventory_id).update(
         used=F("used") - cost,
-        granted=Case(When(granted__gt=F("round_granted"), then=Greatest(F("round_granted"), F("granted") - cost)),
-                     default=F("granted")))
+        granted=Case(
+            When(granted__gt=F("round_granted"), then=Greatest(F("round_granted"), F("granted") - cost)),
+            default=F("granted"),
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -263,8 +310,12 @@ def balances_regrant(*, period_id: int, tenant_ids: Iterable[int]) -> list[Overd
     """
     ids = sorted(set(tenant_ids))
     granted = selectors.grants_in_force(period_id=period_id, tenant_ids=ids)
-    balances = {(b.tenant_id, b.inventory_id): b for b in QuotaBalance.objects.select_for_update().filter(
-        period_id=period_id, tenant_id__in=ids).order_by("tenant_id", "inventory_id")}
+    balances = {
+        (b.tenant_id, b.inventory_id): b
+        for b in QuotaBalance.objects.select_for_update()
+        .filter(period_id=period_id, tenant_id__in=ids)
+        .order_by("tenant_id", "inventory_id")
+    }
     overdrawn = []
     for key, balance in balances.items():
         balance.round_granted = granted.get(key, 0.0)
@@ -273,18 +324,25 @@ def balances_regrant(*, period_id: int, tenant_ids: Iterable[int]) -> list[Overd
             overdrawn.append(Overdrawn(key[0], key[1], balance.round_granted, balance.used))
     QuotaBalance.objects.bulk_update(list(balances.values()), ["granted", "round_granted"], batch_size=2000)
     QuotaBalance.objects.bulk_create(
-        [QuotaBalance(tenant_id=t, period_id=period_id, inventory_id=i, granted=hours, round_granted=hours)
-         for (t, i), hours in sorted(granted.items()) if (t, i) not in balances],
-        ignore_conflicts=True, batch_size=2000)
+        [
+            QuotaBalance(tenant_id=t, period_id=period_id, inventory_id=i, granted=hours, round_granted=hours)
+            for (t, i), hours in sorted(granted.items())
+            if (t, i) not in balances
+        ],
+        ignore_conflicts=True,
+        batch_size=2000,
+    )
     return overdrawn
 
 
 def grants_overdrawn(*, period_id: int, granted: dict[tuple[int, int], float]) -> list[Overdrawn]:
     """The grants a round granting ``granted`` ((tenant, inventory) -> hours) would find overdrawn (a read)."""
     rows = QuotaBalance.objects.filter(period_id=period_id, used__gt=TOLERANCE).order_by("tenant_id", "inventory_id")
-    return [Overdrawn(t, i, granted.get((t, i), 0.0), used)
-            for t, i, used in rows.values_list("tenant_id", "inventory_id", "used")
-            if used > granted.get((t, i), 0.0) + TOLERANCE]
+    return [
+        Overdrawn(t, i, granted.get((t, i), 0.0), used)
+        for t, i, used in rows.values_list("tenant_id", "inventory_id", "used")
+        if used > granted.get((t, i), 0.0) + TOLERANCE
+    ]
 
 
 @dataclass(frozen=True)
@@ -351,10 +409,14 @@ def holds_place(*, holds: Sequence[Hold]) -> list[str]:
                 free[s] -= h.chips
                 booked[row_of[s]] = booked.get(row_of[s], 0) + h.chips
     with connection.cursor() as cursor:
-        cursor.executemany(f"UPDATE {ResourceHour._meta.db_table} SET booked = booked + %s WHERE id = %s",
-                           [(chips, pk) for pk, chips in sorted(booked.items())])
-        cursor.executemany(f"UPDATE {QuotaBalance._meta.db_table} SET used = used + %s WHERE id = %s",
-                           [(cost, pk) for pk, cost in sorted(used.items())])
+        cursor.executemany(
+            f"UPDATE {ResourceHour._meta.db_table} SET booked = booked + %s WHERE id = %s",
+            [(chips, pk) for pk, chips in sorted(booked.items())],
+        )
+        cursor.executemany(
+            f"UPDATE {QuotaBalance._meta.db_table} SET used = used + %s WHERE id = %s",
+            [(cost, pk) for pk, cost in sorted(used.items())],
+        )
     return outcome
 
 
@@ -368,22 +430,41 @@ def _locked_balances(grants: set[Grant]) -> tuple[dict[Grant, float], dict[Grant
     for tenant_id, period_id, _inventory_id in grants:
         by_period.setdefault(period_id, set()).add(tenant_id)
     for period_id, tenant_ids in sorted(by_period.items()):
-        have = set(QuotaBalance.objects.filter(period_id=period_id, tenant_id__in=tenant_ids)
-                   .values_list("tenant_id", "inventory_id"))
+        have = set(
+            QuotaBalance.objects.filter(period_id=period_id, tenant_id__in=tenant_ids).values_list(
+                "tenant_id", "inventory_id"
+            )
+        )
         in_force = selectors.grants_in_force(period_id=period_id, tenant_ids=tenant_ids)
         missing = sorted(key for key in in_force if key not in have and (key[0], period_id, key[1]) in grants)
         if missing:
             QuotaBalance.objects.bulk_create(
-                [QuotaBalance(tenant_id=t, period_id=period_id, inventory_id=i, granted=in_force[(t, i)],
-                              round_granted=in_force[(t, i)]) for t, i in missing],
-                ignore_conflicts=True)
+                [
+                    QuotaBalance(
+                        tenant_id=t,
+                        period_id=period_id,
+                        inventory_id=i,
+                        granted=in_force[(t, i)],
+                        round_granted=in_force[(t, i)],
+                    )
+                    for t, i in missing
+                ],
+                ignore_conflicts=True,
+            )
     remaining: dict[Grant, float] = {}
     balance_of: dict[Grant, int] = {}
-    rows = QuotaBalance.objects.select_for_update().filter(
-        tenant_id__in={g[0] for g in grants}, period_id__in={g[1] for g in grants},
-        inventory_id__in={g[2] for g in grants}).order_by("tenant_id", "period_id", "inventory_id")
+    rows = (
+        QuotaBalance.objects.select_for_update()
+        .filter(
+            tenant_id__in={g[0] for g in grants},
+            period_id__in={g[1] for g in grants},
+            inventory_id__in={g[2] for g in grants},
+        )
+        .order_by("tenant_id", "period_id", "inventory_id")
+    )
     for pk, tenant_id, period_id, inventory_id, granted, spent in rows.values_list(
-            "id", "tenant_id", "period_id", "inventory_id", "granted", "used"):
+        "id", "tenant_id", "period_id", "inventory_id", "granted", "used"
+    ):
         remaining[(tenant_id, period_id, inventory_id)] = granted - spent
         balance_of[(tenant_id, period_id, inventory_id)] = pk
     return remaining, balance_of
@@ -398,8 +479,11 @@ def hours_locked(*, inventory: Inventory, start: datetime, hours: int) -> list[t
     if hours <= 0:
         return []
     ensure_hours(inventory=inventory, start=start, hours=hours)
-    rows = ResourceHour.objects.select_for_update().filter(
-        inventory=inventory, hour__gte=start, hour__lt=start + hours * HOUR).order_by("hour")
+    rows = (
+        ResourceHour.objects.select_for_update()
+        .filter(inventory=inventory, hour__gte=start, hour__lt=start + hours * HOUR)
+        .order_by("hour")
+    )
     return list(rows.values_list("id", "hour", "capacity", "booked"))
 
 
@@ -412,15 +496,19 @@ def slots_locked(*, slots: Sequence[tuple[Inventory, datetime, int]]) -> None:
 def capacity_set(*, capacity_by_row: dict[int, int]) -> None:
     """Set the chips in service of ledger rows the caller has locked (``hours_locked``)."""
     with connection.cursor() as cursor:
-        cursor.executemany(f"UPDATE {ResourceHour._meta.db_table} SET capacity = %s WHERE id = %s",
-                           [(chips, pk) for pk, chips in sorted(capacity_by_row.items())])
+        cursor.executemany(
+            f"UPDATE {ResourceHour._meta.db_table} SET capacity = %s WHERE id = %s",
+            [(chips, pk) for pk, chips in sorted(capacity_by_row.items())],
+        )
 
 
 def chips_to_at_risk(*, inventory_id: int, start: datetime, hours: int, chips: int) -> None:
     """A booking put at risk: its chips move from ``booked`` to ``at_risk`` for its whole slot."""
-    _execute(f"UPDATE {ResourceHour._meta.db_table} SET booked = booked - %s, at_risk = at_risk + %s "
-             f"WHERE inventory_id = %s AND hour >= %s AND hour < %s",
-             [chips, chips, *_slot(inventory_id, start, hours)])
+    _execute(
+        f"UPDATE {ResourceHour._meta.db_table} SET booked = booked - %s, at_risk = at_risk + %s "
+        f"WHERE inventory_id = %s AND hour >= %s AND hour < %s",
+        [chips, chips, *_slot(inventory_id, start, hours)],
+    )
 
 
 def slot_lock(*, inventory_id: int, start: datetime, hours: int) -> None:

@@ -76,8 +76,7 @@ def _covers(booking: Booking, hour: datetime) -> bool:
     return booking.starts_at <= hour < booking.ends_at
 
 
-def ledger_refit(*, inventory: Inventory, start: datetime, end: datetime,
-                 now: datetime | None = None) -> list[Booking]:
+def ledger_refit(*, inventory: Inventory, start: datetime, end: datetime, now: datetime | None = None) -> list[Booking]:
     """Set every ledger hour in [start, end) from the current hour on to the chips in service it has now;
     returns the bookings put at risk. Hours gone by keep their figures: they are history.
 
@@ -91,8 +90,9 @@ def ledger_refit(*, inventory: Inventory, start: datetime, end: datetime,
     first, hours = _span(start, end)
     # Chips in service as this transaction sees them; site and chip type for the tenants' messages.
     inventory = Inventory.objects.select_related("gigafactory", "chip_type").get(pk=inventory.pk)
-    holding = Booking.objects.filter(inventory=inventory, status__in=HOLDING, starts_at__lt=first + hours * ledger.HOUR,
-                                     ends_at__gt=first)
+    holding = Booking.objects.filter(
+        inventory=inventory, status__in=HOLDING, starts_at__lt=first + hours * ledger.HOUR, ends_at__gt=first
+    )
     bounds = [(s, e) for s, e in holding.values_list("starts_at", "ends_at") if s is not None and e is not None]
     lock_from = min([first, *(begin for begin, _end in bounds)])
     lock_to = max([first + hours * ledger.HOUR, *(end_ for _begin, end_ in bounds)])
@@ -100,8 +100,7 @@ def ledger_refit(*, inventory: Inventory, start: datetime, end: datetime,
     fresh = ledger.capacity_by_hour(inventory=inventory, start=first, hours=hours)
     booked = {hour: chips for _pk, hour, _cap, chips in rows}
     # Read again under the hours' lock: a booking that committed while this waited is counted.
-    holders = list(holding.select_for_update(of=("self",)).select_related("tenant")
-                   .order_by("-submitted_at", "-pk"))
+    holders = list(holding.select_for_update(of=("self",)).select_related("tenant").order_by("-submitted_at", "-pk"))
     displaced: list[Booking] = []
     chosen: set[int] = set()
     for hour in sorted(fresh):
@@ -117,15 +116,24 @@ def ledger_refit(*, inventory: Inventory, start: datetime, end: datetime,
                 booked[h] = booked.get(h, 0) - booking.chips
     for booking in displaced:
         _flag_at_risk(booking)
-    ledger.capacity_set(capacity_by_row={pk: fresh[hour] for pk, hour, cap, _booked in rows
-                                         if hour in fresh and cap != fresh[hour]})
+    ledger.capacity_set(
+        capacity_by_row={pk: fresh[hour] for pk, hour, cap, _booked in rows if hour in fresh and cap != fresh[hour]}
+    )
     _tell_at_risk(displaced)
     if displaced:
         ids = [b.pk for b in displaced]
-        logger.warning("resource %s: %s bookings put at risk (ids %s, tenants %s)", inventory.pk, len(ids), ids,
-                       sorted({b.tenant_id for b in displaced}),
-                       extra={"resource_id": inventory.pk, "booking_ids": ids,
-                              "tenant_ids": sorted({b.tenant_id for b in displaced})})
+        logger.warning(
+            "resource %s: %s bookings put at risk (ids %s, tenants %s)",
+            inventory.pk,
+            len(ids),
+            ids,
+            sorted({b.tenant_id for b in displaced}),
+            extra={
+                "resource_id": inventory.pk,
+                "booking_ids": ids,
+                "tenant_ids": sorted({b.tenant_id for b in displaced}),
+            },
+        )
     return displaced
 
 
@@ -134,10 +142,17 @@ def _flag_at_risk(booking: Booking) -> None:
     booking_transition(booking, BookingStatus.AT_RISK)
     booking.save(update_fields=["status"])
     assert booking.starts_at is not None and booking.inventory_id is not None
-    ledger.chips_to_at_risk(inventory_id=booking.inventory_id, start=booking.starts_at, hours=booking.hours,
-                            chips=booking.chips)
-    audit_record(actor=None, action="booking.at_risk", obj=booking, tenant=booking.tenant, before=before,
-                 after=snapshot(booking, AUDITED))
+    ledger.chips_to_at_risk(
+        inventory_id=booking.inventory_id, start=booking.starts_at, hours=booking.hours, chips=booking.chips
+    )
+    audit_record(
+        actor=None,
+        action="booking.at_risk",
+        obj=booking,
+        tenant=booking.tenant,
+        before=before,
+        after=snapshot(booking, AUDITED),
+    )
 
 
 def _tell_at_risk(displaced: list[Booking]) -> None:
@@ -147,13 +162,31 @@ def _tell_at_risk(displaced: list[Booking]) -> None:
         by_tenant.setdefault(booking.tenant_id, []).append(booking)
     messages = {}
     for tenant_id, bookings in by_tenant.items():
-        subject = (_("Booking %(id)s is at risk") % {"id": bookings[0].pk} if len(bookings) == 1
-                   else _("%(count)s bookings are at risk") % {"count": len(bookings)})
-        lines = [_("Booking %(id)s: %(chips)s chips on %(resource)s from %(start)s UTC for %(hours)s h.")
-                 % {"id": b.pk, "chips": b.chips, "resource": b.inventory, "start": f"{b.starts_at:%Y-%m-%d %H:00}",
-                    "hours": b.hours} for b in bookings]
-        messages[tenant_id] = (subject, _("Maintenance takes chips these bookings hold. A site operator will "
-                                          "re-confirm, move or cancel them and tell you.") + "\n" + "\n".join(lines))
+        subject = (
+            _("Booking %(id)s is at risk") % {"id": bookings[0].pk}
+            if len(bookings) == 1
+            else _("%(count)s bookings are at risk") % {"count": len(bookings)}
+        )
+        lines = [
+            _("Booking %(id)s: %(chips)s chips on %(resource)s from %(start)s UTC for %(hours)s h.")
+            % {
+                "id": b.pk,
+                "chips": b.chips,
+                "resource": b.inventory,
+                "start": f"{b.starts_at:%Y-%m-%d %H:00}",
+                "hours": b.hours,
+            }
+            for b in bookings
+        ]
+        messages[tenant_id] = (
+            subject,
+            _(
+                "Maintenance takes chips these bookings hold. A site operator will "
+                "re-confirm, move or cancel them and tell you."
+            )
+            + "\n"
+            + "\n".join(lines),
+        )
     tenants_notify(messages=messages)
 
 
@@ -164,16 +197,22 @@ def _valid_window(*, inventory: Inventory, chips: Any, starts_at: datetime, ends
     if not isinstance(chips, int) or isinstance(chips, bool) or chips <= 0:
         raise ServiceError("chips", _("Take a whole, positive number of chips out of service."))
     if chips > inventory.chips_installed:
-        raise ServiceError("chips", _("%(resource)s has only %(installed)s chips installed.")
-                           % {"resource": inventory, "installed": f"{inventory.chips_installed:,}"})
+        raise ServiceError(
+            "chips",
+            _("%(resource)s has only %(installed)s chips installed.")
+            % {"resource": inventory, "installed": f"{inventory.chips_installed:,}"},
+        )
     for field, moment in (("starts_at", starts_at), ("ends_at", ends_at)):
         if (outside := validators.moment_error(moment)) is not None:  # the admin's forms do not check it
             raise ServiceError(field, outside)
     if ends_at <= starts_at:
         raise ServiceError("ends_at", _("Maintenance must end after it starts."))
     if ends_at - starts_at > MAX_WINDOW:
-        raise ServiceError("ends_at", _("One maintenance window lasts at most %(days)s days; announce another "
-                                        "for the rest.") % {"days": MAX_WINDOW.days})
+        raise ServiceError(
+            "ends_at",
+            _("One maintenance window lasts at most %(days)s days; announce another for the rest.")
+            % {"days": MAX_WINDOW.days},
+        )
 
 
 def _window_after(window: MaintenanceWindow) -> dict[str, Any]:
@@ -182,7 +221,13 @@ def _window_after(window: MaintenanceWindow) -> dict[str, Any]:
 
 @transaction.atomic
 def maintenance_announce(
-    *, actor: Any, inventory: Inventory, chips: int, starts_at: datetime, ends_at: datetime, reason: str = "",
+    *,
+    actor: Any,
+    inventory: Inventory,
+    chips: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str = "",
     now: datetime | None = None,
 ) -> tuple[MaintenanceWindow, list[Booking]]:
     """Take chips out of service for a while; returns the window and the bookings it put at risk."""
@@ -190,21 +235,39 @@ def maintenance_announce(
     _valid_window(inventory=inventory, chips=chips, starts_at=starts_at, ends_at=ends_at)
     if ends_at <= (now or timezone.now()):
         raise ServiceError("ends_at", _("That time is over; announce maintenance that has not ended yet."))
-    window = MaintenanceWindow.objects.create(inventory=inventory, chips=chips, starts_at=starts_at,
-                                              ends_at=ends_at, reason=reason)
+    window = MaintenanceWindow.objects.create(
+        inventory=inventory, chips=chips, starts_at=starts_at, ends_at=ends_at, reason=reason
+    )
     displaced = ledger_refit(inventory=inventory, start=starts_at, end=ends_at, now=now)
-    audit_record(actor=actor, action="maintenance.announced", obj=window,
-                 after={**_window_after(window), "at_risk": [b.pk for b in displaced]})
+    audit_record(
+        actor=actor,
+        action="maintenance.announced",
+        obj=window,
+        after={**_window_after(window), "at_risk": [b.pk for b in displaced]},
+    )
     _window_log("announced", window, displaced)
     return window, displaced
 
 
 def _window_log(what: str, window: MaintenanceWindow, displaced: list[Booking]) -> None:
-    logger.info("maintenance window %s %s: resource %s, %s chips from %s to %s, %s bookings put at risk", window.pk,
-                what, window.inventory_id, window.chips, f"{window.starts_at:%Y-%m-%d %H:%M}",
-                f"{window.ends_at:%Y-%m-%d %H:%M}", len(displaced),
-                extra={"window_id": window.pk, "resource_id": window.inventory_id, "chips": window.chips,
-                       "starts_at": window.starts_at, "ends_at": window.ends_at, "at_risk": len(displaced)})
+    logger.info(
+        "maintenance window %s %s: resource %s, %s chips from %s to %s, %s bookings put at risk",
+        window.pk,
+        what,
+        window.inventory_id,
+        window.chips,
+        f"{window.starts_at:%Y-%m-%d %H:%M}",
+        f"{window.ends_at:%Y-%m-%d %H:%M}",
+        len(displaced),
+        extra={
+            "window_id": window.pk,
+            "resource_id": window.inventory_id,
+            "chips": window.chips,
+            "starts_at": window.starts_at,
+            "ends_at": window.ends_at,
+            "at_risk": len(displaced),
+        },
+    )
 
 
 def _locked_window(window: MaintenanceWindow, now: datetime) -> MaintenanceWindow:
@@ -218,8 +281,14 @@ def _locked_window(window: MaintenanceWindow, now: datetime) -> MaintenanceWindo
 
 @transaction.atomic
 def maintenance_change(
-    *, actor: Any, window: MaintenanceWindow, chips: int | None = None, starts_at: datetime | None = None,
-    ends_at: datetime | None = None, reason: str | None = None, now: datetime | None = None,
+    *,
+    actor: Any,
+    window: MaintenanceWindow,
+    chips: int | None = None,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    reason: str | None = None,
+    now: datetime | None = None,
 ) -> tuple[MaintenanceWindow, list[Booking]]:
     """Change a window's chips, times or reason; capacity is set again over the old and the new hours."""
     _operator_only(actor)
@@ -235,10 +304,16 @@ def maintenance_change(
     if window.ends_at <= now:
         raise ServiceError("ends_at", _("To stop maintenance now, end it; a change must leave it running."))
     window.save(update_fields=["chips", "starts_at", "ends_at", "reason"])
-    displaced = ledger_refit(inventory=window.inventory, start=min(old_start, window.starts_at),
-                             end=max(old_end, window.ends_at), now=now)
-    audit_record(actor=actor, action="maintenance.changed", obj=window, before=before,
-                 after={**_window_after(window), "at_risk": [b.pk for b in displaced]})
+    displaced = ledger_refit(
+        inventory=window.inventory, start=min(old_start, window.starts_at), end=max(old_end, window.ends_at), now=now
+    )
+    audit_record(
+        actor=actor,
+        action="maintenance.changed",
+        obj=window,
+        before=before,
+        after={**_window_after(window), "at_risk": [b.pk for b in displaced]},
+    )
     _window_log("changed", window, displaced)
     return window, displaced
 
@@ -290,29 +365,44 @@ def _valid_chips(*, chips_installed: Any, chips_in_service: Any) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ServiceError(field, _("Give a whole number of chips, 0 or more."))
     if chips_in_service > chips_installed:
-        raise ServiceError("chips_in_service", _("At most the %(installed)s chips installed can be in service.")
-                           % {"installed": f"{chips_installed:,}"})
+        raise ServiceError(
+            "chips_in_service",
+            _("At most the %(installed)s chips installed can be in service.") % {"installed": f"{chips_installed:,}"},
+        )
 
 
 @transaction.atomic
 def inventory_add(
-    *, actor: Any, gigafactory: Gigafactory, chip_type: ChipType, chips_installed: int, chips_in_service: int,
+    *,
+    actor: Any,
+    gigafactory: Gigafactory,
+    chip_type: ChipType,
+    chips_installed: int,
+    chips_in_service: int,
 ) -> Inventory:
     """A new resource: a chip type at a site. It has no ledger yet; its first booking creates one."""
     _operator_only(actor)
     _valid_chips(chips_installed=chips_installed, chips_in_service=chips_in_service)
     if Inventory.objects.filter(gigafactory=gigafactory, chip_type=chip_type).exists():
-        raise ServiceError("chip_type", _("%(site)s already has %(chip)s; change that resource instead.")
-                           % {"site": gigafactory, "chip": chip_type})
-    inventory = Inventory.objects.create(gigafactory=gigafactory, chip_type=chip_type,
-                                         chips_installed=chips_installed, chips_in_service=chips_in_service)
+        raise ServiceError(
+            "chip_type",
+            _("%(site)s already has %(chip)s; change that resource instead.")
+            % {"site": gigafactory, "chip": chip_type},
+        )
+    inventory = Inventory.objects.create(
+        gigafactory=gigafactory, chip_type=chip_type, chips_installed=chips_installed, chips_in_service=chips_in_service
+    )
     audit_record(actor=actor, action="inventory.added", obj=inventory, after=snapshot(inventory, INVENTORY_FIELDS))
     return inventory
 
 
 @transaction.atomic
 def inventory_chips_set(
-    *, actor: Any, inventory: Inventory, chips_installed: int | None = None, chips_in_service: int | None = None,
+    *,
+    actor: Any,
+    inventory: Inventory,
+    chips_installed: int | None = None,
+    chips_in_service: int | None = None,
     now: datetime | None = None,
 ) -> tuple[Inventory, list[Booking]]:
     """Change a resource's chips installed or in service; the ledger follows from the current hour on."""
@@ -328,8 +418,13 @@ def inventory_chips_set(
     start, end = ledger.floor_hour(now), _ledger_end(inventory, now)
     if end > start:
         displaced = ledger_refit(inventory=inventory, start=start, end=end, now=now)
-    audit_record(actor=actor, action="inventory.changed", obj=inventory, before=before,
-                 after={**snapshot(inventory, INVENTORY_FIELDS), "at_risk": [b.pk for b in displaced]})
+    audit_record(
+        actor=actor,
+        action="inventory.changed",
+        obj=inventory,
+        before=before,
+        after={**snapshot(inventory, INVENTORY_FIELDS), "at_risk": [b.pk for b in displaced]},
+    )
     return inventory, displaced
 
 
@@ -356,23 +451,29 @@ def _locked_at_risk(booking: Booking) -> Booking:
     """The booking locked after its hours (the ledger's order), still at risk in the same slot."""
     assert booking.inventory is not None and booking.starts_at is not None
     ledger.hours_locked(inventory=booking.inventory, start=booking.starts_at, hours=booking.hours)
-    locked = Booking.objects.select_for_update(of=("self",)).select_related(
-        "tenant", "inventory__chip_type", "inventory__gigafactory").get(pk=booking.pk)
+    locked = (
+        Booking.objects.select_for_update(of=("self",))
+        .select_related("tenant", "inventory__chip_type", "inventory__gigafactory")
+        .get(pk=booking.pk)
+    )
     if locked.status != BookingStatus.AT_RISK:
         raise Conflict("status", _("Booking %(id)s is no longer at risk.") % {"id": booking.pk}, code="not_at_risk")
     if (locked.inventory_id, locked.starts_at) != (booking.inventory_id, booking.starts_at):
-        raise Conflict("status", _("Booking %(id)s changed meanwhile; look again.") % {"id": booking.pk},
-                       code="changed")
+        raise Conflict(
+            "status", _("Booking %(id)s changed meanwhile; look again.") % {"id": booking.pk}, code="changed"
+        )
     return locked
 
 
 def _at_risk(booking: Booking) -> Booking:
     fresh = Booking.objects.select_related("inventory__chip_type", "inventory__gigafactory").get(pk=booking.pk)
     if fresh.status != BookingStatus.AT_RISK:
-        raise ServiceError("status", _("Only a booking at risk can be re-confirmed or moved here; booking "
-                                       "%(id)s is %(status)s.") % {"id": fresh.pk,
-                                                                   "status": fresh.get_status_display().lower()},
-                           code="not_at_risk")
+        raise ServiceError(
+            "status",
+            _("Only a booking at risk can be re-confirmed or moved here; booking %(id)s is %(status)s.")
+            % {"id": fresh.pk, "status": fresh.get_status_display().lower()},
+            code="not_at_risk",
+        )
     return fresh
 
 
@@ -389,20 +490,34 @@ def booking_at_risk_resolve(*, actor: Any, booking: Booking, now: datetime | Non
     started = booking.starts_at is not None and booking.starts_at <= (now or timezone.now())
     booking_transition(booking, BookingStatus.ACTIVE if started else BookingStatus.CONFIRMED)
     assert booking.inventory_id is not None and booking.starts_at is not None
-    ledger.restore_at_risk(inventory_id=booking.inventory_id, start=booking.starts_at, hours=booking.hours,
-                           chips=booking.chips)
+    ledger.restore_at_risk(
+        inventory_id=booking.inventory_id, start=booking.starts_at, hours=booking.hours, chips=booking.chips
+    )
     booking.save(update_fields=["status"])
-    audit_record(actor=actor, action="booking.resolved", obj=booking, tenant=booking.tenant, before=before,
-                 after=snapshot(booking, AUDITED))
-    notify_tenant(tenant_id=booking.tenant_id, subject=_("Booking %(id)s is confirmed again") % {"id": booking.pk},
-                  body=_("The chips it holds on %(resource)s from %(start)s UTC are back in service.")
-                  % {"resource": booking.inventory, "start": f"{booking.starts_at:%Y-%m-%d %H:00}"})
+    audit_record(
+        actor=actor,
+        action="booking.resolved",
+        obj=booking,
+        tenant=booking.tenant,
+        before=before,
+        after=snapshot(booking, AUDITED),
+    )
+    notify_tenant(
+        tenant_id=booking.tenant_id,
+        subject=_("Booking %(id)s is confirmed again") % {"id": booking.pk},
+        body=_("The chips it holds on %(resource)s from %(start)s UTC are back in service.")
+        % {"resource": booking.inventory, "start": f"{booking.starts_at:%Y-%m-%d %H:00}"},
+    )
     return booking
 
 
 @transaction.atomic
 def booking_at_risk_move(
-    *, actor: Any, booking: Booking, inventory: Inventory | None = None, starts_at: datetime | None = None,
+    *,
+    actor: Any,
+    booking: Booking,
+    inventory: Inventory | None = None,
+    starts_at: datetime | None = None,
     now: datetime | None = None,
 ) -> Booking:
     """Move an at-risk booking to another start, or another resource of its chip type, and confirm it there.
@@ -422,10 +537,19 @@ def booking_at_risk_move(
     booking = _locked_at_risk(booking)
     assert booking.inventory_id is not None and booking.starts_at is not None
     before = snapshot(booking, AUDITED)
-    ledger.release_chips(inventory_id=booking.inventory_id, start=booking.starts_at, hours=booking.hours,
-                         chips=booking.chips, at_risk=True)
-    ledger.refund_quota(tenant_id=booking.tenant_id, period_id=booking.period_id, inventory_id=booking.inventory_id,
-                        cost=booking.cost_normalized_hours)
+    ledger.release_chips(
+        inventory_id=booking.inventory_id,
+        start=booking.starts_at,
+        hours=booking.hours,
+        chips=booking.chips,
+        at_risk=True,
+    )
+    ledger.refund_quota(
+        tenant_id=booking.tenant_id,
+        period_id=booking.period_id,
+        inventory_id=booking.inventory_id,
+        cost=booking.cost_normalized_hours,
+    )
     ledger.hold_chips(inventory=target, start=start, hours=booking.hours, chips=booking.chips)
     period = ledger.period_at(start)
     cost = booking.chips * booking.hours * target.chip_type.throughput
@@ -434,21 +558,33 @@ def booking_at_risk_move(
     booking.inventory, booking.starts_at, booking.ends_at = target, start, start + booking.hours * ledger.HOUR
     booking.period, booking.cost_normalized_hours = period, cost
     booking.save(update_fields=["status", "inventory", "starts_at", "ends_at", "period", "cost_normalized_hours"])
-    audit_record(actor=actor, action="booking.moved", obj=booking, tenant=booking.tenant, before=before,
-                 after=snapshot(booking, AUDITED))
-    notify_tenant(tenant_id=booking.tenant_id, subject=_("Booking %(id)s was moved") % {"id": booking.pk},
-                  body=_("Maintenance took chips it held. It is confirmed again: %(chips)s chips on %(resource)s "
-                         "from %(start)s UTC for %(hours)s h.")
-                  % {"chips": booking.chips, "resource": target, "start": f"{start:%Y-%m-%d %H:00}",
-                     "hours": booking.hours})
+    audit_record(
+        actor=actor,
+        action="booking.moved",
+        obj=booking,
+        tenant=booking.tenant,
+        before=before,
+        after=snapshot(booking, AUDITED),
+    )
+    notify_tenant(
+        tenant_id=booking.tenant_id,
+        subject=_("Booking %(id)s was moved") % {"id": booking.pk},
+        body=_(
+            "Maintenance took chips it held. It is confirmed again: %(chips)s chips on %(resource)s "
+            "from %(start)s UTC for %(hours)s h."
+        )
+        % {"chips": booking.chips, "resource": target, "start": f"{start:%Y-%m-%d %H:00}", "hours": booking.hours},
+    )
     return booking
 
 
 def _valid_move(booking: Booking, target: Inventory, start: datetime, now: datetime) -> None:
     assert booking.inventory is not None
     if target.chip_type_id != booking.inventory.chip_type_id:
-        raise ServiceError("resource", _("Move a booking only to a resource of its chip type (%(chip)s).")
-                           % {"chip": booking.inventory.chip_type})
+        raise ServiceError(
+            "resource",
+            _("Move a booking only to a resource of its chip type (%(chip)s).") % {"chip": booking.inventory.chip_type},
+        )
     if (outside := validators.moment_error(start)) is not None:
         raise ServiceError("starts_at", outside)
     if start.minute or start.second or start.microsecond:
@@ -456,8 +592,9 @@ def _valid_move(booking: Booking, target: Inventory, start: datetime, now: datet
     if start < ledger.floor_hour(now):
         raise ServiceError("starts_at", _("That hour has passed; move the booking to the current hour or later."))
     if booking.starts_at is not None and booking.starts_at <= now:
-        raise ServiceError("starts_at", _("Booking %(id)s has started; re-confirm or cancel it instead.")
-                           % {"id": booking.pk})
+        raise ServiceError(
+            "starts_at", _("Booking %(id)s has started; re-confirm or cancel it instead.") % {"id": booking.pk}
+        )
     if (target.pk, start) == (booking.inventory_id, booking.starts_at):
         raise ServiceError("starts_at", _("Give another start or resource; to keep this slot, re-confirm it."))
 
@@ -470,7 +607,13 @@ def booking_at_risk_cancel(*, actor: Any, booking: Booking, now: datetime | None
     assert booking.inventory is not None and booking.starts_at is not None
     ledger.hours_locked(inventory=booking.inventory, start=booking.starts_at, hours=booking.hours)
     booking = booking_cancel(actor=actor, booking=booking, now=now)
-    notify_tenant(tenant_id=booking.tenant_id, subject=_("Booking %(id)s was cancelled") % {"id": booking.pk},
-                  body=_("Maintenance on %(resource)s took chips it held and no other slot was found. "
-                         "Its unused quota was given back.") % {"resource": booking.inventory})
+    notify_tenant(
+        tenant_id=booking.tenant_id,
+        subject=_("Booking %(id)s was cancelled") % {"id": booking.pk},
+        body=_(
+            "Maintenance on %(resource)s took chips it held and no other slot was found. "
+            "Its unused quota was given back."
+        )
+        % {"resource": booking.inventory},
+    )
     return booking

@@ -77,12 +77,18 @@ def bookings_placed_notify(*, bookings: Sequence[Booking]) -> list[Notification]
     return tenants_notify(
         messages={
             tenant_id: (
-                _("Booking %(id)s confirmed") % {"id": said[0].pk} if len(said) == 1
+                _("Booking %(id)s confirmed") % {"id": said[0].pk}
+                if len(said) == 1
                 else _("%(count)s bookings confirmed") % {"count": len(said)},
                 "\n".join(
                     _("Booking %(id)s: %(chips)s chips on %(resource)s from %(start)s UTC for %(hours)s h.")
-                    % {"id": b.pk, "chips": b.chips, "resource": b.inventory,
-                       "start": f"{b.starts_at:%Y-%m-%d %H:00}", "hours": b.hours}
+                    % {
+                        "id": b.pk,
+                        "chips": b.chips,
+                        "resource": b.inventory,
+                        "start": f"{b.starts_at:%Y-%m-%d %H:00}",
+                        "hours": b.hours,
+                    }
                     for b in said
                 ),
             )
@@ -151,14 +157,31 @@ def notification_send(*, notification_id: int) -> int:
 def _failure_log(row: Notification, exc: Exception) -> None:
     """A failed send: a retry to come, or the give-up an operator must act on. The error's type only:
     its text (kept on the row) may quote the recipient's address."""
-    ids = {"notification_id": row.pk, "tenant_id": row.tenant_id, "attempts": row.attempts,
-           "error_type": type(exc).__name__}
+    ids = {
+        "notification_id": row.pk,
+        "tenant_id": row.tenant_id,
+        "attempts": row.attempts,
+        "error_type": type(exc).__name__,
+    }
     if row.attempts >= MAX_ATTEMPTS:
-        logger.warning("notification %s (tenant %s): giving up after %s failed attempts (%s); the relay will not "
-                       "send it again", row.pk, row.tenant_id, row.attempts, type(exc).__name__, extra=ids)
+        logger.warning(
+            "notification %s (tenant %s): giving up after %s failed attempts (%s); the relay will not send it again",
+            row.pk,
+            row.tenant_id,
+            row.attempts,
+            type(exc).__name__,
+            extra=ids,
+        )
     else:
-        logger.info("notification %s (tenant %s): attempt %s of %s failed (%s); the relay retries it", row.pk,
-                    row.tenant_id, row.attempts, MAX_ATTEMPTS, type(exc).__name__, extra=ids)
+        logger.info(
+            "notification %s (tenant %s): attempt %s of %s failed (%s); the relay retries it",
+            row.pk,
+            row.tenant_id,
+            row.attempts,
+            MAX_ATTEMPTS,
+            type(exc).__name__,
+            extra=ids,
+        )
 
 
 def notifications_send(*, notification_ids: list[int]) -> int:
@@ -179,9 +202,13 @@ def notifications_requeue(*, now: Any = None) -> int:
         .values_list("pk", flat=True)
     )
     if stale:
-        logger.info("outbox relay: queueing %s unsent notifications again (ids %s to %s)", len(stale), stale[0],
-                    stale[-1], extra={"notifications": len(stale), "first_notification_id": stale[0],
-                                      "last_notification_id": stale[-1]})
+        logger.info(
+            "outbox relay: queueing %s unsent notifications again (ids %s to %s)",
+            len(stale),
+            stale[0],
+            stale[-1],
+            extra={"notifications": len(stale), "first_notification_id": stale[0], "last_notification_id": stale[-1]},
+        )
     for start in range(0, len(stale), REQUEUE_BATCH):
         enqueue.notifications_send_now(notification_ids=stale[start : start + REQUEUE_BATCH])
     return len(stale)

@@ -64,8 +64,8 @@ def request_transition(request: AllocationRequest, to: str) -> None:
     if to not in TRANSITIONS.get(request.status, set()):
         raise ServiceError(
             "status",
-            _("A %(was)s request cannot become %(to)s.") % {
-                "was": request.get_status_display().lower(), "to": RequestStatus(to).label.lower()},
+            _("A %(was)s request cannot become %(to)s.")
+            % {"was": request.get_status_display().lower(), "to": RequestStatus(to).label.lower()},
             code="invalid_transition",
         )
     request.status = to
@@ -73,11 +73,15 @@ def request_transition(request: AllocationRequest, to: str) -> None:
 
 def _period_open(period: AllocationPeriod) -> None:
     if period.status != PeriodStatus.OPEN:
-        raise ServiceError("period", _("The period %(period)s is not open for requests.") % {"period": period.name},
-                           code="period_closed")
+        raise ServiceError(
+            "period",
+            _("The period %(period)s is not open for requests.") % {"period": period.name},
+            code="period_closed",
+        )
     if timezone.now() > period.request_deadline:
-        raise ServiceError("period", _("The deadline of %(period)s has passed.") % {"period": period.name},
-                           code="period_closed")
+        raise ServiceError(
+            "period", _("The deadline of %(period)s has passed.") % {"period": period.name}, code="period_closed"
+        )
 
 
 def _validated(content: RequestContent, period: AllocationPeriod) -> float:
@@ -94,21 +98,30 @@ def _validated(content: RequestContent, period: AllocationPeriod) -> float:
     for chip in chips.values():
         if not any(chip_id == chip.pk for _, chip_id in present):
             where = ", ".join(s.name for s in sites.values()) or _("any site")
-            raise ServiceError("eligible_chip_types", _("%(chip)s is not installed at %(where)s.") % {
-                "chip": chip, "where": where})
+            raise ServiceError(
+                "eligible_chip_types", _("%(chip)s is not installed at %(where)s.") % {"chip": chip, "where": where}
+            )
     if not any(inv.chip_type_id == content.chip_type.pk for inv in resources):
-        raise ServiceError("chip_type", _("%(chip)s is not among the acceptable sites' chips.") % {
-            "chip": content.chip_type})
+        raise ServiceError(
+            "chip_type", _("%(chip)s is not among the acceptable sites' chips.") % {"chip": content.chip_type}
+        )
     normalized = demand * content.chip_type.throughput
     capacity = selectors.period_capacity(period=period)
     deliverable = sum(capacity.get(inv.pk, 0.0) * inv.chip_type.throughput for inv in resources)
     if normalized > deliverable:
         raise ServiceError(
             "demand_gpu_hours",
-            _("%(demand)s GPU-hours of %(chip)s is %(normalized)s normalized hours, more than the acceptable "
-              "resources can deliver in %(period)s (%(deliverable)s).") % {
-                "demand": f"{demand:,.0f}", "chip": content.chip_type, "normalized": f"{normalized:,.0f}",
-                "period": period.name, "deliverable": f"{deliverable:,.0f}"},
+            _(
+                "%(demand)s GPU-hours of %(chip)s is %(normalized)s normalized hours, more than the acceptable "
+                "resources can deliver in %(period)s (%(deliverable)s)."
+            )
+            % {
+                "demand": f"{demand:,.0f}",
+                "chip": content.chip_type,
+                "normalized": f"{normalized:,.0f}",
+                "period": period.name,
+                "deliverable": f"{deliverable:,.0f}",
+            },
         )
     return normalized
 
@@ -137,8 +150,9 @@ def request_create(
     request.save()
     request.eligible_sites.set(content.eligible_sites)
     request.eligible_chip_types.set(content.eligible_chip_types)
-    audit_record(actor=actor, action="request.created", obj=request, tenant=tenant,
-                 after=snapshot(request, ["title", *AUDITED]))
+    audit_record(
+        actor=actor, action="request.created", obj=request, tenant=tenant, after=snapshot(request, ["title", *AUDITED])
+    )
     return request
 
 
@@ -160,8 +174,14 @@ def request_update(*, actor: Any, request: AllocationRequest, content: RequestCo
     request.save()
     request.eligible_sites.set(content.eligible_sites)
     request.eligible_chip_types.set(content.eligible_chip_types)
-    audit_record(actor=actor, action="request.updated", obj=request, tenant=request.tenant, before=before,
-                 after=snapshot(request, ["title", *AUDITED]))
+    audit_record(
+        actor=actor,
+        action="request.updated",
+        obj=request,
+        tenant=request.tenant,
+        before=before,
+        after=snapshot(request, ["title", *AUDITED]),
+    )
     return request
 
 
@@ -176,11 +196,20 @@ def request_submit(*, actor: Any, request: AllocationRequest) -> AllocationReque
     _period_open(request.period)
     request.submitted_at = timezone.now()
     request.save(update_fields=["status", "submitted_at"])
-    audit_record(actor=actor, action="request.submitted", obj=request, tenant=request.tenant, before=before,
-                 after=snapshot(request, AUDITED))
-    notify_tenant(tenant_id=request.tenant_id, subject=_("Request submitted: %(title)s") % {"title": request.title},
-                  body=_('%(actor)s submitted "%(title)s" for %(period)s.')
-                  % {"actor": actor, "title": request.title, "period": request.period.name})
+    audit_record(
+        actor=actor,
+        action="request.submitted",
+        obj=request,
+        tenant=request.tenant,
+        before=before,
+        after=snapshot(request, AUDITED),
+    )
+    notify_tenant(
+        tenant_id=request.tenant_id,
+        subject=_("Request submitted: %(title)s") % {"title": request.title},
+        body=_('%(actor)s submitted "%(title)s" for %(period)s.')
+        % {"actor": actor, "title": request.title, "period": request.period.name},
+    )
     return request
 
 
@@ -192,8 +221,14 @@ def request_withdraw(*, actor: Any, request: AllocationRequest) -> AllocationReq
     before = snapshot(request, AUDITED)
     request_transition(request, RequestStatus.WITHDRAWN)
     request.save(update_fields=["status"])
-    audit_record(actor=actor, action="request.withdrawn", obj=request, tenant=request.tenant, before=before,
-                 after=snapshot(request, AUDITED))
+    audit_record(
+        actor=actor,
+        action="request.withdrawn",
+        obj=request,
+        tenant=request.tenant,
+        before=before,
+        after=snapshot(request, AUDITED),
+    )
     return request
 
 
@@ -218,8 +253,8 @@ def request_decide(
         if granted > request.demand_normalized_hours * (1 + 1e-9):
             raise ServiceError(
                 "accepted_normalized_hours",
-                _("Cannot accept more than the demand of %(demand)s normalized hours.") % {
-                    "demand": f"{request.demand_normalized_hours:,.0f}"},
+                _("Cannot accept more than the demand of %(demand)s normalized hours.")
+                % {"demand": f"{request.demand_normalized_hours:,.0f}"},
             )
         if granted < request.demand_normalized_hours * (1 - 1e-9) and not reason:
             raise ServiceError("reason", _("Say why the demand is reduced."))
@@ -234,14 +269,25 @@ def request_decide(
     request.decided_by = actor
     request.decided_at = timezone.now()
     request.save(update_fields=["status", "accepted_normalized_hours", "decision_reason", "decided_by", "decided_at"])
-    audit_record(actor=actor, action=f"request.{request.status}", obj=request, tenant=request.tenant,
-                 before=before, after=snapshot(request, AUDITED))
-    verdict = (_("The allocation committee accepted with %(hours)s normalized hours.")
-               % {"hours": f"{request.accepted_normalized_hours:,.0f}"} if accept
-               else _("The allocation committee rejected."))
-    notify_tenant(tenant_id=request.tenant_id,
-                  subject=_("Decision on %(title)s: %(status)s") % {"title": request.title, "status": request.status},
-                  body=verdict + ("\n" + _("Reason: %(reason)s") % {"reason": reason} if reason else ""))
+    audit_record(
+        actor=actor,
+        action=f"request.{request.status}",
+        obj=request,
+        tenant=request.tenant,
+        before=before,
+        after=snapshot(request, AUDITED),
+    )
+    verdict = (
+        _("The allocation committee accepted with %(hours)s normalized hours.")
+        % {"hours": f"{request.accepted_normalized_hours:,.0f}"}
+        if accept
+        else _("The allocation committee rejected.")
+    )
+    notify_tenant(
+        tenant_id=request.tenant_id,
+        subject=_("Decision on %(title)s: %(status)s") % {"title": request.title, "status": request.status},
+        body=verdict + ("\n" + _("Reason: %(reason)s") % {"reason": reason} if reason else ""),
+    )
     return request
 
 
@@ -261,5 +307,11 @@ def content_from_ids(
         raise ServiceError("chip_type", _("No chip type with id %(id)s.") % {"id": chip_type_id}) from None
     sites = tuple(Gigafactory.objects.filter(pk__in=list(site_ids)))
     chips = tuple(ChipType.objects.filter(pk__in=list(chip_type_ids)))
-    return RequestContent(title=title, chip_type=chip_type, demand_gpu_hours=demand_gpu_hours,
-                          eligible_sites=sites, eligible_chip_types=chips, **text)
+    return RequestContent(
+        title=title,
+        chip_type=chip_type,
+        demand_gpu_hours=demand_gpu_hours,
+        eligible_sites=sites,
+        eligible_chip_types=chips,
+        **text,
+    )

@@ -61,8 +61,11 @@ SHARE_TOLERANCE = 1e-9
 def round_transition(rnd: AllocationRound, to: str) -> None:
     """The one place a round's status changes."""
     if to not in TRANSITIONS.get(rnd.status, set()):
-        raise ServiceError("status", _("A %(status)s round cannot become %(to)s.") % {"status": rnd.status, "to": to},
-                           code="invalid_transition")
+        raise ServiceError(
+            "status",
+            _("A %(status)s round cannot become %(to)s.") % {"status": rnd.status, "to": to},
+            code="invalid_transition",
+        )
     rnd.status = to
 
 
@@ -98,15 +101,17 @@ def _public_share(pools: list[dict[str, Any]], total_granted: float) -> dict[str
         return {"public_share": 0.0, "public_target": 0.0, "public_target_met": True}
     share = public["granted"] / total_granted if total_granted else 0.0
     served = public["granted"] >= public["demand"] * (1 - SHARE_TOLERANCE)
-    return {"public_share": share, "public_target": public["weight"],
-            "public_target_met": served or share >= public["weight"] - SHARE_TOLERANCE}
+    return {
+        "public_share": share,
+        "public_target": public["weight"],
+        "public_target_met": served or share >= public["weight"] - SHARE_TOLERANCE,
+    }
 
 
 def _summary(snap: selectors.AllocationSnapshot, result: fairshare.AllocationResult) -> dict[str, Any]:
     pools = {p.pk: p for p in Pool.objects.all()}
     total_weight = sum(snap.pool_weight.values()) or 1.0
-    total_normalized = sum(snap.capacity.get(inv.pk, 0.0) * inv.chip_type.throughput
-                           for inv in snap.inventory.values())
+    total_normalized = sum(snap.capacity.get(inv.pk, 0.0) * inv.chip_type.throughput for inv in snap.inventory.values())
     demand_of_tenant: dict[int, float] = defaultdict(float)
     for req in snap.requests.values():
         demand_of_tenant[req.tenant_id] += req.accepted_normalized_hours or 0.0
@@ -120,28 +125,52 @@ def _summary(snap: selectors.AllocationSnapshot, result: fairshare.AllocationRes
         granted = result.tenants.get(str(tenant.pk), 0.0)
         demand = demand_of_tenant[tenant.pk]
         share = (snap.pool_weight.get(tenant.pool_id, 0.0) / total_weight) * (
-            tenant.weight / tenant_weight_in_pool[tenant.pool_id])
+            tenant.weight / tenant_weight_in_pool[tenant.pool_id]
+        )
         entitled = min(demand, share * total_normalized)
         if entitled > 0:
             entitlement_met.append(granted / entitled)
         by_kind[tenant.kind][0] += demand
         by_kind[tenant.kind][1] += granted
-        tenants.append({"id": tenant.pk, "name": tenant.name, "kind": tenant.kind, "pool": tenant.pool_id,
-                        "demand": demand, "granted": granted, "share": share,
-                        "explanation": result.explanations.get(str(tenant.pk), "")})
+        tenants.append(
+            {
+                "id": tenant.pk,
+                "name": tenant.name,
+                "kind": tenant.kind,
+                "pool": tenant.pool_id,
+                "demand": demand,
+                "granted": granted,
+                "share": share,
+                "explanation": result.explanations.get(str(tenant.pk), ""),
+            }
+        )
     total_granted = sum(result.tenants.values())
     demand_of_pool: dict[int, float] = defaultdict(float)
     for tenant in snap.tenants.values():
         demand_of_pool[tenant.pool_id] += demand_of_tenant[tenant.pk]
-    pool_rows = [{"id": pid, "name": pools[pid].name, "public": pools[pid].is_public, "weight": w / total_weight,
-                  "demand": demand_of_pool[pid], "granted": result.pools.get(str(pid), 0.0)}
-                 for pid, w in sorted(snap.pool_weight.items())]
+    pool_rows = [
+        {
+            "id": pid,
+            "name": pools[pid].name,
+            "public": pools[pid].is_public,
+            "weight": w / total_weight,
+            "demand": demand_of_pool[pid],
+            "granted": result.pools.get(str(pid), 0.0),
+        }
+        for pid, w in sorted(snap.pool_weight.items())
+    ]
     inventory_by_key = {(inv.gigafactory.slug, inv.chip_type.slug): inv for inv in snap.inventory.values()}
     grants = []
     for grant in result.grants:
         inv = inventory_by_key[(grant.site, grant.chip_type)]
-        grants.append({"request": int(grant.request), "inventory": inv.pk, "gpu_hours": grant.gpu_hours,
-                       "normalized_hours": grant.gpu_hours * inv.chip_type.throughput})
+        grants.append(
+            {
+                "request": int(grant.request),
+                "inventory": inv.pk,
+                "gpu_hours": grant.gpu_hours,
+                "normalized_hours": grant.gpu_hours * inv.chip_type.throughput,
+            }
+        )
     return {
         "fingerprint": snap.fingerprint(),
         "capacity_normalized_hours": total_normalized,
@@ -149,8 +178,10 @@ def _summary(snap: selectors.AllocationSnapshot, result: fairshare.AllocationRes
         "granted_normalized_hours": total_granted,
         "pools": pool_rows,
         # By tenant kind, whatever the pool: a breakdown, not the public share.
-        "kinds": [{"kind": kind.value, "label": str(kind.label), "demand": by_kind[kind][0],
-                   "granted": by_kind[kind][1]} for kind in TenantKind],
+        "kinds": [
+            {"kind": kind.value, "label": str(kind.label), "demand": by_kind[kind][0], "granted": by_kind[kind][1]}
+            for kind in TenantKind
+        ],
         **_public_share(pool_rows, total_granted),
         "jain_index": _jain(entitlement_met),
         "tenants": tenants,
@@ -161,10 +192,16 @@ def _summary(snap: selectors.AllocationSnapshot, result: fairshare.AllocationRes
 def _overdrawn_rows(overdrawn: list[ledger.Overdrawn]) -> list[dict[str, Any]]:
     """The overdrawn grants as the committee reads them: tenant and resource by name."""
     names = dict(Tenant.objects.filter(pk__in={o.tenant_id for o in overdrawn}).values_list("id", "name"))
-    resources = {inv.pk: str(inv) for inv in Inventory.objects.filter(
-        pk__in={o.inventory_id for o in overdrawn}).select_related("gigafactory", "chip_type")}
-    return [{**o.as_dict(), "tenant_name": names.get(o.tenant_id, ""), "resource": resources.get(o.inventory_id, "")}
-            for o in overdrawn]
+    resources = {
+        inv.pk: str(inv)
+        for inv in Inventory.objects.filter(pk__in={o.inventory_id for o in overdrawn}).select_related(
+            "gigafactory", "chip_type"
+        )
+    }
+    return [
+        {**o.as_dict(), "tenant_name": names.get(o.tenant_id, ""), "resource": resources.get(o.inventory_id, "")}
+        for o in overdrawn
+    ]
 
 
 def _overdrawn_preview(period: AllocationPeriod, grants: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -197,8 +234,7 @@ def round_compute(*, round_id: int) -> AllocationRound:
         # committee reads why, naming the resource, and a retry would refuse again.
         failure = _("The engine refused this round: %(reason)s") % {"reason": exc}
         AllocationRound.objects.filter(pk=rnd.pk).update(failure=failure)
-        logger.warning("round %s (period %s): the engine refused it: %s", rnd.pk, rnd.period.slug, exc,
-                       extra=_ids(rnd))
+        logger.warning("round %s (period %s): the engine refused it: %s", rnd.pk, rnd.period.slug, exc, extra=_ids(rnd))
         rnd.refresh_from_db()
         return rnd
     except Exception as exc:  # shown to the committee instead of a spinner that never ends
@@ -216,11 +252,22 @@ def round_compute(*, round_id: int) -> AllocationRound:
 
 
 def _computed_log(rnd: AllocationRound, summary: dict[str, Any], seconds: float) -> None:
-    counts = {"grants": len(summary["grants"]), "tenants": len(summary["tenants"]),
-              "overdrawn": len(summary["overdrawn"]), "seconds": round(seconds, 3)}
-    logger.info("round %s (period %s): preview computed: %s grants to %s tenants, %s overdrawn, in %.3f s",
-                rnd.pk, rnd.period.slug, counts["grants"], counts["tenants"], counts["overdrawn"], seconds,
-                extra={**_ids(rnd), **counts})
+    counts = {
+        "grants": len(summary["grants"]),
+        "tenants": len(summary["tenants"]),
+        "overdrawn": len(summary["overdrawn"]),
+        "seconds": round(seconds, 3),
+    }
+    logger.info(
+        "round %s (period %s): preview computed: %s grants to %s tenants, %s overdrawn, in %.3f s",
+        rnd.pk,
+        rnd.period.slug,
+        counts["grants"],
+        counts["tenants"],
+        counts["overdrawn"],
+        seconds,
+        extra={**_ids(rnd), **counts},
+    )
 
 
 def _fault_injection_pause() -> None:
@@ -247,32 +294,61 @@ def round_commit(*, actor: Any, round_id: int) -> AllocationRound:
         raise Conflict("round", _("The preview is still being computed; commit it when it is ready."))
     current = selectors.allocation_snapshot(period=rnd.period).fingerprint()
     if current != rnd.result["fingerprint"]:
-        raise Conflict("round", _("Decisions, capacity or pool weights changed since this preview; "
-                                  "run a new preview and commit that."), code="stale_preview")
-    affected = set(Quota.objects.filter(period=rnd.period, round__status=RoundStatus.COMMITTED)
-                   .values_list("tenant_id", flat=True))
+        raise Conflict(
+            "round",
+            _("Decisions, capacity or pool weights changed since this preview; run a new preview and commit that."),
+            code="stale_preview",
+        )
+    affected = set(
+        Quota.objects.filter(period=rnd.period, round__status=RoundStatus.COMMITTED).values_list("tenant_id", flat=True)
+    )
     superseded = []
-    for previous in AllocationRound.objects.select_for_update().filter(period=rnd.period,
-                                                                       status=RoundStatus.COMMITTED):
+    for previous in AllocationRound.objects.select_for_update().filter(period=rnd.period, status=RoundStatus.COMMITTED):
         round_transition(previous, RoundStatus.SUPERSEDED)
         previous.save(update_fields=["status"])
         superseded.append(previous.pk)
-        audit_record(actor=actor, action="round.superseded", obj=previous,
-                     before={"status": RoundStatus.COMMITTED}, after={"status": RoundStatus.SUPERSEDED})
+        audit_record(
+            actor=actor,
+            action="round.superseded",
+            obj=previous,
+            before={"status": RoundStatus.COMMITTED},
+            after={"status": RoundStatus.SUPERSEDED},
+        )
     round_transition(rnd, RoundStatus.COMMITTED)
     tenant_of = dict(rnd.period.requests.values_list("id", "tenant_id"))
     quotas = Quota.objects.bulk_create(
-        [Quota(round=rnd, period=rnd.period, tenant_id=tenant_of[g["request"]], request_id=g["request"],
-               inventory_id=g["inventory"], gpu_hours=g["gpu_hours"], normalized_hours=g["normalized_hours"])
-         for g in rnd.result["grants"]],
+        [
+            Quota(
+                round=rnd,
+                period=rnd.period,
+                tenant_id=tenant_of[g["request"]],
+                request_id=g["request"],
+                inventory_id=g["inventory"],
+                gpu_hours=g["gpu_hours"],
+                normalized_hours=g["normalized_hours"],
+            )
+            for g in rnd.result["grants"]
+        ],
         batch_size=2000,
     )
     AuditEvent.objects.bulk_create(
-        [AuditEvent(actor=actor, action="quota.granted", object_type="quota", object_id=str(q.pk),
-                    tenant_id=q.tenant_id, after={"round": rnd.pk, "request": q.request_id,
-                                                   "inventory": q.inventory_id, "gpu_hours": q.gpu_hours,
-                                                   "normalized_hours": q.normalized_hours})
-         for q in quotas],
+        [
+            AuditEvent(
+                actor=actor,
+                action="quota.granted",
+                object_type="quota",
+                object_id=str(q.pk),
+                tenant_id=q.tenant_id,
+                after={
+                    "round": rnd.pk,
+                    "request": q.request_id,
+                    "inventory": q.inventory_id,
+                    "gpu_hours": q.gpu_hours,
+                    "normalized_hours": q.normalized_hours,
+                },
+            )
+            for q in quotas
+        ],
         batch_size=2000,
     )
     rnd.committed_at = timezone.now()
@@ -280,26 +356,45 @@ def round_commit(*, actor: Any, round_id: int) -> AllocationRound:
     # Only now are the new quotas "in force" for the balances to read. Every tenant with a grant row counts:
     # one that booked in the period before any round (or whose grant this round drops) is regranted too.
     booked = set(QuotaBalance.objects.filter(period=rnd.period).values_list("tenant_id", flat=True))
-    overdrawn = _overdrawn_rows(ledger.balances_regrant(
-        period_id=rnd.period_id, tenant_ids=affected | booked | {q.tenant_id for q in quotas}))
+    overdrawn = _overdrawn_rows(
+        ledger.balances_regrant(period_id=rnd.period_id, tenant_ids=affected | booked | {q.tenant_id for q in quotas})
+    )
     rnd.result = {**rnd.result, "overdrawn": overdrawn}  # what the commit found, which may differ from the preview
     rnd.save(update_fields=["result"])
     _fault_injection_pause()
-    audit_record(actor=actor, action="round.committed", obj=rnd, before={"status": RoundStatus.PREVIEW},
-                 after={"status": RoundStatus.COMMITTED, "quotas": len(quotas), "overdrawn": len(overdrawn)})
+    audit_record(
+        actor=actor,
+        action="round.committed",
+        obj=rnd,
+        before={"status": RoundStatus.PREVIEW},
+        after={"status": RoundStatus.COMMITTED, "quotas": len(quotas), "overdrawn": len(overdrawn)},
+    )
     _grants_notify(rnd, quotas, overdrawn)
     _committed_log(rnd, len(quotas), overdrawn, superseded)
     return rnd
 
 
 def _committed_log(rnd: AllocationRound, grants: int, overdrawn: list[dict[str, Any]], superseded: list[int]) -> None:
-    logger.info("round %s (period %s): committed: %s grants written, %s overdrawn, superseded rounds %s",
-                rnd.pk, rnd.period.slug, grants, len(overdrawn), superseded or "none",
-                extra={**_ids(rnd), "grants": grants, "overdrawn": len(overdrawn), "superseded_round_ids": superseded})
+    logger.info(
+        "round %s (period %s): committed: %s grants written, %s overdrawn, superseded rounds %s",
+        rnd.pk,
+        rnd.period.slug,
+        grants,
+        len(overdrawn),
+        superseded or "none",
+        extra={**_ids(rnd), "grants": grants, "overdrawn": len(overdrawn), "superseded_round_ids": superseded},
+    )
     for o in overdrawn:  # rare, and each one is a tenant that can book no more on a resource: worth a line
-        logger.warning("round %s (period %s): grant of tenant %s on resource %s overdrawn: %.1f booked, %.1f granted",
-                       rnd.pk, rnd.period.slug, o["tenant"], o["inventory"], o["used"], o["granted"],
-                       extra={**_ids(rnd), "tenant_id": o["tenant"], "resource_id": o["inventory"]})
+        logger.warning(
+            "round %s (period %s): grant of tenant %s on resource %s overdrawn: %.1f booked, %.1f granted",
+            rnd.pk,
+            rnd.period.slug,
+            o["tenant"],
+            o["inventory"],
+            o["used"],
+            o["granted"],
+            extra={**_ids(rnd), "tenant_id": o["tenant"], "resource_id": o["inventory"]},
+        )
 
 
 def _grants_notify(rnd: AllocationRound, quotas: list[Quota], overdrawn: list[dict[str, Any]]) -> None:
@@ -313,11 +408,14 @@ def _grants_notify(rnd: AllocationRound, quotas: list[Quota], overdrawn: list[di
     messages = {}
     for tenant_id in sorted(set(granted) | set(over)):
         body = _("Your organisation was granted %(hours)s normalized hours for %(period)s.") % {
-            "hours": f"{granted.get(tenant_id, 0.0):,.0f}", "period": rnd.period.name}
+            "hours": f"{granted.get(tenant_id, 0.0):,.0f}",
+            "period": rnd.period.name,
+        }
         if tenant_id in over:
-            body += " " + _("It had already booked more than this round grants it on %(resources)s: its grant "
-                            "there is what it booked, and nothing more can be booked on it.") % {
-                "resources": ", ".join(over[tenant_id])}
+            body += " " + _(
+                "It had already booked more than this round grants it on %(resources)s: its grant "
+                "there is what it booked, and nothing more can be booked on it."
+            ) % {"resources": ", ".join(over[tenant_id])}
         messages[tenant_id] = (_("Quota granted for %(period)s") % {"period": rnd.period.name}, body)
     tenants_notify(messages=messages)
 
@@ -335,8 +433,12 @@ def round_commit_request(*, actor: Any, round_id: int) -> bool:
     if rnd.status == RoundStatus.COMMITTED:
         return False
     if rnd.status != RoundStatus.PREVIEW:
-        raise ServiceError("status", _("This round is %(status)s; only a preview can be committed.")
-                           % {"status": rnd.get_status_display().lower()}, code="invalid_transition")
+        raise ServiceError(
+            "status",
+            _("This round is %(status)s; only a preview can be committed.")
+            % {"status": rnd.get_status_display().lower()},
+            code="invalid_transition",
+        )
     if rnd.result is None:
         not_ready = _("The preview is still being computed; commit it when it is ready.")
         raise Conflict("round", rnd.failure or not_ready, code="failed" if rnd.failure else "not_ready")
@@ -351,6 +453,11 @@ def round_discard(*, actor: Any, round_id: int) -> AllocationRound:
     rnd = AllocationRound.objects.select_for_update().get(pk=round_id)
     round_transition(rnd, RoundStatus.DISCARDED)
     rnd.save(update_fields=["status"])
-    audit_record(actor=actor, action="round.discarded", obj=rnd, before={"status": RoundStatus.PREVIEW},
-                 after={"status": RoundStatus.DISCARDED})
+    audit_record(
+        actor=actor,
+        action="round.discarded",
+        obj=rnd,
+        before={"status": RoundStatus.PREVIEW},
+        after={"status": RoundStatus.DISCARDED},
+    )
     return rnd

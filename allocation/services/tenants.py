@@ -47,20 +47,30 @@ def tenant_require_commit(tenant: Tenant) -> None:
 def verification_transition(tenant: Tenant, to: str) -> None:
     """The one place a tenant's verification changes."""
     if to not in TRANSITIONS.get(tenant.verification, set()):
-        raise ServiceError("verification", _("A %(was)s tenant cannot become %(to)s.") % {
-            "was": Verification(tenant.verification).label.lower(), "to": Verification(to).label.lower()},
-            code="invalid_transition")
+        raise ServiceError(
+            "verification",
+            _("A %(was)s tenant cannot become %(to)s.")
+            % {"was": Verification(tenant.verification).label.lower(), "to": Verification(to).label.lower()},
+            code="invalid_transition",
+        )
     tenant.verification = to
 
 
 _TOLD = {
-    Verification.VERIFIED: (gettext_lazy("%(tenant)s is verified"),
-                            gettext_lazy("The platform administrators verified %(tenant)s: its members can now "
-                                         "submit requests and book compute.")),
-    Verification.SUSPENDED: (gettext_lazy("%(tenant)s is suspended"),
-                             gettext_lazy("The platform administrators suspended %(tenant)s: until it is reinstated "
-                                          "it cannot request compute, book or have usage recorded. Bookings already "
-                                          "made stay; you may cancel them.")),
+    Verification.VERIFIED: (
+        gettext_lazy("%(tenant)s is verified"),
+        gettext_lazy(
+            "The platform administrators verified %(tenant)s: its members can now submit requests and book compute."
+        ),
+    ),
+    Verification.SUSPENDED: (
+        gettext_lazy("%(tenant)s is suspended"),
+        gettext_lazy(
+            "The platform administrators suspended %(tenant)s: until it is reinstated "
+            "it cannot request compute, book or have usage recorded. Bookings already "
+            "made stay; you may cancel them."
+        ),
+    ),
 }
 
 
@@ -78,10 +88,19 @@ def tenant_verification_change(*, actor: Any, tenant: Tenant, to: str, reason: s
     before = {"verification": tenant.verification}
     verification_transition(tenant, to)
     tenant.save(update_fields=["verification"])
-    audit_record(actor=actor, action=f"tenant.{to}", obj=tenant, tenant=tenant, before=before,
-                 after={"verification": tenant.verification, "reason": reason})
+    audit_record(
+        actor=actor,
+        action=f"tenant.{to}",
+        obj=tenant,
+        tenant=tenant,
+        before=before,
+        after={"verification": tenant.verification, "reason": reason},
+    )
     subject, body = _TOLD[Verification(to)]
     named = {"tenant": tenant.name}
-    notify_tenant(tenant_id=tenant.pk, subject=str(subject) % named,
-                  body=str(body) % named + ("\n" + _("Reason: %(reason)s") % {"reason": reason} if reason else ""))
+    notify_tenant(
+        tenant_id=tenant.pk,
+        subject=str(subject) % named,
+        body=str(body) % named + ("\n" + _("Reason: %(reason)s") % {"reason": reason} if reason else ""),
+    )
     return tenant

@@ -68,8 +68,11 @@ class UsageOutcome:
     refused: list[Refusal] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"created": self.created, "already_reported": self.already_reported,
-                "refused": [asdict(r) for r in self.refused]}
+        return {
+            "created": self.created,
+            "already_reported": self.already_reported,
+            "refused": [asdict(r) for r in self.refused],
+        }
 
 
 class _Refused(Exception):
@@ -86,19 +89,31 @@ def _limit(booking: Booking) -> float:
 
 def _check_started(booking: Booking, now: datetime) -> None:
     """Refuse usage for a booking that never ran."""
-    never = booking.inventory_id is None or booking.starts_at is None or booking.ends_at is None \
+    never = (
+        booking.inventory_id is None
+        or booking.starts_at is None
+        or booking.ends_at is None
         or booking.status in (BookingStatus.PENDING, BookingStatus.EXPIRED)
+    )
     if never:
-        raise _Refused("booking", "not_started", _("Booking %(id)s was never placed, so it used nothing.")
-                       % {"id": booking.pk})
+        raise _Refused(
+            "booking", "not_started", _("Booking %(id)s was never placed, so it used nothing.") % {"id": booking.pk}
+        )
     if booking.status == BookingStatus.CANCELLED and booking.cost_normalized_hours == 0:
         # booking_cancel keeps the cost of the hours a booking ran: none means it never started.
-        raise _Refused("booking", "not_started", _("Booking %(id)s was cancelled before it started, so it used "
-                                                   "nothing.") % {"id": booking.pk})
+        raise _Refused(
+            "booking",
+            "not_started",
+            _("Booking %(id)s was cancelled before it started, so it used nothing.") % {"id": booking.pk},
+        )
     assert booking.starts_at is not None
     if booking.starts_at > now:
-        raise _Refused("booking", "not_started", _("Booking %(id)s has not started yet (it starts %(start)s UTC).")
-                       % {"id": booking.pk, "start": f"{booking.starts_at:%Y-%m-%d %H:%M}"})
+        raise _Refused(
+            "booking",
+            "not_started",
+            _("Booking %(id)s has not started yet (it starts %(start)s UTC).")
+            % {"id": booking.pk, "start": f"{booking.starts_at:%Y-%m-%d %H:%M}"},
+        )
 
 
 def _check_tenant(booking: Booking) -> None:
@@ -113,15 +128,27 @@ def _check_at(booking: Booking, at: Any, now: datetime) -> None:
     assert booking.starts_at is not None and booking.ends_at is not None
     tolerance = timedelta(hours=settings.USAGE_WINDOW_TOLERANCE_HOURS)
     if not booking.starts_at - tolerance <= at <= booking.ends_at + tolerance:
-        raise _Refused("at", "outside_window", _(
-            "%(at)s UTC is outside booking %(id)s, which ran from %(start)s to %(end)s UTC (give or take "
-            "%(tolerance)s h).") % {"at": f"{at:%Y-%m-%d %H:%M}", "id": booking.pk,
-                                    "start": f"{booking.starts_at:%Y-%m-%d %H:%M}",
-                                    "end": f"{booking.ends_at:%Y-%m-%d %H:%M}",
-                                    "tolerance": f"{settings.USAGE_WINDOW_TOLERANCE_HOURS:g}"})
+        raise _Refused(
+            "at",
+            "outside_window",
+            _(
+                "%(at)s UTC is outside booking %(id)s, which ran from %(start)s to %(end)s UTC (give or take "
+                "%(tolerance)s h)."
+            )
+            % {
+                "at": f"{at:%Y-%m-%d %H:%M}",
+                "id": booking.pk,
+                "start": f"{booking.starts_at:%Y-%m-%d %H:%M}",
+                "end": f"{booking.ends_at:%Y-%m-%d %H:%M}",
+                "tolerance": f"{settings.USAGE_WINDOW_TOLERANCE_HOURS:g}",
+            },
+        )
     if at > now + tolerance:
-        raise _Refused("at", "in_future", _("%(at)s UTC is in the future; report usage once it happened.")
-                       % {"at": f"{at:%Y-%m-%d %H:%M}"})
+        raise _Refused(
+            "at",
+            "in_future",
+            _("%(at)s UTC is in the future; report usage once it happened.") % {"at": f"{at:%Y-%m-%d %H:%M}"},
+        )
 
 
 def _gpu_hours(value: Any, *, signed: bool) -> float:
@@ -130,8 +157,11 @@ def _gpu_hours(value: Any, *, signed: bool) -> float:
     except (TypeError, ValueError, OverflowError):
         hours = math.nan
     if not math.isfinite(hours) or (hours < 0 and not signed) or (hours == 0 and signed):
-        message = _("An adjustment is a finite, non-zero number of GPU-hours (negative to reduce).") if signed \
+        message = (
+            _("An adjustment is a finite, non-zero number of GPU-hours (negative to reduce).")
+            if signed
             else _("gpu_hours must be a finite number of at least 0.")
+        )
         raise _Refused("gpu_hours", "invalid", message)
     return hours
 
@@ -139,25 +169,45 @@ def _gpu_hours(value: Any, *, signed: bool) -> float:
 def _check_limit(booking: Booking, recorded: float, adding: float) -> None:
     limit = _limit(booking)
     if adding > 0 and recorded + adding > limit * (1 + RELATIVE_SLACK):
-        raise _Refused("gpu_hours", "over_booking", _(
-            "Booking %(id)s holds %(limit)s GPU-hours (%(chips)s chips for %(hours)s h) and %(recorded)s are "
-            "recorded already: %(adding)s more would exceed it.") % {
-            "id": booking.pk, "limit": f"{limit:,.2f}", "chips": f"{booking.chips:,}",
-            "hours": f"{limit / booking.chips:g}", "recorded": f"{recorded:,.2f}", "adding": f"{adding:,.2f}"})
+        raise _Refused(
+            "gpu_hours",
+            "over_booking",
+            _(
+                "Booking %(id)s holds %(limit)s GPU-hours (%(chips)s chips for %(hours)s h) and %(recorded)s are "
+                "recorded already: %(adding)s more would exceed it."
+            )
+            % {
+                "id": booking.pk,
+                "limit": f"{limit:,.2f}",
+                "chips": f"{booking.chips:,}",
+                "hours": f"{limit / booking.chips:g}",
+                "recorded": f"{recorded:,.2f}",
+                "adding": f"{adding:,.2f}",
+            },
+        )
 
 
 def _locked_bookings(booking_ids: Iterable[Any]) -> dict[int, Booking]:
     """The bookings, locked in id order (two batches never wait on each other crosswise)."""
     ids = sorted({pk for pk in booking_ids if isinstance(pk, int) and not isinstance(pk, bool)})
-    rows = Booking.objects.select_for_update(of=("self",)).select_related("tenant", "inventory__chip_type") \
-        .filter(pk__in=ids).order_by("pk")
+    rows = (
+        Booking.objects.select_for_update(of=("self",))
+        .select_related("tenant", "inventory__chip_type")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    )
     return {b.pk: b for b in rows}
 
 
 def _recorded(booking_ids: Iterable[int]) -> dict[int, float]:
     """GPU-hours stored per booking (reports and adjustments); read after the bookings are locked."""
-    rows = UsageRecord.objects.filter(booking_id__in=list(booking_ids)).values("booking_id") \
-        .annotate(total=Sum("gpu_hours")).order_by().values_list("booking_id", "total")
+    rows = (
+        UsageRecord.objects.filter(booking_id__in=list(booking_ids))
+        .values("booking_id")
+        .annotate(total=Sum("gpu_hours"))
+        .order_by()
+        .values_list("booking_id", "total")
+    )
     return {booking_id: total or 0.0 for booking_id, total in rows}
 
 
@@ -201,18 +251,32 @@ def _report(*, actor: Any, records: list[dict[str, Any]], now: datetime) -> Usag
     ids = [str(r.get("record_id", "")) for r in records]
     known = {u.record_id: u for u in UsageRecord.objects.filter(record_id__in=ids)}
     recorded = _recorded(bookings)
-    outcome, new = _sort_batch(ids, records, known, _check_same, lambda record_id, record: _new_report(
-        actor=actor, record_id=record_id, record=record, bookings=bookings, recorded=recorded, now=now))
-    events = [audit_event(actor=actor, action="usage.reported", obj=stored, tenant=stored.booking.tenant,
-                          after=_snapshot(stored)) for stored in new]
+    outcome, new = _sort_batch(
+        ids,
+        records,
+        known,
+        _check_same,
+        lambda record_id, record: _new_report(
+            actor=actor, record_id=record_id, record=record, bookings=bookings, recorded=recorded, now=now
+        ),
+    )
+    events = [
+        audit_event(
+            actor=actor, action="usage.reported", obj=stored, tenant=stored.booking.tenant, after=_snapshot(stored)
+        )
+        for stored in new
+    ]
     _store(new, events)
     outcome.created = len(new)
     return outcome
 
 
 def _sort_batch(
-    ids: list[str], items: list[dict[str, Any]], known: dict[str, UsageRecord],
-    check_same: Callable[[UsageRecord, dict[str, Any]], None], make: Callable[[str, dict[str, Any]], T],
+    ids: list[str],
+    items: list[dict[str, Any]],
+    known: dict[str, UsageRecord],
+    check_same: Callable[[UsageRecord, dict[str, Any]], None],
+    make: Callable[[str, dict[str, Any]], T],
 ) -> tuple[UsageOutcome, list[T]]:
     """Each item of a batch, in order: a second one under an id is refused, a known id is counted
     when its figures are the same (``check_same`` refuses it otherwise), a new one is ``make``'s,
@@ -221,8 +285,9 @@ def _sort_batch(
     for index, (record_id, item) in enumerate(zip(ids, items, strict=True)):
         try:
             if record_id in seen:
-                raise _Refused("record_id", "duplicate", _("Record %(id)s is listed twice in this batch.")
-                               % {"id": record_id})
+                raise _Refused(
+                    "record_id", "duplicate", _("Record %(id)s is listed twice in this batch.") % {"id": record_id}
+                )
             seen.add(record_id)
             if (existing := known.get(record_id)) is not None:
                 check_same(existing, item)
@@ -235,16 +300,30 @@ def _sort_batch(
 
 
 def _check_same(existing: UsageRecord, record: dict[str, Any]) -> None:
-    same = existing.corrects_id is None and existing.booking_id == record.get("booking") \
-        and existing.at == record.get("at") and math.isclose(existing.gpu_hours, _gpu_hours(record.get("gpu_hours"),
-                                                                                            signed=False))
+    same = (
+        existing.corrects_id is None
+        and existing.booking_id == record.get("booking")
+        and existing.at == record.get("at")
+        and math.isclose(existing.gpu_hours, _gpu_hours(record.get("gpu_hours"), signed=False))
+    )
     if not same:
-        raise _Refused("record_id", "conflict", _("Record %(id)s was already reported with other figures; "
-                                                  "correct it with an adjustment.") % {"id": existing.record_id})
+        raise _Refused(
+            "record_id",
+            "conflict",
+            _("Record %(id)s was already reported with other figures; correct it with an adjustment.")
+            % {"id": existing.record_id},
+        )
 
 
-def _new_report(*, actor: Any, record_id: str, record: dict[str, Any], bookings: dict[int, Booking],
-                recorded: dict[int, float], now: datetime) -> UsageRecord:
+def _new_report(
+    *,
+    actor: Any,
+    record_id: str,
+    record: dict[str, Any],
+    bookings: dict[int, Booking],
+    recorded: dict[int, float],
+    now: datetime,
+) -> UsageRecord:
     """The record to store, checked against its booking (whose running total it adds to); or ``_Refused``."""
     if not record_id.strip():
         raise _Refused("record_id", "invalid", _("Give the record the site's own id."))
@@ -258,16 +337,30 @@ def _new_report(*, actor: Any, record_id: str, record: dict[str, Any], bookings:
     _check_limit(booking, recorded.get(booking.pk, 0.0), gpu_hours)
     recorded[booking.pk] = recorded.get(booking.pk, 0.0) + gpu_hours
     assert booking.inventory is not None
-    return UsageRecord(record_id=record_id, booking=booking, tenant_id=booking.tenant_id, reported_by=actor,
-                       at=record["at"], gpu_hours=gpu_hours,
-                       normalized_hours=gpu_hours * booking.inventory.chip_type.throughput)
+    return UsageRecord(
+        record_id=record_id,
+        booking=booking,
+        tenant_id=booking.tenant_id,
+        reported_by=actor,
+        at=record["at"],
+        gpu_hours=gpu_hours,
+        normalized_hours=gpu_hours * booking.inventory.chip_type.throughput,
+    )
 
 
 def _snapshot(record: UsageRecord) -> dict[str, Any]:
-    return {"record_id": record.record_id, "booking": record.booking_id, "at": record.at.isoformat(),
-            "gpu_hours": record.gpu_hours, "normalized_hours": record.normalized_hours,
-            **({"corrects": record.corrects.record_id if record.corrects else None, "reason": record.reason}
-               if record.corrects_id is not None else {})}
+    return {
+        "record_id": record.record_id,
+        "booking": record.booking_id,
+        "at": record.at.isoformat(),
+        "gpu_hours": record.gpu_hours,
+        "normalized_hours": record.normalized_hours,
+        **(
+            {"corrects": record.corrects.record_id if record.corrects else None, "reason": record.reason}
+            if record.corrects_id is not None
+            else {}
+        ),
+    }
 
 
 def usage_records_adjust(*, actor: Any, adjustments: list[dict[str, Any]]) -> UsageOutcome:
@@ -285,10 +378,21 @@ def _outcome_log(batch: str, outcome: UsageOutcome) -> UsageOutcome:
     shows up here before it shows up in the fair-share factors."""
     if outcome.refused:
         codes = dict(Counter(r.code for r in outcome.refused))
-        logger.info("usage %s batch: %s stored, %s already known, %s refused %s", batch, outcome.created,
-                    outcome.already_reported, len(outcome.refused), codes,
-                    extra={"batch": batch, "stored": outcome.created, "already_reported": outcome.already_reported,
-                           "refused": len(outcome.refused), "refused_codes": codes})
+        logger.info(
+            "usage %s batch: %s stored, %s already known, %s refused %s",
+            batch,
+            outcome.created,
+            outcome.already_reported,
+            len(outcome.refused),
+            codes,
+            extra={
+                "batch": batch,
+                "stored": outcome.created,
+                "already_reported": outcome.already_reported,
+                "refused": len(outcome.refused),
+                "refused_codes": codes,
+            },
+        )
     return outcome
 
 
@@ -299,43 +403,85 @@ def _adjust(*, actor: Any, adjustments: list[dict[str, Any]]) -> UsageOutcome:
     ids = [str(a.get("record_id", "")) for a in adjustments]
     known = {u.record_id: u for u in UsageRecord.objects.filter(record_id__in=ids).select_related("corrects")}
     recorded = _recorded(bookings)
-    per_record = dict(UsageRecord.objects.filter(corrects__in=list(targets.values())).values("corrects_id")
-                      .annotate(total=Sum("gpu_hours")).order_by().values_list("corrects_id", "total"))
+    per_record = dict(
+        UsageRecord.objects.filter(corrects__in=list(targets.values()))
+        .values("corrects_id")
+        .annotate(total=Sum("gpu_hours"))
+        .order_by()
+        .values_list("corrects_id", "total")
+    )
     totals = {t.record_id: t.gpu_hours + (per_record.get(t.pk) or 0.0) for t in targets.values()}
-    outcome, made = _sort_batch(ids, adjustments, known, _check_same_adjustment, lambda record_id, adjustment:
-                                _new_adjustment(actor=actor, record_id=record_id, adjustment=adjustment,
-                                                targets=targets, bookings=bookings, recorded=recorded, totals=totals))
+    outcome, made = _sort_batch(
+        ids,
+        adjustments,
+        known,
+        _check_same_adjustment,
+        lambda record_id, adjustment: _new_adjustment(
+            actor=actor,
+            record_id=record_id,
+            adjustment=adjustment,
+            targets=targets,
+            bookings=bookings,
+            recorded=recorded,
+            totals=totals,
+        ),
+    )
     new = [stored for stored, _ in made]
-    events = [audit_event(actor=actor, action="usage.adjusted", obj=stored, tenant=stored.booking.tenant,
-                          before={"record_id": stored.corrects.record_id if stored.corrects else None,
-                                  "gpu_hours": before},
-                          after={**_snapshot(stored), "record_gpu_hours": before + stored.gpu_hours})
-              for stored, before in made]
+    events = [
+        audit_event(
+            actor=actor,
+            action="usage.adjusted",
+            obj=stored,
+            tenant=stored.booking.tenant,
+            before={"record_id": stored.corrects.record_id if stored.corrects else None, "gpu_hours": before},
+            after={**_snapshot(stored), "record_gpu_hours": before + stored.gpu_hours},
+        )
+        for stored, before in made
+    ]
     _store(new, events)
     outcome.created = len(new)
     return outcome
 
 
 def _check_same_adjustment(existing: UsageRecord, adjustment: dict[str, Any]) -> None:
-    same = existing.corrects is not None and existing.corrects.record_id == str(adjustment.get("corrects", "")) \
+    same = (
+        existing.corrects is not None
+        and existing.corrects.record_id == str(adjustment.get("corrects", ""))
         and math.isclose(existing.gpu_hours, _gpu_hours(adjustment.get("gpu_hours"), signed=True))
+    )
     if not same:
-        raise _Refused("record_id", "conflict", _("Record %(id)s was already reported with other figures; "
-                                                  "correct it with an adjustment.") % {"id": existing.record_id})
+        raise _Refused(
+            "record_id",
+            "conflict",
+            _("Record %(id)s was already reported with other figures; correct it with an adjustment.")
+            % {"id": existing.record_id},
+        )
 
 
 def _new_adjustment(
-    *, actor: Any, record_id: str, adjustment: dict[str, Any], targets: dict[str, UsageRecord],
-    bookings: dict[int, Booking], recorded: dict[int, float], totals: dict[str, float],
+    *,
+    actor: Any,
+    record_id: str,
+    adjustment: dict[str, Any],
+    targets: dict[str, UsageRecord],
+    bookings: dict[int, Booking],
+    recorded: dict[int, float],
+    totals: dict[str, float],
 ) -> tuple[UsageRecord, float]:
     """The adjustment to store and its record's total before it; or ``_Refused``."""
     if not record_id.strip():
         raise _Refused("record_id", "invalid", _("Give the adjustment its own record id."))
     target = targets.get(str(adjustment.get("corrects", "")))
     if target is None:
-        raise _Refused("corrects", "not_found", _("No reported record %(id)s to correct (an adjustment corrects "
-                                                  "a reported record, not another adjustment).")
-                       % {"id": adjustment.get("corrects")})
+        raise _Refused(
+            "corrects",
+            "not_found",
+            _(
+                "No reported record %(id)s to correct (an adjustment corrects "
+                "a reported record, not another adjustment)."
+            )
+            % {"id": adjustment.get("corrects")},
+        )
     booking = bookings[target.booking_id]
     _check_tenant(booking)
     reason = str(adjustment.get("reason", "")).strip()
@@ -344,14 +490,25 @@ def _new_adjustment(
     gpu_hours = _gpu_hours(adjustment.get("gpu_hours"), signed=True)
     before = totals[target.record_id]
     if before + gpu_hours < -RELATIVE_SLACK * max(before, 1.0):
-        raise _Refused("gpu_hours", "below_zero", _(
-            "Record %(id)s stands at %(total)s GPU-hours; an adjustment cannot take it below zero.")
-            % {"id": target.record_id, "total": f"{before:,.2f}"})
+        raise _Refused(
+            "gpu_hours",
+            "below_zero",
+            _("Record %(id)s stands at %(total)s GPU-hours; an adjustment cannot take it below zero.")
+            % {"id": target.record_id, "total": f"{before:,.2f}"},
+        )
     _check_limit(booking, recorded.get(booking.pk, 0.0), gpu_hours)
     recorded[booking.pk] = recorded.get(booking.pk, 0.0) + gpu_hours
     totals[target.record_id] = before + gpu_hours
     assert booking.inventory is not None
-    stored = UsageRecord(record_id=record_id, booking=booking, tenant_id=booking.tenant_id, reported_by=actor,
-                         at=target.at, gpu_hours=gpu_hours, corrects=target, reason=reason,
-                         normalized_hours=gpu_hours * booking.inventory.chip_type.throughput)
+    stored = UsageRecord(
+        record_id=record_id,
+        booking=booking,
+        tenant_id=booking.tenant_id,
+        reported_by=actor,
+        at=target.at,
+        gpu_hours=gpu_hours,
+        corrects=target,
+        reason=reason,
+        normalized_hours=gpu_hours * booking.inventory.chip_type.throughput,
+    )
     return stored, before

@@ -33,14 +33,16 @@ class ChoicesOfUser:
 
 
 def resources() -> Any:
-    return Inventory.objects.select_related("gigafactory", "chip_type").order_by("gigafactory__name",
-                                                                                 "chip_type__slug")
+    return Inventory.objects.select_related("gigafactory", "chip_type").order_by("gigafactory__name", "chip_type__slug")
 
 
 class ResourceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Inventory) -> str:
         return gettext("%(site)s · %(chip)s (%(chips)s chips in service)") % {
-            "site": obj.gigafactory.name, "chip": obj.chip_type, "chips": f"{obj.chips_in_service:,}"}
+            "site": obj.gigafactory.name,
+            "chip": obj.chip_type,
+            "chips": f"{obj.chips_in_service:,}",
+        }
 
 
 class ResourcesField(forms.ModelMultipleChoiceField):
@@ -58,24 +60,33 @@ class HourInput(forms.DateTimeInput):
 
 
 def _hour_field(label: Any, help_text: Any = "") -> forms.DateTimeField:
-    return forms.DateTimeField(label=label, widget=HourInput, help_text=help_text, validators=[validate_moment],
-                               input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"])
+    return forms.DateTimeField(
+        label=label,
+        widget=HourInput,
+        help_text=help_text,
+        validators=[validate_moment],
+        input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+    )
 
 
 def _count_field(label: Any, **attrs: Any) -> forms.IntegerField:
-    return forms.IntegerField(label=label, min_value=1,
-                              widget=forms.NumberInput(attrs={"min": "1", "step": "1", "inputmode": "numeric",
-                                                              **attrs}))
+    return forms.IntegerField(
+        label=label,
+        min_value=1,
+        widget=forms.NumberInput(attrs={"min": "1", "step": "1", "inputmode": "numeric", **attrs}),
+    )
 
 
 class BookingBaseForm(ChoicesOfUser, forms.Form):
-    tenant: forms.ModelChoiceField[Tenant] = forms.ModelChoiceField(label=_("Organisation"), queryset=None,
-                                                                   empty_label=None)
+    tenant: forms.ModelChoiceField[Tenant] = forms.ModelChoiceField(
+        label=_("Organisation"), queryset=None, empty_label=None
+    )
     hours = _count_field(_("Hours"))
     chips = _count_field(_("Chips"))
     # One key per rendered form: a double-clicked submit books once.
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=120,
-                                      validators=[validate_text])
+    idempotency_key = forms.CharField(
+        widget=forms.HiddenInput, required=False, max_length=120, validators=[validate_text]
+    )
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -100,8 +111,9 @@ class FixedBookingForm(BookingBaseForm):
 class FlexibleBookingForm(BookingBaseForm):
     """Chips on any of several resources, anywhere in a window; the booking round places it."""
 
-    eligible = ResourcesField(label=_("Acceptable sites and chip types"), queryset=None,
-                              widget=forms.CheckboxSelectMultiple)
+    eligible = ResourcesField(
+        label=_("Acceptable sites and chip types"), queryset=None, widget=forms.CheckboxSelectMultiple
+    )
     earliest_start = _hour_field(_("Window opens (UTC)"))
     latest_end = _hour_field(_("Window closes (UTC)"))
     field_order = ["tenant", "eligible", "earliest_start", "latest_end", "hours", "chips"]
@@ -116,8 +128,9 @@ class AvailabilityForm(ChoicesOfUser, forms.Form):
 
     tenant = forms.IntegerField(required=False)
     inventory: forms.ModelChoiceField[Inventory] = forms.ModelChoiceField(queryset=None, required=False)
-    starts_at = forms.DateTimeField(required=False, input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S"],
-                                    validators=[validate_moment])
+    starts_at = forms.DateTimeField(
+        required=False, input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S"], validators=[validate_moment]
+    )
     hours = forms.IntegerField(required=False, min_value=1)
     chips = forms.IntegerField(required=False, min_value=1)
 
@@ -129,10 +142,10 @@ class AvailabilityForm(ChoicesOfUser, forms.Form):
 class BookingFilterForm(forms.Form):
     """My bookings' GET filters; all optional."""
 
-    status = forms.ChoiceField(label=_("State"), required=False,
-                               choices=[("", _("Any state")), *BookingStatus.choices])
-    site = forms.ModelChoiceField(label=_("Site"), required=False, queryset=Gigafactory.objects.order_by("name"),
-                                  empty_label=_("Any site"))
+    status = forms.ChoiceField(label=_("State"), required=False, choices=[("", _("Any state")), *BookingStatus.choices])
+    site = forms.ModelChoiceField(
+        label=_("Site"), required=False, queryset=Gigafactory.objects.order_by("name"), empty_label=_("Any site")
+    )
 
     def filters(self) -> dict[str, Any]:
         if not self.is_valid():

@@ -69,8 +69,7 @@ OWN_BOOKINGS_SHOWN = 12
 
 
 def _get_visible(request: HttpRequest, pk: int) -> Booking:
-    return get_object_or_404(
-        selectors.bookings_visible_to(user=request.user), pk=pk)
+    return get_object_or_404(selectors.bookings_visible_to(user=request.user), pk=pk)
 
 
 # --- book chips -------------------------------------------------------------------
@@ -84,23 +83,34 @@ def _fixed_error(form: FixedBookingForm, error: ServiceError) -> str | None:
         earliest = error.extra.get("earliest_start")
         when = datetime.fromisoformat(earliest) if isinstance(earliest, str) else None
         if when is not None:
-            message = _("Only %(free)s chips are free in some hour of that slot; the earliest start that fits is "
-                        "%(when)s UTC.") % {"free": f"{min(free):,}", "when": f"{when:%Y-%m-%d %H:00}"}
+            message = _(
+                "Only %(free)s chips are free in some hour of that slot; the earliest start that fits is %(when)s UTC."
+            ) % {"free": f"{min(free):,}", "when": f"{when:%Y-%m-%d %H:00}"}
         else:
-            message = _("Only %(free)s chips are free in some hour of that slot, and no start in the next 90 days "
-                        "fits.") % {"free": f"{min(free):,}"}
+            message = _(
+                "Only %(free)s chips are free in some hour of that slot, and no start in the next 90 days fits."
+            ) % {"free": f"{min(free):,}"}
         form.add_error("starts_at", message)
         return f"{when:%Y-%m-%dT%H:%M}" if when else None
     form.add_error(error.field if error.field in form.fields else None, error.message)
     return None
 
 
-def _book_page(request: HttpRequest, form: Any, mode: str, *, fresh_key: str, earliest: str | None = None,
-               status: int = 200) -> HttpResponse:
-    return render(request, "allocation/bookings/book.html", {
-        "form": form, "mode": mode, "fresh_key": fresh_key, "earliest": earliest,
-        "max_hours": MAX_HOURS,
-    }, status=status)
+def _book_page(
+    request: HttpRequest, form: Any, mode: str, *, fresh_key: str, earliest: str | None = None, status: int = 200
+) -> HttpResponse:
+    return render(
+        request,
+        "allocation/bookings/book.html",
+        {
+            "form": form,
+            "mode": mode,
+            "fresh_key": fresh_key,
+            "earliest": earliest,
+            "max_hours": MAX_HOURS,
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -119,18 +129,29 @@ def booking_new(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             booking, created = booking_fixed_create(
-                actor=request.user, tenant=data["tenant"], inventory=data["inventory"],
-                starts_at=data["starts_at"], hours=data["hours"], chips=data["chips"],
-                idempotency_key=data["idempotency_key"] or None)
+                actor=request.user,
+                tenant=data["tenant"],
+                inventory=data["inventory"],
+                starts_at=data["starts_at"],
+                hours=data["hours"],
+                chips=data["chips"],
+                idempotency_key=data["idempotency_key"] or None,
+            )
         except NotAllowed as exc:
             raise PermissionDenied(str(exc)) from exc
         except ServiceError as exc:
             earliest = _fixed_error(form, exc)
         else:
             if created:
-                messages.success(request, _("Booked: %(chips)s chips for %(hours)s hours from %(start)s UTC.") % {
-                    "chips": f"{booking.chips:,}", "hours": booking.hours,
-                    "start": f"{booking.starts_at:%Y-%m-%d %H:00}"})
+                messages.success(
+                    request,
+                    _("Booked: %(chips)s chips for %(hours)s hours from %(start)s UTC.")
+                    % {
+                        "chips": f"{booking.chips:,}",
+                        "hours": booking.hours,
+                        "start": f"{booking.starts_at:%Y-%m-%d %H:00}",
+                    },
+                )
             return redirect("booking-detail", pk=booking.pk)
     # Nothing was stored under the old key; a fresh one keeps a retry with other values from clashing.
     return _book_page(request, form, "fixed", fresh_key=uuid.uuid4().hex, earliest=earliest)
@@ -141,26 +162,43 @@ def booking_new_flexible(request: HttpRequest) -> HttpResponse:
     """A flexible booking: queued as pending for the booking round."""
     if request.method != "POST":
         now = ledger.floor_hour(timezone.now())
-        form = FlexibleBookingForm(user=request.user, initial={
-            "earliest_start": now + timedelta(hours=1), "latest_end": now + timedelta(days=7, hours=1),
-            "hours": 8, "chips": 8})
+        form = FlexibleBookingForm(
+            user=request.user,
+            initial={
+                "earliest_start": now + timedelta(hours=1),
+                "latest_end": now + timedelta(days=7, hours=1),
+                "hours": 8,
+                "chips": 8,
+            },
+        )
         return _book_page(request, form, "flexible", fresh_key=form.initial["idempotency_key"])
     form = FlexibleBookingForm(request.POST, user=request.user)
     if form.is_valid():
         data = form.cleaned_data
         try:
             booking, created = booking_flexible_create(
-                actor=request.user, tenant=data["tenant"], eligible=list(data["eligible"]),
-                earliest_start=data["earliest_start"], latest_end=data["latest_end"], hours=data["hours"],
-                chips=data["chips"], idempotency_key=data["idempotency_key"] or None)
+                actor=request.user,
+                tenant=data["tenant"],
+                eligible=list(data["eligible"]),
+                earliest_start=data["earliest_start"],
+                latest_end=data["latest_end"],
+                hours=data["hours"],
+                chips=data["chips"],
+                idempotency_key=data["idempotency_key"] or None,
+            )
         except NotAllowed as exc:
             raise PermissionDenied(str(exc)) from exc
         except ServiceError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
             if created:
-                messages.success(request, _("Queued. The booking round places flexible bookings every few minutes, "
-                                            "fairest-first; this page shows where and when once it is placed."))
+                messages.success(
+                    request,
+                    _(
+                        "Queued. The booking round places flexible bookings every few minutes, "
+                        "fairest-first; this page shows where and when once it is placed."
+                    ),
+                )
             return redirect("booking-detail", pk=booking.pk)
     return _book_page(request, form, "flexible", fresh_key=uuid.uuid4().hex)
 
@@ -181,19 +219,36 @@ def booking_availability(request: HttpRequest) -> HttpResponse:
         free = selectors.free_chips(inventory=inventory, start=start, hours=shown)
         bars = timeline.strip_bars(free, start=start)
         short = sum(1 for f in free if chips and f < chips)
-        context.update({
-            "ready": True, "inventory": inventory, "start": start, "end": start + shown * ledger.HOUR,
-            "hours": shown, "chips": chips, "min_free": min(free), "max_free": max(free), "short_hours": short,
-            "bar_hours": bars[0].hours if bars else 1, "off_the_hour": start != starts_at,
-            "strip": timeline.render_strip_svg(
-                bars, chips=chips, ceiling=inventory.chips_in_service,
-                title=_("Free chips per hour on %(resource)s") % {
-                    "resource": f"{inventory.gigafactory.name} · {inventory.chip_type}"},
-                tip=_("{when}: {free} free")),
-            "timeline_url": reverse("resource-timeline", args=[inventory.gigafactory.slug, inventory.chip_type.slug])
-            + "?" + urlencode({"start": f"{start:%Y-%m-%d}",
-                              "days": str(max(1, min(TIMELINE_MAX_DAYS, shown // 24 + 2)))}),
-        })
+        context.update(
+            {
+                "ready": True,
+                "inventory": inventory,
+                "start": start,
+                "end": start + shown * ledger.HOUR,
+                "hours": shown,
+                "chips": chips,
+                "min_free": min(free),
+                "max_free": max(free),
+                "short_hours": short,
+                "bar_hours": bars[0].hours if bars else 1,
+                "off_the_hour": start != starts_at,
+                "strip": timeline.render_strip_svg(
+                    bars,
+                    chips=chips,
+                    ceiling=inventory.chips_in_service,
+                    title=_("Free chips per hour on %(resource)s")
+                    % {"resource": f"{inventory.gigafactory.name} · {inventory.chip_type}"},
+                    tip=_("{when}: {free} free"),
+                ),
+                "timeline_url": reverse(
+                    "resource-timeline", args=[inventory.gigafactory.slug, inventory.chip_type.slug]
+                )
+                + "?"
+                + urlencode(
+                    {"start": f"{start:%Y-%m-%d}", "days": str(max(1, min(TIMELINE_MAX_DAYS, shown // 24 + 2)))}
+                ),
+            }
+        )
         if chips and short and chips <= inventory.chips_in_service:
             context["earliest"] = selectors.earliest_fit(inventory=inventory, chips=chips, hours=shown, after=start)
         if chips:
@@ -203,8 +258,9 @@ def booking_availability(request: HttpRequest) -> HttpResponse:
                 period = selectors.period_at(start)
                 context["period"], context["checked_period"] = period, True
                 if period is not None:
-                    context["quota"] = selectors.quota_summary(tenant_id=tenant_id, period=period,
-                                                               inventory_id=inventory.pk)
+                    context["quota"] = selectors.quota_summary(
+                        tenant_id=tenant_id, period=period, inventory_id=inventory.pk
+                    )
     return render(request, "allocation/bookings/_availability.html", context)
 
 
@@ -216,9 +272,11 @@ def booking_list(request: HttpRequest) -> HttpResponse:
     filter_form = BookingFilterForm(request.GET or None)
     filters = filter_form.filters() if request.GET else {}
     # "My bookings": the user's own tenants' bookings, even for an operator who may see all.
-    bookings = selectors.bookings_visible_to(user=request.user).filter(
-        tenant__in=selectors.tenants_of(user=request.user).values("pk")).prefetch_related(
-        Prefetch("eligible", queryset=resources()))
+    bookings = (
+        selectors.bookings_visible_to(user=request.user)
+        .filter(tenant__in=selectors.tenants_of(user=request.user).values("pk"))
+        .prefetch_related(Prefetch("eligible", queryset=resources()))
+    )
     bookings = selectors.bookings_filtered(bookings, status=filters.get("status"), site=filters.get("site"))
     page = Paginator(bookings.order_by("-submitted_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
     tenants = list(selectors.tenants_of(user=request.user).order_by("name"))
@@ -229,32 +287,55 @@ def booking_list(request: HttpRequest) -> HttpResponse:
         tenant.fair_share = None if x is None else factor_text(x)  # type: ignore[attr-defined]
     querystring = urlencode([(k, str(v)) for k, v in request.GET.items() if k != "page" and v])
     grants = selectors.grants_of(tenant_ids=[t.pk for t in tenants]) if tenants else []
-    return render(request, "allocation/bookings/list.html", {
-        "page": page, "filter_form": filter_form, "querystring": querystring, "tenants": tenants, "grants": grants,
-        # Only the user's own tenants' bookings are listed, so a row asks only the state (no query per row).
-        "cancellable": policies.BOOKING_CANCELLABLE, "next": request.get_full_path(),
-    })
+    return render(
+        request,
+        "allocation/bookings/list.html",
+        {
+            "page": page,
+            "filter_form": filter_form,
+            "querystring": querystring,
+            "tenants": tenants,
+            "grants": grants,
+            # Only the user's own tenants' bookings are listed, so a row asks only the state (no query per row).
+            "cancellable": policies.BOOKING_CANCELLABLE,
+            "next": request.get_full_path(),
+        },
+    )
 
 
 @login_required
 def booking_detail(request: HttpRequest, pk: int) -> HttpResponse:
     booking = _get_visible(request, pk)
-    history = list(selectors.audit_visible_to(user=request.user).filter(
-        object_type="booking", object_id=str(booking.pk)).order_by("at", "id"))
+    history = list(
+        selectors.audit_visible_to(user=request.user)
+        .filter(object_type="booking", object_id=str(booking.pk))
+        .order_by("at", "id")
+    )
     for event in history:
         event.label = HISTORY_LABELS.get(event.action, event.action)  # type: ignore[attr-defined]
     timeline_url = None
     if booking.inventory is not None and booking.starts_at is not None:
         days = max(1, min(TIMELINE_MAX_DAYS, booking.hours // 24 + 2))
-        timeline_url = reverse("resource-timeline", args=[booking.inventory.gigafactory.slug,
-                                                          booking.inventory.chip_type.slug]) + "?" + urlencode(
-            {"start": f"{booking.starts_at - timedelta(days=1 if days > 2 else 0):%Y-%m-%d}", "days": str(days)})
-    return render(request, "allocation/bookings/detail.html", {
-        "booking": booking, "history": history, "timeline_url": timeline_url,
-        "eligible": booking.eligible.select_related("gigafactory", "chip_type").order_by(
-            "gigafactory__name", "chip_type__slug"),
-        "can_cancel": policies.can_cancel_booking(request.user, booking),
-    })
+        timeline_url = (
+            reverse("resource-timeline", args=[booking.inventory.gigafactory.slug, booking.inventory.chip_type.slug])
+            + "?"
+            + urlencode(
+                {"start": f"{booking.starts_at - timedelta(days=1 if days > 2 else 0):%Y-%m-%d}", "days": str(days)}
+            )
+        )
+    return render(
+        request,
+        "allocation/bookings/detail.html",
+        {
+            "booking": booking,
+            "history": history,
+            "timeline_url": timeline_url,
+            "eligible": booking.eligible.select_related("gigafactory", "chip_type").order_by(
+                "gigafactory__name", "chip_type__slug"
+            ),
+            "can_cancel": policies.can_cancel_booking(request.user, booking),
+        },
+    )
 
 
 @login_required
@@ -271,11 +352,14 @@ def booking_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _("Booking %(number)s cancelled; its unused hours went back to your quota.")
-                         % {"number": booking.pk})
+        messages.success(
+            request,
+            _("Booking %(number)s cancelled; its unused hours went back to your quota.") % {"number": booking.pk},
+        )
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(target)
     return redirect("booking-detail", pk=booking.pk)
 
@@ -307,39 +391,56 @@ def _timeline_window(params: Any) -> tuple[datetime, int, str | None]:
     return start, max(1, min(TIMELINE_MAX_DAYS, days)), error
 
 
-def timeline_chart(*, inventory: Inventory, start: datetime, days: int, own_tenant_ids: set[int],
-                   now: datetime | None = None) -> tuple[timeline.Chart, list[Booking]]:
+def timeline_chart(
+    *, inventory: Inventory, start: datetime, days: int, own_tenant_ids: set[int], now: datetime | None = None
+) -> tuple[timeline.Chart, list[Booking]]:
     """The chart of one resource (from the ledger, maintenance and placed bookings) and the viewer's bookings."""
     hours = days * 24
     rows = selectors.resource_timeline(inventory=inventory, start=start, hours=hours)
-    spans = [timeline.Span(s, e, chips, "own" if tenant_id in own_tenant_ids else kind)
-             for tenant_id, kind, chips, s, e in rows.spans]
-    order = [("own", _("Your bookings")),
-             *((kind, _("Others · %(kind)s") % {"kind": label}) for kind, label in TenantKind.choices)]
+    spans = [
+        timeline.Span(s, e, chips, "own" if tenant_id in own_tenant_ids else kind)
+        for tenant_id, kind, chips, s, e in rows.spans
+    ]
+    order = [
+        ("own", _("Your bookings")),
+        *((kind, _("Others · %(kind)s") % {"kind": label}) for kind, label in TenantKind.choices),
+    ]
     layers = timeline.hourly_layers(spans, start=start, hours=hours, order=order)
     windows = [timeline.Window(s, e, chips, reason) for chips, s, e, reason in rows.windows]
     chart = timeline.Chart(
-        title=_("%(resource)s from %(start)s UTC, %(days)s days") % {
-            "resource": f"{inventory.gigafactory.name} · {inventory.chip_type}", "start": f"{start:%Y-%m-%d %H:00}",
-            "days": days},
-        start=start, hours=hours, in_service=inventory.chips_in_service,
-        capacity=rows.capacity, layers=layers, maintenance=windows, now=now,
-        labels={"capacity": _("Capacity"), "maintenance": _("Maintenance"), "now": _("Now"), "chips": _("chips")})
-    own = list(rows.placed.filter(tenant_id__in=own_tenant_ids).select_related("tenant").order_by(
-        "starts_at", "pk")[:OWN_BOOKINGS_SHOWN + 1])
+        title=_("%(resource)s from %(start)s UTC, %(days)s days")
+        % {
+            "resource": f"{inventory.gigafactory.name} · {inventory.chip_type}",
+            "start": f"{start:%Y-%m-%d %H:00}",
+            "days": days,
+        },
+        start=start,
+        hours=hours,
+        in_service=inventory.chips_in_service,
+        capacity=rows.capacity,
+        layers=layers,
+        maintenance=windows,
+        now=now,
+        labels={"capacity": _("Capacity"), "maintenance": _("Maintenance"), "now": _("Now"), "chips": _("chips")},
+    )
+    own = list(
+        rows.placed.filter(tenant_id__in=own_tenant_ids)
+        .select_related("tenant")
+        .order_by("starts_at", "pk")[: OWN_BOOKINGS_SHOWN + 1]
+    )
     return chart, own
 
 
 @login_required
 def resource_timeline(request: HttpRequest, site: str, chip: str, fmt: str = "html") -> HttpResponse:
-    inventory = get_object_or_404(Inventory.objects.select_related("gigafactory", "chip_type"),
-                                  gigafactory__slug=site, chip_type__slug=chip)
+    inventory = get_object_or_404(
+        Inventory.objects.select_related("gigafactory", "chip_type"), gigafactory__slug=site, chip_type__slug=chip
+    )
     start, days, error = _timeline_window(request.GET)
     if error is not None and fmt == "svg":
         return HttpResponse(error, status=400, content_type="text/plain; charset=utf-8")
     own_ids = set(selectors.tenants_of(user=request.user).values_list("pk", flat=True))
-    chart, own = timeline_chart(inventory=inventory, start=start, days=days, own_tenant_ids=own_ids,
-                                now=timezone.now())
+    chart, own = timeline_chart(inventory=inventory, start=start, days=days, own_tenant_ids=own_ids, now=timezone.now())
     svg = timeline.render_timeline_svg(chart)
     if fmt == "svg":
         return HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
@@ -348,14 +449,27 @@ def resource_timeline(request: HttpRequest, site: str, chip: str, fmt: str = "ht
     def link(moved: datetime, span: int) -> str:
         return base + "?" + urlencode({"start": f"{moved:%Y-%m-%d}", "days": str(span)})
 
-    return render(request, "allocation/bookings/timeline.html", {
-        "inventory": inventory, "svg": svg, "start": start, "days": days, "own": own[:OWN_BOOKINGS_SHOWN],
-        "more_own": len(own) > OWN_BOOKINGS_SHOWN,
-        "end": start + timedelta(days=days), "last_day": start + timedelta(days=days) - ledger.HOUR,
-        "earlier": link(start - timedelta(days=days), days), "later": link(start + timedelta(days=days), days),
-        "spans": [(n, link(start, n)) for n in (1, 7, 30, 90)],
-        "svg_url": reverse("resource-timeline-svg", args=[site, chip]) + "?" + urlencode(
-            {"start": f"{start:%Y-%m-%d}", "days": str(days)}),
-        "book_url": reverse("booking-new") + "?" + urlencode({"resource": str(inventory.pk)}),
-        "resources": resources(), "error": error,
-    }, status=400 if error else 200)
+    return render(
+        request,
+        "allocation/bookings/timeline.html",
+        {
+            "inventory": inventory,
+            "svg": svg,
+            "start": start,
+            "days": days,
+            "own": own[:OWN_BOOKINGS_SHOWN],
+            "more_own": len(own) > OWN_BOOKINGS_SHOWN,
+            "end": start + timedelta(days=days),
+            "last_day": start + timedelta(days=days) - ledger.HOUR,
+            "earlier": link(start - timedelta(days=days), days),
+            "later": link(start + timedelta(days=days), days),
+            "spans": [(n, link(start, n)) for n in (1, 7, 30, 90)],
+            "svg_url": reverse("resource-timeline-svg", args=[site, chip])
+            + "?"
+            + urlencode({"start": f"{start:%Y-%m-%d}", "days": str(days)}),
+            "book_url": reverse("booking-new") + "?" + urlencode({"resource": str(inventory.pk)}),
+            "resources": resources(),
+            "error": error,
+        },
+        status=400 if error else 200,
+    )

@@ -80,9 +80,15 @@ def _plain(hours: float) -> float | int:
     return int(rounded) if rounded == int(rounded) else rounded
 
 
-def _review_page(request: HttpRequest, period: AllocationPeriod, *, query: QueryDict,
-                 bound: DecisionForm | None = None, bound_req: AllocationRequest | None = None,
-                 status: int = 200) -> HttpResponse:
+def _review_page(
+    request: HttpRequest,
+    period: AllocationPeriod,
+    *,
+    query: QueryDict,
+    bound: DecisionForm | None = None,
+    bound_req: AllocationRequest | None = None,
+    status: int = 200,
+) -> HttpResponse:
     """The queue as ``query`` (filters and page) selects it; a refused decision's form stays beside its request."""
     filter_form = ReviewFilterForm(query or None)
     queue = selectors.review_queue(period=period, filters=filter_form.filters())
@@ -90,10 +96,21 @@ def _review_page(request: HttpRequest, period: AllocationPeriod, *, query: Query
     requests = list(page)
     if bound_req is not None and all(req.pk != bound_req.pk for req in requests):
         requests.insert(0, bound_req)  # decided meanwhile or moved pages: the error must still show
-    rows = [(req, bound if bound_req is not None and req.pk == bound_req.pk else DecisionForm(
-        prefix=f"r{req.pk}", initial={"decision": DecisionForm.ACCEPT,
-                                      "accepted_normalized_hours": _plain(req.demand_normalized_hours)}))
-        for req in requests]
+    rows = [
+        (
+            req,
+            bound
+            if bound_req is not None and req.pk == bound_req.pk
+            else DecisionForm(
+                prefix=f"r{req.pk}",
+                initial={
+                    "decision": DecisionForm.ACCEPT,
+                    "accepted_normalized_hours": _plain(req.demand_normalized_hours),
+                },
+            ),
+        )
+        for req in requests
+    ]
     demand = selectors.demand_against_capacity(period=period)
     for row in demand:
         wanted = row["submitted"] + row["accepted"]
@@ -102,9 +119,17 @@ def _review_page(request: HttpRequest, period: AllocationPeriod, *, query: Query
     without_page = query.copy()
     without_page.pop("page", None)
     queue_url = reverse("review-queue", args=[period.slug])
-    context = {"period": period, "filter_form": filter_form, "page": page, "rows": rows, "demand": demand,
-               "querystring": without_page.urlencode(), "queue_url": queue_url, "refused": bound_req,
-               "back": f"{queue_url}?{query.urlencode()}" if query else queue_url}
+    context = {
+        "period": period,
+        "filter_form": filter_form,
+        "page": page,
+        "rows": rows,
+        "demand": demand,
+        "querystring": without_page.urlencode(),
+        "queue_url": queue_url,
+        "refused": bound_req,
+        "back": f"{queue_url}?{query.urlencode()}" if query else queue_url,
+    }
     return render(request, "allocation/committee/review.html", context, status=status)
 
 
@@ -116,8 +141,7 @@ def _back_to_queue(request: HttpRequest, period: AllocationPeriod) -> tuple[str,
     """
     queue_url = reverse("review-queue", args=[period.slug])
     back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return queue_url, QueryDict()
     parts = urlsplit(back)
     return back, QueryDict(parts.query) if parts.path == queue_url else QueryDict()
@@ -138,10 +162,14 @@ def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
         decision = form.cleaned_data["decision"]
         try:
             request_services.request_decide(
-                actor=request.user, request=obj, accept=decision != DecisionForm.REJECT,
+                actor=request.user,
+                request=obj,
+                accept=decision != DecisionForm.REJECT,
                 reason=form.cleaned_data["reason"],
-                accepted_normalized_hours=(form.cleaned_data["accepted_normalized_hours"]
-                                           if decision == DecisionForm.REDUCE else None))
+                accepted_normalized_hours=(
+                    form.cleaned_data["accepted_normalized_hours"] if decision == DecisionForm.REDUCE else None
+                ),
+            )
         except NotAllowed as exc:
             raise PermissionDenied(str(exc)) from exc
         except ServiceError as exc:
@@ -193,9 +221,14 @@ def _share_context(result: dict[str, Any]) -> dict[str, Any]:
 def _round_context(request: HttpRequest, rnd: AllocationRound) -> dict[str, Any]:
     committing = request.GET.get("committing") == "1" and rnd.status == RoundStatus.PREVIEW and not rnd.failure
     waiting = not rnd.failure and ((rnd.result is None and rnd.status == RoundStatus.PREVIEW) or committing)
-    context: dict[str, Any] = {"rnd": rnd, "period": rnd.period, "committing": committing, "waiting": waiting,
-                               "q": request.GET.get("q", "").strip(),
-                               "pulse": selectors.worker_pulse() if waiting else None}
+    context: dict[str, Any] = {
+        "rnd": rnd,
+        "period": rnd.period,
+        "committing": committing,
+        "waiting": waiting,
+        "q": request.GET.get("q", "").strip(),
+        "pulse": selectors.worker_pulse() if waiting else None,
+    }
     result = rnd.result
     if result:
         pool_name = {p["id"]: p["name"] for p in result["pools"]}
@@ -203,18 +236,34 @@ def _round_context(request: HttpRequest, rnd: AllocationRound) -> dict[str, Any]
         tenants = sorted(result["tenants"], key=lambda t: (-t["granted"], t["name"]))
         if context["q"]:
             tenants = [t for t in tenants if context["q"].lower() in t["name"].lower()]
-        shown = [{**t, "pool_name": pool_name.get(t["pool"], ""), "kind_label": TenantKind(t["kind"]).label,
-                  "ratio": t["granted"] / t["demand"] if t["demand"] else None}
-                 for t in tenants[:ROUND_TENANTS_SHOWN]]
-        context.update({
-            "result": result,
-            "pools": [{**p, "share": p["granted"] / granted if granted else 0.0} for p in result["pools"]],
-            "kinds": [{**k, "share": k["granted"] / granted if granted else 0.0,
-                       "ratio": k["granted"] / k["demand"] if k["demand"] else None}
-                      for k in result["kinds"] if k["demand"] or k["granted"]],
-            "tenants": shown, "tenants_total": len(tenants), "tenants_all": len(result["tenants"]),
-            **_share_context(result),
-        })
+        shown = [
+            {
+                **t,
+                "pool_name": pool_name.get(t["pool"], ""),
+                "kind_label": TenantKind(t["kind"]).label,
+                "ratio": t["granted"] / t["demand"] if t["demand"] else None,
+            }
+            for t in tenants[:ROUND_TENANTS_SHOWN]
+        ]
+        context.update(
+            {
+                "result": result,
+                "pools": [{**p, "share": p["granted"] / granted if granted else 0.0} for p in result["pools"]],
+                "kinds": [
+                    {
+                        **k,
+                        "share": k["granted"] / granted if granted else 0.0,
+                        "ratio": k["granted"] / k["demand"] if k["demand"] else None,
+                    }
+                    for k in result["kinds"]
+                    if k["demand"] or k["granted"]
+                ],
+                "tenants": shown,
+                "tenants_total": len(tenants),
+                "tenants_all": len(result["tenants"]),
+                **_share_context(result),
+            }
+        )
     # Grants already booked beyond this round's figure: committing keeps what was booked (overdrawn).
     context["overdrawn"] = (result or {}).get("overdrawn", [])
     return context
@@ -274,8 +323,11 @@ def _changes(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
     before = before if isinstance(before, dict) else {}
     after = after if isinstance(after, dict) else {}
     keys = list(dict.fromkeys([*before, *after]))
-    return [(k, before.get(k), after.get(k)) for k in keys
-            if before.get(k) != after.get(k) and not (k not in before and after.get(k) in (None, ""))]
+    return [
+        (k, before.get(k), after.get(k))
+        for k in keys
+        if before.get(k) != after.get(k) and not (k not in before and after.get(k) in (None, ""))
+    ]
 
 
 @login_required
@@ -294,6 +346,14 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     rows = [(event, _changes(event.before, event.after)) for event in page]
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "allocation/audit/list.html",
-                  {"form": form, "page": page, "rows": rows, "querystring": query.urlencode(),
-                   "perms_committee": policies.is_committee(request.user)})
+    return render(
+        request,
+        "allocation/audit/list.html",
+        {
+            "form": form,
+            "page": page,
+            "rows": rows,
+            "querystring": query.urlencode(),
+            "perms_committee": policies.is_committee(request.user),
+        },
+    )

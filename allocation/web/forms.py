@@ -37,7 +37,8 @@ def add_service_error(form: forms.Form, error: ServiceError) -> None:
 
 def open_periods() -> QuerySet[AllocationPeriod]:
     return AllocationPeriod.objects.filter(status=PeriodStatus.OPEN, request_deadline__gte=timezone.now()).order_by(
-        "starts_at")
+        "starts_at"
+    )
 
 
 class ChipTypeSelect(forms.Select):
@@ -60,26 +61,39 @@ class RequestContentForm(forms.Form):
     """What a tenant writes in a request; the same fields for a new draft and an edit."""
 
     title = forms.CharField(label=_("Title"), max_length=200, validators=[validate_text])
-    abstract = forms.CharField(label=_("Abstract"), widget=forms.Textarea(attrs={"rows": 3}), required=False,
-                               validators=[validate_text])
-    chip_type = ChipTypeField(label=_("Chip type of the demand"), queryset=ChipType.objects.order_by("slug"),
-                              widget=ChipTypeSelect)
+    abstract = forms.CharField(
+        label=_("Abstract"), widget=forms.Textarea(attrs={"rows": 3}), required=False, validators=[validate_text]
+    )
+    chip_type = ChipTypeField(
+        label=_("Chip type of the demand"), queryset=ChipType.objects.order_by("slug"), widget=ChipTypeSelect
+    )
     demand_gpu_hours = forms.FloatField(
         label=_("Demand (GPU-hours)"),
         widget=forms.NumberInput(attrs={"step": "any", "min": "0", "inputmode": "decimal"}),
     )
     eligible_sites = forms.ModelMultipleChoiceField(
-        label=_("Acceptable sites"), queryset=Gigafactory.objects.order_by("name"), required=False,
-        widget=forms.CheckboxSelectMultiple, help_text=_("None ticked: any site."),
+        label=_("Acceptable sites"),
+        queryset=Gigafactory.objects.order_by("name"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: any site."),
     )
     eligible_chip_types = forms.ModelMultipleChoiceField(
-        label=_("Acceptable chip types"), queryset=ChipType.objects.order_by("slug"), required=False,
-        widget=forms.CheckboxSelectMultiple, help_text=_("None ticked: any chip type."),
+        label=_("Acceptable chip types"),
+        queryset=ChipType.objects.order_by("slug"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: any chip type."),
     )
-    justification = forms.CharField(label=_("Justification"), widget=forms.Textarea(attrs={"rows": 4}),
-                                    required=False, validators=[validate_text])
-    expected_outputs = forms.CharField(label=_("Expected outputs"), widget=forms.Textarea(attrs={"rows": 3}),
-                                       required=False, validators=[validate_text])
+    justification = forms.CharField(
+        label=_("Justification"), widget=forms.Textarea(attrs={"rows": 4}), required=False, validators=[validate_text]
+    )
+    expected_outputs = forms.CharField(
+        label=_("Expected outputs"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        validators=[validate_text],
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -88,19 +102,27 @@ class RequestContentForm(forms.Form):
     def content(self) -> RequestContent:
         data = self.cleaned_data
         return content_from_ids(
-            title=data["title"], chip_type_id=data["chip_type"].pk, demand_gpu_hours=data["demand_gpu_hours"],
-            site_ids=[s.pk for s in data["eligible_sites"]], chip_type_ids=[c.pk for c in data["eligible_chip_types"]],
-            abstract=data["abstract"], justification=data["justification"],
+            title=data["title"],
+            chip_type_id=data["chip_type"].pk,
+            demand_gpu_hours=data["demand_gpu_hours"],
+            site_ids=[s.pk for s in data["eligible_sites"]],
+            chip_type_ids=[c.pk for c in data["eligible_chip_types"]],
+            abstract=data["abstract"],
+            justification=data["justification"],
             expected_outputs=data["expected_outputs"],
         )
 
     @staticmethod
     def initial_from(request: Any) -> dict[str, Any]:
         return {
-            "title": request.title, "abstract": request.abstract, "chip_type": request.chip_type_id,
-            "demand_gpu_hours": request.demand_gpu_hours, "eligible_sites": list(request.eligible_sites.all()),
+            "title": request.title,
+            "abstract": request.abstract,
+            "chip_type": request.chip_type_id,
+            "demand_gpu_hours": request.demand_gpu_hours,
+            "eligible_sites": list(request.eligible_sites.all()),
             "eligible_chip_types": list(request.eligible_chip_types.all()),
-            "justification": request.justification, "expected_outputs": request.expected_outputs,
+            "justification": request.justification,
+            "expected_outputs": request.expected_outputs,
         }
 
 
@@ -108,22 +130,24 @@ class RequestCreateForm(RequestContentForm):
     """A new draft: for which of the user's organisations, in which open period."""
 
     tenant: forms.ModelChoiceField[Tenant] = forms.ModelChoiceField(
-        label=_("Organisation"), queryset=None, empty_label=None)
+        label=_("Organisation"), queryset=None, empty_label=None
+    )
     period: forms.ModelChoiceField[AllocationPeriod] = forms.ModelChoiceField(
-        label=_("Allocation period"), queryset=None, empty_label=None)
+        label=_("Allocation period"), queryset=None, empty_label=None
+    )
     field_order = ["tenant", "period"]
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # self.fields holds this form's deep copies of the declared fields, typed as plain Field.
-        cast("forms.ModelChoiceField[Tenant]", self.fields["tenant"]).queryset = (
-            selectors.tenants_of(user=user).order_by("name"))
+        cast("forms.ModelChoiceField[Tenant]", self.fields["tenant"]).queryset = selectors.tenants_of(
+            user=user
+        ).order_by("name")
         cast("forms.ModelChoiceField[AllocationPeriod]", self.fields["period"]).queryset = open_periods()
 
 
 class NotificationForm(forms.Form):
-    email_enabled = forms.BooleanField(
-        label=_("E-mail me about requests, decisions and grants"), required=False)
+    email_enabled = forms.BooleanField(label=_("E-mail me about requests, decisions and grants"), required=False)
 
 
 class DecisionForm(forms.Form):
@@ -131,15 +155,18 @@ class DecisionForm(forms.Form):
 
     ACCEPT, REDUCE, REJECT = "accept", "reduce", "reject"
     decision = forms.ChoiceField(
-        label=_("Decision"), widget=forms.RadioSelect,
+        label=_("Decision"),
+        widget=forms.RadioSelect,
         choices=[(ACCEPT, _("Accept in full")), (REDUCE, _("Accept reduced")), (REJECT, _("Reject"))],
     )
     accepted_normalized_hours = forms.FloatField(
-        label=_("Accepted (normalized hours)"), required=False,
+        label=_("Accepted (normalized hours)"),
+        required=False,
         widget=forms.NumberInput(attrs={"step": "any", "min": "0"}),
     )
-    reason = forms.CharField(label=_("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                             validators=[validate_text])
+    reason = forms.CharField(
+        label=_("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 2}), validators=[validate_text]
+    )
 
     def clean(self) -> dict[str, Any]:
         super().clean()  # Form.clean() returns self.cleaned_data; the stubs type it Optional.
@@ -152,14 +179,16 @@ class DecisionForm(forms.Form):
 class ReviewFilterForm(forms.Form):
     """The review queue's GET filters; all optional."""
 
-    kind = forms.ChoiceField(label=_("Tenant kind"), required=False,
-                             choices=[("", _("Any kind")), *TenantKind.choices])
-    pool = forms.ModelChoiceField(label=_("Pool"), required=False, queryset=Pool.objects.all(),
-                                  empty_label=_("Any pool"))
-    chip_type = forms.ModelChoiceField(label=_("Chip type"), required=False,
-                                       queryset=ChipType.objects.order_by("slug"), empty_label=_("Any chip type"))
-    site = forms.ModelChoiceField(label=_("Site"), required=False, queryset=Gigafactory.objects.order_by("name"),
-                                  empty_label=_("Any site"))
+    kind = forms.ChoiceField(label=_("Tenant kind"), required=False, choices=[("", _("Any kind")), *TenantKind.choices])
+    pool = forms.ModelChoiceField(
+        label=_("Pool"), required=False, queryset=Pool.objects.all(), empty_label=_("Any pool")
+    )
+    chip_type = forms.ModelChoiceField(
+        label=_("Chip type"), required=False, queryset=ChipType.objects.order_by("slug"), empty_label=_("Any chip type")
+    )
+    site = forms.ModelChoiceField(
+        label=_("Site"), required=False, queryset=Gigafactory.objects.order_by("name"), empty_label=_("Any site")
+    )
 
     def filters(self) -> dict[str, Any]:
         if not self.is_valid():
@@ -181,4 +210,6 @@ class AuditFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["action"]).choices = [("", _("Any action")), *((a, a) for a in actions)]
         cast(forms.ChoiceField, self.fields["object_type"]).choices = [
-            ("", _("Any object")), *((t, t) for t in object_types)]
+            ("", _("Any object")),
+            *((t, t) for t in object_types),
+        ]

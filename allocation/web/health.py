@@ -66,7 +66,6 @@ def _broker() -> dict[str, Any]:
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {name: _check(name, fn) for name, fn in (("database", _database), ("cache", _cache),
-                                                       ("broker", _broker))}
+    checks = {name: _check(name, fn) for name, fn in (("database", _database), ("cache", _cache), ("broker", _broker))}
     ok = all(check["ok"] for check in checks.values())
     return JsonResponse({"status": "ok" if ok else "failing", "checks": checks}, status=200 if ok else 503)

@@ -37,8 +37,11 @@ def _operator(request: HttpRequest) -> None:
 
 def _told(request: HttpRequest, displaced: list[Booking]) -> None:
     if displaced:
-        messages.warning(request, _("Put at risk, their organisations told: %(bookings)s.")
-                         % {"bookings": ", ".join(f"#{b.pk}" for b in displaced)})
+        messages.warning(
+            request,
+            _("Put at risk, their organisations told: %(bookings)s.")
+            % {"bookings": ", ".join(f"#{b.pk}" for b in displaced)},
+        )
 
 
 def _windows(show_past: bool) -> Any:
@@ -55,8 +58,13 @@ def maintenance_list(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             window, displaced = maintenance.maintenance_announce(
-                actor=request.user, inventory=data["inventory"], chips=data["chips"], starts_at=data["starts_at"],
-                ends_at=data["ends_at"], reason=data["reason"])
+                actor=request.user,
+                inventory=data["inventory"],
+                chips=data["chips"],
+                starts_at=data["starts_at"],
+                ends_at=data["ends_at"],
+                reason=data["reason"],
+            )
         except NotAllowed as refused:
             raise PermissionDenied from refused
         except ServiceError as refused:
@@ -67,19 +75,28 @@ def maintenance_list(request: HttpRequest) -> HttpResponse:
             return redirect("maintenance-list")
     show_past = bool(request.GET.get("past"))
     page = Paginator(_windows(show_past), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "allocation/operations/maintenance_list.html", {
-        "form": form, "page": page, "show_past": show_past, "now": timezone.now(),
-        "querystring": "past=1" if show_past else "",
-        "at_risk": Booking.objects.filter(status=BookingStatus.AT_RISK).count(),
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "allocation/operations/maintenance_list.html",
+        {
+            "form": form,
+            "page": page,
+            "show_past": show_past,
+            "now": timezone.now(),
+            "querystring": "past=1" if show_past else "",
+            "at_risk": Booking.objects.filter(status=BookingStatus.AT_RISK).count(),
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required
 def maintenance_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One window: change its chips, times or reason, or end it."""
     _operator(request)
-    window = get_object_or_404(MaintenanceWindow.objects.select_related("inventory__gigafactory",
-                                                                        "inventory__chip_type"), pk=pk)
+    window = get_object_or_404(
+        MaintenanceWindow.objects.select_related("inventory__gigafactory", "inventory__chip_type"), pk=pk
+    )
     initial = {"chips": window.chips, "starts_at": window.starts_at, "ends_at": window.ends_at, "reason": window.reason}
     form = MaintenanceForm(request.POST or None, initial=initial, change=True)
     if request.method == "POST" and form.is_valid():
@@ -93,10 +110,17 @@ def maintenance_detail(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("Maintenance changed."))
             _told(request, displaced)
             return redirect("maintenance-detail", pk=window.pk)
-    return render(request, "allocation/operations/maintenance_detail.html", {
-        "window": window, "form": form, "running": window.starts_at <= timezone.now() < window.ends_at,
-        "over": window.ends_at <= timezone.now(),
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "allocation/operations/maintenance_detail.html",
+        {
+            "window": window,
+            "form": form,
+            "running": window.starts_at <= timezone.now() < window.ends_at,
+            "over": window.ends_at <= timezone.now(),
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required
@@ -121,8 +145,11 @@ def maintenance_end_view(request: HttpRequest, pk: int) -> HttpResponse:
 def at_risk_list(request: HttpRequest) -> HttpResponse:
     """Every booking at risk, oldest start first, each with re-confirm, move and cancel."""
     _operator(request)
-    bookings = Booking.objects.filter(status=BookingStatus.AT_RISK).select_related(
-        "tenant", "inventory__gigafactory", "inventory__chip_type", "period").order_by("starts_at", "pk")
+    bookings = (
+        Booking.objects.filter(status=BookingStatus.AT_RISK)
+        .select_related("tenant", "inventory__gigafactory", "inventory__chip_type", "period")
+        .order_by("starts_at", "pk")
+    )
     page = Paginator(bookings, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [(booking, MoveForm(booking=booking)) for booking in page]
     return render(request, "allocation/operations/at_risk.html", {"page": page, "rows": rows})
@@ -160,13 +187,16 @@ def at_risk_move(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Booking %(id)s: %(reason)s") % {"id": pk, "reason": errors})
         return redirect("at-risk-list")
     try:
-        moved = maintenance.booking_at_risk_move(actor=request.user, booking=booking, inventory=form.resource(),
-                                                 starts_at=form.cleaned_data["starts_at"])
+        moved = maintenance.booking_at_risk_move(
+            actor=request.user, booking=booking, inventory=form.resource(), starts_at=form.cleaned_data["starts_at"]
+        )
     except ServiceError as refused:
         return _refused(request, booking, refused)
-    messages.success(request, _("Booking %(id)s moved to %(resource)s from %(start)s UTC and confirmed; its "
-                                "organisation was told.") % {"id": pk, "resource": moved.inventory,
-                                                             "start": f"{moved.starts_at:%Y-%m-%d %H:00}"})
+    messages.success(
+        request,
+        _("Booking %(id)s moved to %(resource)s from %(start)s UTC and confirmed; its organisation was told.")
+        % {"id": pk, "resource": moved.inventory, "start": f"{moved.starts_at:%Y-%m-%d %H:00}"},
+    )
     return redirect("at-risk-list")
 
 

@@ -60,8 +60,13 @@ class TimelineEntry:
 
     @classmethod
     def of(cls, event: AuditEvent) -> TimelineEntry:
-        return cls(at=event.at, action=event.action, label=TIMELINE_LABELS.get(event.action, event.action),
-                   actor=event.actor, after=event.after)
+        return cls(
+            at=event.at,
+            action=event.action,
+            label=TIMELINE_LABELS.get(event.action, event.action),
+            actor=event.actor,
+            after=event.after,
+        )
 
 
 def _visible(request: HttpRequest, pk: int) -> AllocationRequest:
@@ -71,7 +76,8 @@ def _visible(request: HttpRequest, pk: int) -> AllocationRequest:
 @login_required
 def request_list(request: HttpRequest) -> HttpResponse:
     mine = selectors.requests_visible_to(user=request.user).filter(
-        tenant__in=selectors.tenants_of(user=request.user).values("pk"))
+        tenant__in=selectors.tenants_of(user=request.user).values("pk")
+    )
     page = Paginator(mine.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "allocation/requests/list.html", {"page": page})
 
@@ -82,8 +88,11 @@ def request_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             created = request_services.request_create(
-                actor=request.user, tenant=form.cleaned_data["tenant"], period=form.cleaned_data["period"],
-                content=form.content())
+                actor=request.user,
+                tenant=form.cleaned_data["tenant"],
+                period=form.cleaned_data["period"],
+                content=form.content(),
+            )
         except NotAllowed as exc:
             raise PermissionDenied(str(exc)) from exc
         except ServiceError as exc:
@@ -102,8 +111,9 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if obj.status != RequestStatus.DRAFT:
         messages.error(request, _("A request is read-only once it has been submitted."))
         return redirect("request-detail", pk=obj.pk)
-    form = RequestContentForm(request.POST if request.method == "POST" else None,
-                              initial=RequestContentForm.initial_from(obj))
+    form = RequestContentForm(
+        request.POST if request.method == "POST" else None, initial=RequestContentForm.initial_from(obj)
+    )
     if request.method == "POST" and form.is_valid():
         try:
             request_services.request_update(actor=request.user, request=obj, content=form.content())
@@ -121,20 +131,26 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     obj = _visible(request, pk)
     is_member = policies.is_member(request.user, obj.tenant_id)
-    timeline = [TimelineEntry.of(event) for event in selectors.audit_visible_to(user=request.user)
-                .filter(object_type="allocationrequest", object_id=str(obj.pk)).order_by("at", "id")]
+    timeline = [
+        TimelineEntry.of(event)
+        for event in selectors.audit_visible_to(user=request.user)
+        .filter(object_type="allocationrequest", object_id=str(obj.pk))
+        .order_by("at", "id")
+    ]
     context = {
         "req": obj,
         "sites": obj.eligible_sites.all(),
         "chip_types": obj.eligible_chip_types.all(),
         "timeline": timeline,
-        "quotas": selectors.quotas_visible_to(user=request.user).filter(request=obj).order_by(
-            "inventory__gigafactory__slug", "inventory__chip_type__slug"),
+        "quotas": selectors.quotas_visible_to(user=request.user)
+        .filter(request=obj)
+        .order_by("inventory__gigafactory__slug", "inventory__chip_type__slug"),
         "can_edit": policies.can_edit_request(request.user, obj),
         "can_submit": policies.can_submit_request(request.user, obj),
         # Why the buttons are missing, for the tenant's own members.
         "tenant_refusal": policies.tenant_refusal(obj.tenant)
-        if is_member and obj.status == RequestStatus.DRAFT and not policies.tenant_may_commit(obj.tenant) else "",
+        if is_member and obj.status == RequestStatus.DRAFT and not policies.tenant_may_commit(obj.tenant)
+        else "",
         "can_withdraw": policies.can_withdraw_request(request.user, obj),
     }
     return render(request, "allocation/requests/detail.html", context)
@@ -156,8 +172,9 @@ def _transition(request: HttpRequest, pk: int, service: object, done: str) -> Ht
 @login_required
 @require_POST
 def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
-    return _transition(request, pk, request_services.request_submit,
-                       _("Submitted. The allocation committee will review it."))
+    return _transition(
+        request, pk, request_services.request_submit, _("Submitted. The allocation committee will review it.")
+    )
 
 
 @login_required
@@ -170,19 +187,30 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and "revoke_api_tokens" in request.POST:
         revoked = tokens.api_tokens_revoke(actor=request.user)
-        messages.success(request, _("Your API tokens are revoked; your clients must log in again.") if revoked
-                         else _("You had no API token."))
+        messages.success(
+            request,
+            _("Your API tokens are revoked; your clients must log in again.")
+            if revoked
+            else _("You had no API token."),
+        )
         return redirect("settings")
     current = NotificationSettings.objects.filter(user=request.user).values_list("email_enabled", flat=True).first()
-    form = NotificationForm(request.POST if request.method == "POST" else None,
-                            initial={"email_enabled": current is not False})
+    form = NotificationForm(
+        request.POST if request.method == "POST" else None, initial={"email_enabled": current is not False}
+    )
     if request.method == "POST" and form.is_valid():
         enabled = form.cleaned_data["email_enabled"]
         notifications.email_preference_set(user=request.user, enabled=enabled)
-        messages.success(request, _("E-mail notifications are on.") if enabled
-                         else _("E-mail notifications are off."))
+        messages.success(request, _("E-mail notifications are on.") if enabled else _("E-mail notifications are off."))
         return redirect("settings")
     token = Token.objects.filter(user=request.user).first()
-    return render(request, "allocation/settings.html", {
-        "form": form, "api_token": token, "api_token_expires_at": tokens.token_expires_at(token) if token else None,
-        "api_token_expired": token is not None and tokens.token_is_expired(token)})
+    return render(
+        request,
+        "allocation/settings.html",
+        {
+            "form": form,
+            "api_token": token,
+            "api_token_expires_at": tokens.token_expires_at(token) if token else None,
+            "api_token_expired": token is not None and tokens.token_is_expired(token),
+        },
+    )

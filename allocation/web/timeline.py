@@ -81,8 +81,9 @@ class Window:
     reason: str = ""
 
 
-def hourly_layers(spans: Iterable[Span], *, start: datetime, hours: int,
-                  order: Sequence[tuple[str, str]]) -> list[Layer]:
+def hourly_layers(
+    spans: Iterable[Span], *, start: datetime, hours: int, order: Sequence[tuple[str, str]]
+) -> list[Layer]:
     """Chips per hour of each layer, in ``order`` (key, label); O(bookings + hours).
 
     A booking counts in every hour it overlaps; spans of unknown layers are
@@ -129,7 +130,7 @@ class Chart:
 def _bucket(values: Sequence[int], size: int, pick: Callable[[Sequence[int]], int]) -> list[int]:
     if size == 1:
         return list(values)
-    return [pick(values[i:i + size]) for i in range(0, len(values), size)]
+    return [pick(values[i : i + size]) for i in range(0, len(values), size)]
 
 
 def _step_path(values: Sequence[int], scale: float, *, closed: bool) -> str:
@@ -177,17 +178,23 @@ def render_timeline_svg(chart: Chart, *, width: int = 1040, plot_height: int = 2
 
     out: list[str] = []
     w = out.append
-    w(f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline-chart" viewBox="0 0 {width} {height}" '
-      f'width="{width}" height="{height}" role="img" aria-labelledby="tl-title" font-size="11" '
-      f'font-family="system-ui, DejaVu Sans, sans-serif">')
+    w(
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline-chart" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-labelledby="tl-title" font-size="11" '
+        f'font-family="system-ui, DejaVu Sans, sans-serif">'
+    )
     w(f'<title id="tl-title">{escape(chart.title)}</title>')
-    w('<defs><pattern id="tl-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
-      'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f3eadf"/>'
-      '<line x1="0" y1="0" x2="0" y2="6" stroke="#b07a1a" stroke-width="2"/></pattern></defs>')
-    w('<style>.tl-grid{stroke:#dfe4ee;stroke-width:1}.tl-axis{fill:#5d6b82}'
-      '.tl-own{fill:#0b4ea2}.tl-cap{fill:none;stroke:#1b2333;stroke-width:1.5}'
-      '.tl-now{stroke:#b3261e;stroke-width:1.5;stroke-dasharray:4 3}'
-      '.tl-mw{fill:#b07a1a;fill-opacity:.08}</style>')
+    w(
+        '<defs><pattern id="tl-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f3eadf"/>'
+        '<line x1="0" y1="0" x2="0" y2="6" stroke="#b07a1a" stroke-width="2"/></pattern></defs>'
+    )
+    w(
+        "<style>.tl-grid{stroke:#dfe4ee;stroke-width:1}.tl-axis{fill:#5d6b82}"
+        ".tl-own{fill:#0b4ea2}.tl-cap{fill:none;stroke:#1b2333;stroke-width:1.5}"
+        ".tl-now{stroke:#b3261e;stroke-width:1.5;stroke-dasharray:4 3}"
+        ".tl-mw{fill:#b07a1a;fill-opacity:.08}</style>"
+    )
 
     # Grid and y-axis labels (chips).
     w('<g class="tl-axis" text-anchor="end">')
@@ -207,26 +214,32 @@ def render_timeline_svg(chart: Chart, *, width: int = 1040, plot_height: int = 2
             continue
         x0 = left + (a - chart.start) / HOUR / bucket * sx
         x1 = left + (b - chart.start) / HOUR / bucket * sx
-        tip = f'{labels["maintenance"]}: {window.chips:,} {labels["chips"]}'
+        tip = f"{labels['maintenance']}: {window.chips:,} {labels['chips']}"
         if window.reason:
             tip += f" ({window.reason})"
-        w(f'<rect class="tl-mw" x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 1):.1f}" height="{plot_height}">'
-          f"<title>{escape(tip)}</title></rect>")
+        w(
+            f'<rect class="tl-mw" x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 1):.1f}" height="{plot_height}">'
+            f"<title>{escape(tip)}</title></rect>"
+        )
 
     # The plot in (column, thousandths) units; one transform instead of thousands of coordinates.
     w(f'<g transform="matrix({sx:.5f} 0 0 {-sy:.5f} {left} {top + plot_height})">')
     if capacity and min(capacity) < chart.in_service:
         # Chips taken out by maintenance: between the fleet in service and the capacity line.
         ys = round(chart.in_service * scale)
-        w(f'<path fill="url(#tl-hatch)" d="M0,{ys}H{columns}V{round(capacity[-1] * scale)}'
-          f'{_reverse_steps(capacity, scale)}Z"><title>{escape(labels["maintenance"])}</title></path>')
+        w(
+            f'<path fill="url(#tl-hatch)" d="M0,{ys}H{columns}V{round(capacity[-1] * scale)}'
+            f'{_reverse_steps(capacity, scale)}Z"><title>{escape(labels["maintenance"])}</title></path>'
+        )
     palette = layer_colours([layer.key for layer in chart.layers])
     for layer, total in reversed(list(zip(chart.layers, totals, strict=True))):
         css = ' class="tl-own"' if layer.key == "own" else f' fill="{palette[layer.key]}"'
         w(f'<path{css} d="{_step_path(total, scale, closed=True)}"><title>{escape(layer.label)}</title></path>')
     if capacity:
-        w(f'<path class="tl-cap" vector-effect="non-scaling-stroke" d="{_step_path(capacity, scale, closed=False)}">'
-          f'<title>{escape(labels["capacity"])}</title></path>')
+        w(
+            f'<path class="tl-cap" vector-effect="non-scaling-stroke" d="{_step_path(capacity, scale, closed=False)}">'
+            f"<title>{escape(labels['capacity'])}</title></path>"
+        )
     w("</g>")
 
     # The viewer's own bookings as a rug under the plot: visible even when they are a sliver of the fleet.
@@ -238,8 +251,10 @@ def render_timeline_svg(chart: Chart, *, width: int = 1040, plot_height: int = 2
             if value and run_start is None:
                 run_start = i
             elif not value and run_start is not None:
-                w(f'<rect class="tl-own" x="{left + run_start * sx:.1f}" y="{top + plot_height + 1}" '
-                  f'width="{max((i - run_start) * sx, 1):.1f}" height="4"/>')
+                w(
+                    f'<rect class="tl-own" x="{left + run_start * sx:.1f}" y="{top + plot_height + 1}" '
+                    f'width="{max((i - run_start) * sx, 1):.1f}" height="4"/>'
+                )
                 run_start = None
 
     # "Now".
@@ -249,8 +264,10 @@ def render_timeline_svg(chart: Chart, *, width: int = 1040, plot_height: int = 2
         w(f'<text x="{x + 3:.1f}" y="{top + 10}" fill="#b3261e" font-size="10">{escape(labels["now"])}</text>')
 
     # x-axis: days.
-    w(f'<line x1="{left}" x2="{left + plot_width}" y1="{top + plot_height}" y2="{top + plot_height}" '
-      f'stroke="#5d6b82"/>')
+    w(
+        f'<line x1="{left}" x2="{left + plot_width}" y1="{top + plot_height}" y2="{top + plot_height}" '
+        f'stroke="#5d6b82"/>'
+    )
     w('<g class="tl-axis" text-anchor="middle">')
     days = chart.hours / 24
     every = 1 if days <= 12 else 2 if days <= 24 else 3 if days <= 36 else 7
@@ -276,7 +293,8 @@ def render_timeline_svg(chart: Chart, *, width: int = 1040, plot_height: int = 2
 
     # Legend.
     items: list[tuple[str | None, str | None, str]] = [
-        ("tl-own" if layer.key == "own" else None, palette.get(layer.key), layer.label) for layer in chart.layers]
+        ("tl-own" if layer.key == "own" else None, palette.get(layer.key), layer.label) for layer in chart.layers
+    ]
     if chart.maintenance:
         items.append((None, "url(#tl-hatch)", labels["maintenance"]))
     legend_y = top + plot_height + 34
@@ -335,34 +353,48 @@ class Bar:
 def strip_bars(free: Sequence[int], *, start: datetime, max_bars: int = STRIP_MAX_BARS) -> list[Bar]:
     """Free chips per hour, in at most ``max_bars`` bars (a bar of several hours shows their minimum)."""
     size = max(1, math.ceil(len(free) / max_bars))
-    return [Bar(start + i * HOUR, min(size, len(free) - i), min(free[i:i + size])) for i in range(0, len(free), size)]
+    return [Bar(start + i * HOUR, min(size, len(free) - i), min(free[i : i + size])) for i in range(0, len(free), size)]
 
 
-def render_strip_svg(bars: Sequence[Bar], *, chips: int | None, ceiling: int, title: str,
-                     tip: str = "{when}: {free} free", width: int = 640, height: int = 64) -> str:
+def render_strip_svg(
+    bars: Sequence[Bar],
+    *,
+    chips: int | None,
+    ceiling: int,
+    title: str,
+    tip: str = "{when}: {free} free",
+    width: int = 640,
+    height: int = 64,
+) -> str:
     """Bars of free chips, red where the requested chips do not fit."""
     n = max(len(bars), 1)
     bar_width = width / n
     gap = 1 if bar_width >= 4 else 0
     ceiling = max(ceiling, 1, *(bar.free for bar in bars))
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="strip" viewBox="0 0 {width} {height}" '
-           f'preserveAspectRatio="none" role="img" aria-labelledby="strip-title">'
-           f'<title id="strip-title">{escape(title)}</title>'
-           f'<rect width="{width}" height="{height}" fill="#eceff4"/>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="strip" viewBox="0 0 {width} {height}" '
+        f'preserveAspectRatio="none" role="img" aria-labelledby="strip-title">'
+        f'<title id="strip-title">{escape(title)}</title>'
+        f'<rect width="{width}" height="{height}" fill="#eceff4"/>'
+    ]
     for i, bar in enumerate(bars):
         h = bar.free / ceiling * height
         short = chips is not None and not bar.fits(chips)
         when = f"{bar.start:%Y-%m-%d %H:00}" + (f" +{bar.hours} h" if bar.hours > 1 else "")
         label = tip.format(when=when, free=f"{bar.free:,}")
         y = height - h
-        out.append(f'<rect class="{"short" if short else "fits"}" x="{i * bar_width:.2f}" y="{y:.2f}" '
-                   f'width="{max(bar_width - gap, 0.5):.2f}" height="{max(h, 1.5 if short else 0):.2f}" '
-                   f'data-hour="{bar.start:%Y-%m-%dT%H:00Z}" data-free="{bar.free}">'
-                   f"<title>{escape(label)}</title></rect>")
+        out.append(
+            f'<rect class="{"short" if short else "fits"}" x="{i * bar_width:.2f}" y="{y:.2f}" '
+            f'width="{max(bar_width - gap, 0.5):.2f}" height="{max(h, 1.5 if short else 0):.2f}" '
+            f'data-hour="{bar.start:%Y-%m-%dT%H:00Z}" data-free="{bar.free}">'
+            f"<title>{escape(label)}</title></rect>"
+        )
     if chips is not None and 0 < chips <= ceiling:
         y = height - chips / ceiling * height
-        out.append(f'<line x1="0" x2="{width}" y1="{y:.2f}" y2="{y:.2f}" stroke="#1b2333" '
-                   f'stroke-dasharray="4 3" vector-effect="non-scaling-stroke">'
-                   f"<title>{escape(str(chips))}</title></line>")
+        out.append(
+            f'<line x1="0" x2="{width}" y1="{y:.2f}" y2="{y:.2f}" stroke="#1b2333" '
+            f'stroke-dasharray="4 3" vector-effect="non-scaling-stroke">'
+            f"<title>{escape(str(chips))}</title></line>"
+        )
     out.append("</svg>")
     return "".join(out)

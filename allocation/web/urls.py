@@ -48,6 +48,10 @@ urlpatterns = [
     path("operations/at-risk/<int:pk>/move/", maintenance.at_risk_move, name="at-risk-move"),
     path("operations/at-risk/<int:pk>/cancel/", maintenance.at_risk_cancel, name="at-risk-cancel"),
     path("resources/<slug:site>/<slug:chip>/timeline/", bookings.resource_timeline, name="resource-timeline"),
-    path("resources/<slug:site>/<slug:chip>/timeline.svg", bookings.resource_timeline, {"fmt": "svg"},
-         name="resource-timeline-svg"),
+    path(
+        "resources/<slug:site>/<slug:chip>/timeline.svg",
+        bookings.resource_timeline,
+        {"fmt": "svg"},
+        name="resource-timeline-svg",
+    ),
 ]

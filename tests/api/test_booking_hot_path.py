@@ -26,8 +26,14 @@ def iso(moment: datetime) -> str:
 
 
 def fixed(hour: int, **overrides: Any) -> dict[str, Any]:
-    return {"tenant": "aurora-lab", "resource": "lux/h100", "starts_at": iso(START + timedelta(hours=hour)),
-            "hours": 1, "chips": 10, **overrides}
+    return {
+        "tenant": "aurora-lab",
+        "resource": "lux/h100",
+        "starts_at": iso(START + timedelta(hours=hour)),
+        "hours": 1,
+        "chips": 10,
+        **overrides,
+    }
 
 
 def book(client: Any, body: dict[str, Any], status: int = 201, key: str | None = None) -> dict[str, Any]:
@@ -75,16 +81,22 @@ def test_one_statement_writes_what_the_general_path_writes(
     shifted = {"id", "starts_at", "ends_at", "idempotency_key", "submitted_at"}
     assert {k: v for k, v in fast.items() if k not in shifted} == {k: v for k, v in general.items() if k not in shifted}
     rows = {b["idempotency_key"]: b for b in Booking.objects.filter(idempotency_key__in=["fast", "general"]).values()}
-    assert {k: v for k, v in rows["fast"].items() if k not in shifted | {"request_fingerprint"}} == \
-        {k: v for k, v in rows["general"].items() if k not in shifted | {"request_fingerprint"}}
+    assert {k: v for k, v in rows["fast"].items() if k not in shifted | {"request_fingerprint"}} == {
+        k: v for k, v in rows["general"].items() if k not in shifted | {"request_fingerprint"}
+    }
     events = {e.object_id: e for e in AuditEvent.objects.filter(action="booking.confirmed")}
     by_path = {path: events[str(rows[path]["id"])] for path in ("fast", "general")}
     for path, event in by_path.items():
-        assert (event.object_type, event.tenant_id, event.actor_id, event.before) == \
-            ("booking", rows[path]["tenant_id"], alice.pk, None)
+        assert (event.object_type, event.tenant_id, event.actor_id, event.before) == (
+            "booking",
+            rows[path]["tenant_id"],
+            alice.pk,
+            None,
+        )
         assert event.after["starts_at"] == rows[path]["starts_at"].isoformat()
-    assert {k: v for k, v in by_path["fast"].after.items() if k not in shifted} == \
-        {k: v for k, v in by_path["general"].after.items() if k not in shifted}
+    assert {k: v for k, v in by_path["fast"].after.items() if k not in shifted} == {
+        k: v for k, v in by_path["general"].after.items() if k not in shifted
+    }
     held = dict(ResourceHour.objects.filter(inventory=funded.lux_h100, booked__gt=0).values_list("hour", "booked"))
     assert held == {START: 1, **{START + timedelta(hours=h): 10 for h in range(1, 7)}}
     assert QuotaBalance.objects.get(tenant__slug="aurora-lab").used == used_before + 2 * 30
@@ -120,8 +132,9 @@ def test_one_statement_takes_the_last_quota_and_leaves_a_refusal_to_the_general_
     assert refused["code"] == "quota"
     balance = QuotaBalance.objects.get(tenant__slug="aurora-lab")
     assert balance.used == balance.granted == 10_000
-    assert not ResourceHour.objects.filter(inventory=funded.lux_h100, hour=START + timedelta(hours=200),
-                                           booked__gt=0).exists()
+    assert not ResourceHour.objects.filter(
+        inventory=funded.lux_h100, hour=START + timedelta(hours=200), booked__gt=0
+    ).exists()
 
 
 @pytest.mark.django_db
@@ -132,6 +145,8 @@ def test_a_replay_and_a_reused_key_are_answered_as_before(postgres_only: None, f
     response = client.post(URL, fixed(1), format="json", HTTP_IDEMPOTENCY_KEY="run-7")
     assert response.status_code == 200 and response.json() == first and response["Idempotent-Replayed"] == "true"
     assert book(client, fixed(2), status=422, key="run-7")["error"]["code"] == "idempotency_mismatch"
-    assert dict(ResourceHour.objects.filter(booked__gt=0).values_list("hour", "booked")) == \
-        {START: 1, START + timedelta(hours=1): 10}
+    assert dict(ResourceHour.objects.filter(booked__gt=0).values_list("hour", "booked")) == {
+        START: 1,
+        START + timedelta(hours=1): 10,
+    }
     assert AuditEvent.objects.filter(action="booking.confirmed").count() == 2

@@ -27,8 +27,14 @@ def iso(moment: datetime) -> str:
 
 
 def fixed(**overrides: Any) -> dict[str, Any]:
-    return {"tenant": "aurora-lab", "resource": "lux/h100", "starts_at": iso(START), "hours": 10, "chips": 60,
-            **overrides}
+    return {
+        "tenant": "aurora-lab",
+        "resource": "lux/h100",
+        "starts_at": iso(START),
+        "hours": 10,
+        "chips": 60,
+        **overrides,
+    }
 
 
 def book(user: Any, body: dict[str, Any], *, key: str | None = None) -> Any:
@@ -76,12 +82,9 @@ def test_the_same_key_is_independent_per_tenant(funded: Any, alice: Any, mallory
     assert Booking.objects.count() == 2
 
 
-def test_capacity_refusal_is_a_409_with_the_earliest_start_that_fits(
-    funded: Any, alice: Any, mallory: Any
-) -> None:
+def test_capacity_refusal_is_a_409_with_the_earliest_start_that_fits(funded: Any, alice: Any, mallory: Any) -> None:
     assert book(alice, fixed()).status_code == 201
-    response = book(mallory, fixed(tenant="nimbus-ai", starts_at=iso(START + timedelta(hours=2)), hours=5,
-                                   chips=40))
+    response = book(mallory, fixed(tenant="nimbus-ai", starts_at=iso(START + timedelta(hours=2)), hours=5, chips=40))
     assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "capacity" and "capacity" in error["fields"]
@@ -103,24 +106,27 @@ def test_no_period_means_no_quota(funded: Any, alice: Any) -> None:
     assert response.status_code == 409 and response.json()["error"]["code"] == "quota"
 
 
-@pytest.mark.parametrize(("overrides", "field"), [
-    ({"resource": "lux/b200"}, "resource"),
-    ({"resource": "nonsense"}, "resource"),
-    ({"resource": None}, "resource"),
-    ({"starts_at": None}, "starts_at"),
-    ({"starts_at": "2027-01-08T09:30:00Z"}, "starts_at"),
-    ({"starts_at": "yesterday"}, "starts_at"),
-    ({"starts_at": "2020-01-01T00:00:00Z"}, "starts_at"),
-    ({"chips": 0}, "chips"),
-    ({"chips": "many"}, "chips"),
-    ({"chips": 91}, "chips"),
-    ({"hours": -1}, "hours"),
-    ({"hours": 100_000}, "hours"),
-    ({"hours": None}, "hours"),
-    ({"tenant": "nimbus-ai"}, "tenant"),
-    ({"tenant": "no-such-lab"}, "tenant"),
-    ({"kind": "weekly"}, "kind"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"resource": "lux/b200"}, "resource"),
+        ({"resource": "nonsense"}, "resource"),
+        ({"resource": None}, "resource"),
+        ({"starts_at": None}, "starts_at"),
+        ({"starts_at": "2027-01-08T09:30:00Z"}, "starts_at"),
+        ({"starts_at": "yesterday"}, "starts_at"),
+        ({"starts_at": "2020-01-01T00:00:00Z"}, "starts_at"),
+        ({"chips": 0}, "chips"),
+        ({"chips": "many"}, "chips"),
+        ({"chips": 91}, "chips"),
+        ({"hours": -1}, "hours"),
+        ({"hours": 100_000}, "hours"),
+        ({"hours": None}, "hours"),
+        ({"tenant": "nimbus-ai"}, "tenant"),
+        ({"tenant": "no-such-lab"}, "tenant"),
+        ({"kind": "weekly"}, "kind"),
+    ],
+)
 def test_bad_input_is_a_400_naming_the_field(funded: Any, alice: Any, overrides: dict, field: str) -> None:
     body = {k: v for k, v in fixed(**overrides).items() if v is not None}
     response = book(alice, body)
@@ -145,9 +151,15 @@ def test_an_overlong_idempotency_key_is_named(funded: Any, alice: Any) -> None:
 
 
 def test_flexible_booking_is_queued_with_its_eligible_resources(funded: Any, alice: Any) -> None:
-    body = {"kind": "flexible", "tenant": "aurora-lab", "hours": 4, "chips": 8,
-            "eligible": ["lux/h100", {"site": "muc"}, {"chip_type": "h100"}],
-            "earliest_start": iso(START), "latest_end": iso(START + timedelta(days=2))}
+    body = {
+        "kind": "flexible",
+        "tenant": "aurora-lab",
+        "hours": 4,
+        "chips": 8,
+        "eligible": ["lux/h100", {"site": "muc"}, {"chip_type": "h100"}],
+        "earliest_start": iso(START),
+        "latest_end": iso(START + timedelta(days=2)),
+    }
     response = book(alice, body, key="flex-1")
     assert response.status_code == 201, response.json()
     data = response.json()
@@ -159,22 +171,32 @@ def test_flexible_booking_is_queued_with_its_eligible_resources(funded: Any, ali
     assert not ResourceHour.objects.exists()  # nothing held until the round places it
 
 
-@pytest.mark.parametrize(("overrides", "field"), [
-    ({"eligible": None}, "eligible"),
-    ({"eligible": []}, "eligible"),
-    ({"eligible": ["lux/b200"]}, "eligible"),
-    ({"eligible": [{"site": "ber"}]}, "eligible"),
-    ({"eligible": [{"rack": "7"}]}, "eligible"),
-    ({"eligible": [42]}, "eligible"),
-    ({"earliest_start": None}, "earliest_start"),
-    ({"latest_end": None}, "latest_end"),
-    ({"latest_end": "2027-01-07T00:00:00Z"}, "latest_end"),
-    ({"hours": 49}, "hours"),
-    ({"chips": 2000}, "chips"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"eligible": None}, "eligible"),
+        ({"eligible": []}, "eligible"),
+        ({"eligible": ["lux/b200"]}, "eligible"),
+        ({"eligible": [{"site": "ber"}]}, "eligible"),
+        ({"eligible": [{"rack": "7"}]}, "eligible"),
+        ({"eligible": [42]}, "eligible"),
+        ({"earliest_start": None}, "earliest_start"),
+        ({"latest_end": None}, "latest_end"),
+        ({"latest_end": "2027-01-07T00:00:00Z"}, "latest_end"),
+        ({"hours": 49}, "hours"),
+        ({"chips": 2000}, "chips"),
+    ],
+)
 def test_bad_flexible_input_is_a_400_naming_the_field(funded: Any, alice: Any, overrides: dict, field: str) -> None:
-    body = {"kind": "flexible", "hours": 4, "chips": 8, "eligible": ["lux/h100"], "earliest_start": iso(START),
-            "latest_end": iso(START + timedelta(days=2)), **overrides}
+    body = {
+        "kind": "flexible",
+        "hours": 4,
+        "chips": 8,
+        "eligible": ["lux/h100"],
+        "earliest_start": iso(START),
+        "latest_end": iso(START + timedelta(days=2)),
+        **overrides,
+    }
     response = book(alice, {k: v for k, v in body.items() if v is not None})
     assert response.status_code == 400, response.json()
     assert field in response.json()["error"]["fields"]
@@ -195,8 +217,17 @@ def test_another_tenants_booking_is_a_404_and_absent_from_lists(funded: Any, ali
 def test_list_filters(funded: Any, alice: Any, bob: Any) -> None:
     a = book(alice, fixed(chips=10)).json()
     b = book(bob, fixed(resource="muc/b200", chips=2, starts_at=iso(START + timedelta(days=3)))).json()
-    flex = book(alice, {"kind": "flexible", "eligible": ["muc/h100"], "hours": 1, "chips": 1,
-                        "earliest_start": iso(START), "latest_end": iso(START + timedelta(days=1))}).json()
+    flex = book(
+        alice,
+        {
+            "kind": "flexible",
+            "eligible": ["muc/h100"],
+            "hours": 1,
+            "chips": 1,
+            "earliest_start": iso(START),
+            "latest_end": iso(START + timedelta(days=1)),
+        },
+    ).json()
     client = client_for(alice)
 
     def ids(**params: Any) -> set[int]:
@@ -253,8 +284,7 @@ def test_fair_share_lists_my_tenants_with_factor_and_decayed_usage(
     assert booking.ends_at is not None
     now = booking.ends_at  # the booking ran; the page is read as it ends
     monkeypatch.setattr("django.utils.timezone.now", lambda: now)
-    usage_records_report(actor=oscar, records=[{"record_id": "r1", "booking": booking.pk, "at": now,
-                                                "gpu_hours": 20}])
+    usage_records_report(actor=oscar, records=[{"record_id": "r1", "booking": booking.pk, "at": now, "gpu_hours": 20}])
     row = client_for(alice).get("/api/v1/fair-share/").json()["tenants"][0]
     assert row["decayed_usage_normalized_hours"] == pytest.approx(20.0, rel=1e-3)
     assert 0 < row["factor"] < 1
@@ -264,8 +294,15 @@ def test_fair_share_lists_my_tenants_with_factor_and_decayed_usage(
 
 def test_schema_documents_the_booking_endpoints(alice: Any) -> None:
     schema = client_for(alice).get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    for path in ("/api/v1/bookings/", "/api/v1/bookings/{id}/", "/api/v1/bookings/{id}/cancel/",
-                 "/api/v1/fair-share/", "/api/v1/resources/", "/api/v1/availability/", "/api/v1/usage-records/"):
+    for path in (
+        "/api/v1/bookings/",
+        "/api/v1/bookings/{id}/",
+        "/api/v1/bookings/{id}/cancel/",
+        "/api/v1/fair-share/",
+        "/api/v1/resources/",
+        "/api/v1/availability/",
+        "/api/v1/usage-records/",
+    ):
         assert path in schema["paths"], path
     post = schema["paths"]["/api/v1/bookings/"]["post"]
     assert {"201", "200", "409", "422"} <= set(post["responses"])
@@ -282,8 +319,14 @@ def test_extra_member_books_for_the_same_tenant(funded: Any, aurora: Any) -> Non
 def test_a_flexible_booking_placed_by_the_round_shows_its_slot(funded: Any, alice: Any) -> None:
     from allocation.services.booking_round import booking_round_run, booking_round_shards
 
-    body = {"kind": "flexible", "eligible": ["lux/h100"], "hours": 3, "chips": 30, "earliest_start": iso(START),
-            "latest_end": iso(START + timedelta(days=1))}
+    body = {
+        "kind": "flexible",
+        "eligible": ["lux/h100"],
+        "hours": 3,
+        "chips": 30,
+        "earliest_start": iso(START),
+        "latest_end": iso(START + timedelta(days=1)),
+    }
     booking_id = book(alice, body).json()["id"]
     now = START - timedelta(hours=1)
     booking_round_run(inventory_ids=booking_round_shards(now=now)[0], now=now)
@@ -297,8 +340,17 @@ def test_the_list_costs_a_bounded_number_of_queries(
 ) -> None:
     for i in range(12):
         book(alice, fixed(chips=1, hours=1, starts_at=iso(START + timedelta(hours=i))))
-        book(alice, {"kind": "flexible", "eligible": ["lux/h100", "muc/h100"], "hours": 1, "chips": 1,
-                     "earliest_start": iso(START), "latest_end": iso(START + timedelta(days=1))})
+        book(
+            alice,
+            {
+                "kind": "flexible",
+                "eligible": ["lux/h100", "muc/h100"],
+                "hours": 1,
+                "chips": 1,
+                "earliest_start": iso(START),
+                "latest_end": iso(START + timedelta(days=1)),
+            },
+        )
     client = client_for(alice)
     with django_assert_max_num_queries(8):
         assert client.get(URL).json()["count"] == 24

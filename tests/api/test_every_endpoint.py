@@ -32,9 +32,15 @@ PREFIX = "/api/v1/"
 START = datetime(2027, 1, 8, tzinfo=UTC)
 PERSONAS = ["alice", "bob", "carol", "oscar"]
 # What each router basename's ``{pk}`` names, to give detail routes a real object.
-KINDS: dict[str, Any] = {"period": AllocationPeriod, "allocation-request": AllocationRequest, "quota": Quota,
-                         "allocation-round": AllocationRound, "audit-event": AuditEvent, "booking": Booking,
-                         "usage-record": UsageRecord}
+KINDS: dict[str, Any] = {
+    "period": AllocationPeriod,
+    "allocation-request": AllocationRequest,
+    "quota": Quota,
+    "allocation-round": AllocationRound,
+    "audit-event": AuditEvent,
+    "booking": Booking,
+    "usage-record": UsageRecord,
+}
 
 
 def routes() -> list[tuple[str, URLPattern]]:
@@ -106,14 +112,18 @@ def test_every_get_route_renders_in_a_browser(world: None, persona: str, request
             assert response["Content-Type"].startswith("text/html"), (url, response["Content-Type"])
 
 
-@pytest.mark.parametrize(("persona", "url"), [
-    ("alice", "/api/v1/bookings/"),
-    ("alice", "/api/v1/allocation-requests/"),
-    ("carol", "/api/v1/allocation-rounds/"),
-    ("oscar", "/api/v1/usage-records/"),
-])
-def test_the_lists_of_the_issue_render_with_a_form_to_post(world: None, persona: str, url: str,
-                                                          request: pytest.FixtureRequest) -> None:
+@pytest.mark.parametrize(
+    ("persona", "url"),
+    [
+        ("alice", "/api/v1/bookings/"),
+        ("alice", "/api/v1/allocation-requests/"),
+        ("carol", "/api/v1/allocation-rounds/"),
+        ("oscar", "/api/v1/usage-records/"),
+    ],
+)
+def test_the_lists_of_the_issue_render_with_a_form_to_post(
+    world: None, persona: str, url: str, request: pytest.FixtureRequest
+) -> None:
     response = client_for(request.getfixturevalue(persona)).get(url, HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     html = response.content.decode()

@@ -19,10 +19,16 @@ from tests.api import client_for, request_body
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 BOOKINGS = "/api/v1/bookings/"
 REQUESTS = "/api/v1/allocation-requests/"
-FIXED = {"tenant": "aurora-lab", "resource": "lux/h100", "starts_at": "2027-01-08T09:00:00Z", "hours": 2,
-         "chips": 4}
-FLEXIBLE = {"kind": "flexible", "tenant": "aurora-lab", "eligible": ["lux/h100"], "hours": 2, "chips": 4,
-            "earliest_start": "2027-01-08T00:00:00Z", "latest_end": "2027-01-09T00:00:00Z"}
+FIXED = {"tenant": "aurora-lab", "resource": "lux/h100", "starts_at": "2027-01-08T09:00:00Z", "hours": 2, "chips": 4}
+FLEXIBLE = {
+    "kind": "flexible",
+    "tenant": "aurora-lab",
+    "eligible": ["lux/h100"],
+    "hours": 2,
+    "chips": 4,
+    "earliest_start": "2027-01-08T00:00:00Z",
+    "latest_end": "2027-01-09T00:00:00Z",
+}
 
 
 def refused(response: Any, field: str) -> dict[str, Any]:
@@ -33,12 +39,15 @@ def refused(response: Any, field: str) -> dict[str, Any]:
     return error
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("tenant", "aurora\x00lab"),
-    ("resource", "lux/h1\x0000"),
-    ("site", "l\x00ux"),
-    ("chip_type", "h\x00100"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tenant", "aurora\x00lab"),
+        ("resource", "lux/h1\x0000"),
+        ("site", "l\x00ux"),
+        ("chip_type", "h\x00100"),
+    ],
+)
 def test_a_nul_byte_in_a_booking_is_a_400_naming_the_field(funded: Any, alice: Any, field: str, value: str) -> None:
     body = {**FIXED, field: value}
     if field in ("site", "chip_type"):
@@ -60,19 +69,23 @@ def test_a_nul_byte_in_the_idempotency_key_is_a_400(funded: Any, alice: Any) -> 
     assert not Booking.objects.exists()
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("title", "A 7B run\x00"),
-    ("abstract", "Open weights\x00"),
-    ("justification", "esc \x1b[31m red"),
-    ("expected_outputs", "bell \x07"),
-    ("tenant", "aurora-lab\x00"),
-    ("period", "2027-q1\x00"),
-    ("chip_type", "h100\x00"),
-    ("eligible_sites", ["muc", "lu\x00x"]),
-    ("eligible_chip_types", ["\x00"]),
-])
-def test_control_characters_in_a_request_are_a_400_naming_the_field(funded: Any, bob: Any, field: str,
-                                                                    value: Any) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("title", "A 7B run\x00"),
+        ("abstract", "Open weights\x00"),
+        ("justification", "esc \x1b[31m red"),
+        ("expected_outputs", "bell \x07"),
+        ("tenant", "aurora-lab\x00"),
+        ("period", "2027-q1\x00"),
+        ("chip_type", "h100\x00"),
+        ("eligible_sites", ["muc", "lu\x00x"]),
+        ("eligible_chip_types", ["\x00"]),
+    ],
+)
+def test_control_characters_in_a_request_are_a_400_naming_the_field(
+    funded: Any, bob: Any, field: str, value: Any
+) -> None:
     response = client_for(bob).post(REQUESTS, request_body(**{field: value}), format="json")
     error = refused(response, field if not isinstance(value, list) else f"{field}[{len(value) - 1}]")
     assert "control character" in error["message"]
@@ -94,17 +107,21 @@ def test_a_control_character_in_a_form_encoded_body_is_a_400(funded: Any, bob: A
     refused(client_for(bob).post(REQUESTS, body, format="multipart"), "title")
 
 
-@pytest.mark.parametrize(("url", "param"), [
-    ("/api/v1/audit-events/", "until"),
-    ("/api/v1/audit-events/", "since"),
-    ("/api/v1/bookings/", "starts_before"),
-    ("/api/v1/bookings/", "starts_after"),
-    ("/api/v1/usage-records/", "until"),
-    ("/api/v1/usage-records/", "since"),
-])
+@pytest.mark.parametrize(
+    ("url", "param"),
+    [
+        ("/api/v1/audit-events/", "until"),
+        ("/api/v1/audit-events/", "since"),
+        ("/api/v1/bookings/", "starts_before"),
+        ("/api/v1/bookings/", "starts_after"),
+        ("/api/v1/usage-records/", "until"),
+        ("/api/v1/usage-records/", "since"),
+    ],
+)
 @pytest.mark.parametrize("value", ["1877-01-31T01:48:25-18:38", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00Z"])
-def test_a_date_filter_outside_the_calendar_is_a_400_naming_it(funded: Any, carol: Any, oscar: Any, url: str,
-                                                             param: str, value: str) -> None:
+def test_a_date_filter_outside_the_calendar_is_a_400_naming_it(
+    funded: Any, carol: Any, oscar: Any, url: str, param: str, value: str
+) -> None:
     error = refused(client_for(oscar if "usage" in url else carol).get(url, {param: value}), param)
     assert "2000-01-01" in error["message"] and "2100-01-01" in error["message"]
 
@@ -115,31 +132,38 @@ def test_a_date_filter_with_an_unusual_but_real_offset_is_read_in_utc(funded: An
     assert response.status_code == 200, response.json()
 
 
-@pytest.mark.parametrize("starts_at", ["9999-12-31T23:00:00Z", "2100-01-01T00:00:00Z", "0001-01-01T00:00:00Z",
-                                       "9999-12-31T23:59:59-23:59"])
-def test_a_booking_at_the_end_of_the_calendar_is_a_400_naming_starts_at(funded: Any, alice: Any,
-                                                                        starts_at: str) -> None:
+@pytest.mark.parametrize(
+    "starts_at", ["9999-12-31T23:00:00Z", "2100-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59"]
+)
+def test_a_booking_at_the_end_of_the_calendar_is_a_400_naming_starts_at(
+    funded: Any, alice: Any, starts_at: str
+) -> None:
     error = refused(client_for(alice).post(BOOKINGS, {**FIXED, "starts_at": starts_at}, format="json"), "starts_at")
     assert "2000-01-01" in error["message"]
     assert not Booking.objects.exists()
 
 
-@pytest.mark.parametrize(("field", "value"), [("earliest_start", "9999-12-30T00:00:00Z"),
-                                              ("latest_end", "9999-12-31T00:00:00Z")])
+@pytest.mark.parametrize(
+    ("field", "value"), [("earliest_start", "9999-12-30T00:00:00Z"), ("latest_end", "9999-12-31T00:00:00Z")]
+)
 def test_a_flexible_window_in_year_9999_is_refused(funded: Any, alice: Any, field: str, value: str) -> None:
     body = {**FLEXIBLE, "earliest_start": "9999-12-29T00:00:00Z", "latest_end": "9999-12-31T00:00:00Z"}
     refused(client_for(alice).post(BOOKINGS, body, format="json"), field)
     assert not Booking.objects.exists()
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"start": "9999-12-31T23:00:00Z"}, "start"),
-    ({"start": "9999-12-31T23:00:00Z", "hours": 744}, "start"),
-    ({"start": "2027-01-01T00:00:00Z", "end": "9999-12-31T23:59:59Z"}, "end"),
-    ({"start": "1999-12-31T23:00:00Z"}, "start"),
-])
-def test_availability_at_the_end_of_the_calendar_is_a_400(funded: Any, alice: Any, params: dict[str, Any],
-                                                          field: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"start": "9999-12-31T23:00:00Z"}, "start"),
+        ({"start": "9999-12-31T23:00:00Z", "hours": 744}, "start"),
+        ({"start": "2027-01-01T00:00:00Z", "end": "9999-12-31T23:59:59Z"}, "end"),
+        ({"start": "1999-12-31T23:00:00Z"}, "start"),
+    ],
+)
+def test_availability_at_the_end_of_the_calendar_is_a_400(
+    funded: Any, alice: Any, params: dict[str, Any], field: str
+) -> None:
     refused(client_for(alice).get("/api/v1/availability/", {"resource": "lux/h100", **params}), field)
 
 
@@ -161,22 +185,33 @@ def test_a_period_named_by_unusual_digits_is_no_period(funded: Any, bob: Any, ca
     refused(client_for(carol).post("/api/v1/allocation-rounds/", {"period": period}, format="json"), "period")
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("starts_at", "9999-12-31T23:00:00Z"),
-    ("ends_at", "9999-12-31T23:59:59+00:00"),
-    ("starts_at", "1877-01-31T01:48:25-18:38"),
-])
-def test_maintenance_outside_the_calendar_is_a_400_naming_the_field(funded: Any, oscar: Any, field: str,
-                                                                     value: str) -> None:
-    body = {"resource": "lux/h100", "chips": 10, "starts_at": "2027-01-08T00:00:00Z",
-            "ends_at": "2027-01-08T03:00:00Z", field: value}
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("starts_at", "9999-12-31T23:00:00Z"),
+        ("ends_at", "9999-12-31T23:59:59+00:00"),
+        ("starts_at", "1877-01-31T01:48:25-18:38"),
+    ],
+)
+def test_maintenance_outside_the_calendar_is_a_400_naming_the_field(
+    funded: Any, oscar: Any, field: str, value: str
+) -> None:
+    body = {
+        "resource": "lux/h100",
+        "chips": 10,
+        "starts_at": "2027-01-08T00:00:00Z",
+        "ends_at": "2027-01-08T03:00:00Z",
+        field: value,
+    }
     refused(client_for(oscar).post("/api/v1/maintenance-windows/", body, format="json"), field)
     assert not MaintenanceWindow.objects.exists()
 
 
 def test_a_move_to_the_end_of_the_calendar_is_a_400_naming_starts_at(funded: Any, oscar: Any) -> None:
-    refused(client_for(oscar).post("/api/v1/bookings/1/move/", {"starts_at": "9999-12-31T23:00:00Z"},
-                                   format="json"), "starts_at")
+    refused(
+        client_for(oscar).post("/api/v1/bookings/1/move/", {"starts_at": "9999-12-31T23:00:00Z"}, format="json"),
+        "starts_at",
+    )
 
 
 def test_maintenance_from_the_admin_or_a_command_outside_the_calendar_is_refused_naming_the_field(
@@ -188,7 +223,12 @@ def test_maintenance_from_the_admin_or_a_command_outside_the_calendar_is_refused
     from allocation.services.maintenance import maintenance_announce
 
     with pytest.raises(ServiceError) as outside:
-        maintenance_announce(actor=oscar, inventory=funded.lux_h100, chips=1,
-                             starts_at=datetime(2027, 1, 8, tzinfo=UTC), ends_at=datetime(9999, 12, 31, tzinfo=UTC))
+        maintenance_announce(
+            actor=oscar,
+            inventory=funded.lux_h100,
+            chips=1,
+            starts_at=datetime(2027, 1, 8, tzinfo=UTC),
+            ends_at=datetime(9999, 12, 31, tzinfo=UTC),
+        )
     assert outside.value.field == "ends_at"
     assert not MaintenanceWindow.objects.exists()

@@ -35,8 +35,9 @@ class Create:
 
 
 def usage_batch(booking: Booking, gpu_hours: float) -> dict[str, Any]:
-    return {"records": [{"record_id": "muc-7", "booking": booking.pk, "at": "2027-01-08T01:00:00Z",
-                         "gpu_hours": gpu_hours}]}
+    return {
+        "records": [{"record_id": "muc-7", "booking": booking.pk, "at": "2027-01-08T01:00:00Z", "gpu_hours": gpu_hours}]
+    }
 
 
 @pytest.fixture
@@ -45,25 +46,39 @@ def creates(
 ) -> dict[str, Callable[[], Create]]:
     def usage() -> Create:
         grant(catalogue, aurora, carol, 10_000, catalogue.muc_b200)
-        booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.muc_b200, starts_at=START,
-                                          hours=2, chips=4)
+        booking, _ = booking_fixed_create(
+            actor=alice, tenant=aurora, inventory=catalogue.muc_b200, starts_at=START, hours=2, chips=4
+        )
         # Usage is reported for a booking that has run: the clock moves past it.
         monkeypatch.setattr("django.utils.timezone.now", lambda: START + timedelta(hours=3))
-        return Create("/api/v1/usage-records/", oscar, usage_batch(booking, 8), usage_batch(booking, 7),
-                      UsageRecord, 201)
+        return Create(
+            "/api/v1/usage-records/", oscar, usage_batch(booking, 8), usage_batch(booking, 7), UsageRecord, 201
+        )
 
     def booking() -> Create:
         grant(catalogue, aurora, carol, 10_000, catalogue.lux_h100)
-        body = {"tenant": "aurora-lab", "resource": "lux/h100", "starts_at": "2027-01-08T09:00:00Z", "hours": 2,
-                "chips": 10}
+        body = {
+            "tenant": "aurora-lab",
+            "resource": "lux/h100",
+            "starts_at": "2027-01-08T09:00:00Z",
+            "hours": 2,
+            "chips": 10,
+        }
         return Create("/api/v1/bookings/", alice, body, {**body, "chips": 11}, Booking, 201)
 
     return {
-        "allocation-request": lambda: Create("/api/v1/allocation-requests/", alice, request_body(),
-                                             request_body(title="Another idea"), AllocationRequest, 201),
+        "allocation-request": lambda: Create(
+            "/api/v1/allocation-requests/",
+            alice,
+            request_body(),
+            request_body(title="Another idea"),
+            AllocationRequest,
+            201,
+        ),
         "usage-batch": usage,
-        "round-preview": lambda: Create("/api/v1/allocation-rounds/", carol, {"period": "2027-q1"},
-                                        {"period": "2027-q2"}, AllocationRound, 202),
+        "round-preview": lambda: Create(
+            "/api/v1/allocation-rounds/", carol, {"period": "2027-q1"}, {"period": "2027-q2"}, AllocationRound, 202
+        ),
         "booking": booking,
     }
 

@@ -57,8 +57,10 @@ def test_thirty_wrong_passwords_then_the_right_one_is_throttled(alice: Any) -> N
 
 def test_a_login_from_no_address_is_counted_not_a_500(alice: Any) -> None:
     """Some servers (a Unix socket) give no client address: such logins share one count."""
-    answers = [APIClient().post(URL, {"username": f"nobody-{i}", "password": "x"}, REMOTE_ADDR=None).status_code
-               for i in range(21)]
+    answers = [
+        APIClient().post(URL, {"username": f"nobody-{i}", "password": "x"}, REMOTE_ADDR=None).status_code
+        for i in range(21)
+    ]
 
     assert set(answers) == {400, 429}, answers
 
@@ -137,8 +139,11 @@ def test_the_time_to_live_comes_from_the_settings(alice: Any, settings: Any) -> 
 
 
 def test_a_stale_token_sent_along_does_not_block_a_login(alice: Any) -> None:
-    response = APIClient().post(URL, {"username": "alice", "password": PASSWORD},
-                                HTTP_AUTHORIZATION="Token 0000000000000000000000000000000000000000")
+    response = APIClient().post(
+        URL,
+        {"username": "alice", "password": PASSWORD},
+        HTTP_AUTHORIZATION="Token 0000000000000000000000000000000000000000",
+    )
     assert response.status_code == 200
 
 

@@ -49,8 +49,9 @@ def postgres_only() -> None:
 @pytest.fixture
 def known_ids(world: None) -> list[int]:
     """The ids of the objects ``world`` made, so generated ids sometimes name real ones."""
-    return sorted({*Booking.objects.values_list("pk", flat=True),
-                   *AllocationRequest.objects.values_list("pk", flat=True)})
+    return sorted(
+        {*Booking.objects.values_list("pk", flat=True), *AllocationRequest.objects.values_list("pk", flat=True)}
+    )
 
 
 @pytest.fixture
@@ -73,19 +74,27 @@ def schema(known_ids: list[int]) -> Iterator[Any]:
 
 
 @pytest.mark.parametrize("persona", ["alice", "bob", "carol", "oscar"])
-def test_no_generated_request_gets_a_server_error(persona: str, known_ids: list[int], schema: Any,
-                                                  request: pytest.FixtureRequest) -> None:
+def test_no_generated_request_gets_a_server_error(
+    persona: str, known_ids: list[int], schema: Any, request: pytest.FixtureRequest
+) -> None:
     user = request.getfixturevalue(persona)
     token, _ = Token.objects.get_or_create(user=user)
     headers = {"Authorization": f"Token {token.key}"}
     failures: list[str] = []
     for result in schema.get_all_operations():
         operation = result.ok()
-        strategy = st.one_of(operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-                             operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+        strategy = st.one_of(
+            operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+            operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+        )
 
-        @settings(max_examples=EXAMPLES_PER_OPERATION, derandomize=True, database=None, deadline=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=strategy, data=st.data())
         def check(case: Any, data: st.DataObject) -> None:
             if case.path_parameters and "id" in case.path_parameters:
@@ -100,8 +109,10 @@ def test_no_generated_request_gets_a_server_error(persona: str, known_ids: list[
             except Exception as exc:  # the WSGI transport re-raises what the application raised
                 status = f"{type(exc).__name__}: {exc}"
             if not isinstance(status, int) or status >= 500:
-                failures.append(f"{status} {case.method} {case.formatted_path} query={case.query!r} "
-                                f"body={case.body!r} headers={case.headers!r}")
+                failures.append(
+                    f"{status} {case.method} {case.formatted_path} query={case.query!r} "
+                    f"body={case.body!r} headers={case.headers!r}"
+                )
 
         check()
     assert not failures, f"{len(failures)} server errors:\n" + "\n".join(failures[:40])

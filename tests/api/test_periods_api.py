@@ -23,9 +23,14 @@ HOURS = 90 * 24  # the catalogue's 2027 Q1
 
 def later_period(slug: str, catalogue: Any, *, status: str = "open", quarters: int = 1) -> AllocationPeriod:
     start = catalogue.period.starts_at + timedelta(days=91 * quarters)
-    return AllocationPeriod.objects.create(name=slug.upper(), slug=slug, starts_at=start,
-                                           ends_at=start + timedelta(days=90),
-                                           request_deadline=start - timedelta(days=7), status=status)
+    return AllocationPeriod.objects.create(
+        name=slug.upper(),
+        slug=slug,
+        starts_at=start,
+        ends_at=start + timedelta(days=90),
+        request_deadline=start - timedelta(days=7),
+        status=status,
+    )
 
 
 def test_every_user_lists_periods_newest_first(alice: Any, mallory: Any, catalogue: Any) -> None:
@@ -36,9 +41,14 @@ def test_every_user_lists_periods_newest_first(alice: Any, mallory: Any, catalog
         assert [p["slug"] for p in body["results"]] == ["2027-q2", "2027-q1"]
         first = body["results"][1]
         assert first == {
-            "id": catalogue.period.pk, "slug": "2027-q1", "name": "2027 Q1",
-            "starts_at": "2027-01-01T00:00:00Z", "ends_at": "2027-04-01T00:00:00Z",
-            "request_deadline": "2026-12-25T00:00:00Z", "status": "open", "hours": HOURS,
+            "id": catalogue.period.pk,
+            "slug": "2027-q1",
+            "name": "2027 Q1",
+            "starts_at": "2027-01-01T00:00:00Z",
+            "ends_at": "2027-04-01T00:00:00Z",
+            "request_deadline": "2026-12-25T00:00:00Z",
+            "status": "open",
+            "hours": HOURS,
         }
 
 
@@ -68,8 +78,9 @@ def test_detail_shows_capacity_per_resource_by_slug_or_id(alice: Any, catalogue:
 
 def test_maintenance_takes_chip_hours_out(alice: Any, catalogue: Any) -> None:
     start = catalogue.period.starts_at + timedelta(days=10)
-    MaintenanceWindow.objects.create(inventory=catalogue.muc_b200, chips=100, starts_at=start,
-                                     ends_at=start + timedelta(hours=24), reason="Firmware")
+    MaintenanceWindow.objects.create(
+        inventory=catalogue.muc_b200, chips=100, starts_at=start, ends_at=start + timedelta(hours=24), reason="Firmware"
+    )
     detail = client_for(alice).get(f"{URL}2027-q1/").json()
     b200 = next(r for r in detail["capacity"] if r["chip_type"] == "b200")
     assert b200["gpu_hours"] == 200 * HOURS - 100 * 24
@@ -128,7 +139,11 @@ def test_schema_has_every_path_with_summaries_and_examples(alice: Any) -> None:
     assert {"period", "status", "tenant", "chip_type", "page", "page_size"} <= listed
     audit = {p["name"] for p in paths["/api/v1/audit-events/"]["get"]["parameters"]}
     assert {"action", "object_type", "object_id", "since", "until"} <= audit
-    for path, method in [("/api/v1/allocation-requests/", "post"), ("/api/v1/allocation-requests/{id}/", "patch"),
-                         ("/api/v1/allocation-requests/{id}/decide/", "post"), ("/api/v1/allocation-rounds/", "post")]:
+    for path, method in [
+        ("/api/v1/allocation-requests/", "post"),
+        ("/api/v1/allocation-requests/{id}/", "patch"),
+        ("/api/v1/allocation-requests/{id}/decide/", "post"),
+        ("/api/v1/allocation-rounds/", "post"),
+    ]:
         assert paths[path][method]["requestBody"]["content"]["application/json"].get("examples"), (path, method)
     assert "202" in paths["/api/v1/allocation-rounds/{id}/commit/"]["post"]["responses"]

@@ -26,8 +26,16 @@ AUDIT = "/api/v1/audit-events/"
 def granted(bob: Any, mallory: Any, carol: Any, catalogue: Any, django_capture_on_commit_callbacks: Any) -> dict:
     """Aurora on H100 at muc or lux, Nimbus on B200 at muc, both committed in one round."""
     aurora = accepted(bob, carol)
-    nimbus = accepted(mallory, carol, tenant="nimbus-ai", title="Agents", chip_type="b200",
-                      demand_gpu_hours=20_000, eligible_sites=["muc"], eligible_chip_types=["b200"])
+    nimbus = accepted(
+        mallory,
+        carol,
+        tenant="nimbus-ai",
+        title="Agents",
+        chip_type="b200",
+        demand_gpu_hours=20_000,
+        eligible_sites=["muc"],
+        eligible_chip_types=["b200"],
+    )
     capture = django_capture_on_commit_callbacks
     round_ = commit(carol, capture, preview(carol, capture)["id"])
     return {"aurora": aurora, "nimbus": nimbus, "round": round_}
@@ -58,7 +66,11 @@ def test_other_tenant_gets_404_on_a_quota_and_nothing_in_the_list(mallory: Any, 
     response = client.get(f"{QUOTAS}{aurora_quota.pk}/")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
     assert client.get(QUOTAS, {"tenant": "aurora-lab"}).json() == {
-        "count": 0, "next": None, "previous": None, "results": []}
+        "count": 0,
+        "next": None,
+        "previous": None,
+        "results": [],
+    }
 
 
 def test_committee_and_operators_see_every_quota(carol: Any, oscar: Any, granted: dict) -> None:
@@ -90,11 +102,20 @@ def test_quota_list_query_count_is_bounded(
     request_ids = [draft(bob, title=f"Run {i}", demand_gpu_hours=1000)["id"] for i in range(n)]
     rnd = AllocationRound.objects.create(period=catalogue.period, created_by=carol, status=RoundStatus.COMMITTED)
     tenant = bob.memberships.get().tenant
-    Quota.objects.bulk_create([
-        Quota(round=rnd, period=catalogue.period, tenant=tenant, request_id=request_id,
-              inventory=catalogue.muc_h100, gpu_hours=1000, normalized_hours=1000)
-        for request_id in request_ids
-    ])
+    Quota.objects.bulk_create(
+        [
+            Quota(
+                round=rnd,
+                period=catalogue.period,
+                tenant=tenant,
+                request_id=request_id,
+                inventory=catalogue.muc_h100,
+                gpu_hours=1000,
+                normalized_hours=1000,
+            )
+            for request_id in request_ids
+        ]
+    )
     client = client_for(bob)
     with django_assert_max_num_queries(5):
         response = client.get(QUOTAS, {"page_size": 100})
@@ -130,8 +151,12 @@ def test_other_tenant_gets_404_on_an_audit_event_and_nothing_in_the_list(mallory
     listed = client.get(AUDIT, {"page_size": 500}).json()["results"]
     assert listed and {e["tenant"] for e in listed} == {"nimbus-ai"}
     assert client.get(AUDIT, {"tenant": "aurora-lab"}).json()["count"] == 0
-    assert client.get(AUDIT, {"object_type": "allocationrequest",
-                              "object_id": str(granted["aurora"]["id"])}).json()["count"] == 0
+    assert (
+        client.get(AUDIT, {"object_type": "allocationrequest", "object_id": str(granted["aurora"]["id"])}).json()[
+            "count"
+        ]
+        == 0
+    )
 
 
 def test_committee_sees_everything_and_filters(carol: Any, granted: dict) -> None:
@@ -139,7 +164,8 @@ def test_committee_sees_everything_and_filters(carol: Any, granted: dict) -> Non
     everything = client.get(AUDIT, {"page_size": 500}).json()
     assert everything["count"] == AuditEvent.objects.count()
     assert {e["action"] for e in client.get(AUDIT, {"action": "round.committed"}).json()["results"]} == {
-        "round.committed"}
+        "round.committed"
+    }
     aurora_id = str(granted["aurora"]["id"])
     trail = client.get(AUDIT, {"object_type": "allocationrequest", "object_id": aurora_id}).json()["results"]
     assert [e["action"] for e in trail] == ["request.accepted", "request.submitted", "request.created"]
@@ -156,10 +182,19 @@ def test_audit_list_query_count_is_bounded(
     n: int, bob: Any, catalogue: Any, django_assert_max_num_queries: Any
 ) -> None:
     tenant = bob.memberships.get().tenant
-    AuditEvent.objects.bulk_create([
-        AuditEvent(actor=bob, action="request.created", object_type="allocationrequest", object_id=str(i),
-                   tenant=tenant, after={"i": i}) for i in range(n)
-    ])
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                actor=bob,
+                action="request.created",
+                object_type="allocationrequest",
+                object_id=str(i),
+                tenant=tenant,
+                after={"i": i},
+            )
+            for i in range(n)
+        ]
+    )
     client = client_for(bob)
     with django_assert_max_num_queries(5):
         response = client.get(AUDIT, {"page_size": 100})

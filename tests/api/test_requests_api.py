@@ -43,8 +43,14 @@ def test_pi_drafts_and_submits_member_drafts_but_cannot_submit(alice: Any, bob: 
     assert mine["eligible_sites"] == ["lux", "muc"]
     assert mine["created_by"] == "bob"
 
-    hers = draft(alice, title="Fine-tuning for medical French", chip_type="b200", demand_gpu_hours=10_000,
-                 eligible_sites=["muc"], eligible_chip_types=["b200"])
+    hers = draft(
+        alice,
+        title="Fine-tuning for medical French",
+        chip_type="b200",
+        demand_gpu_hours=10_000,
+        eligible_sites=["muc"],
+        eligible_chip_types=["b200"],
+    )
     assert hers["demand_normalized_hours"] == 25_000  # B200 throughput 2.5
 
     submitted = submit(bob, mine["id"])
@@ -59,8 +65,9 @@ def test_pi_drafts_and_submits_member_drafts_but_cannot_submit(alice: Any, bob: 
 def test_committee_accepts_reduced_with_reason_and_the_tenant_sees_it(bob: Any, carol: Any, catalogue: Any) -> None:
     request_id = draft(bob)["id"]
     submit(bob, request_id)
-    decided = decide(carol, request_id, decision="accept", accepted_normalized_hours=150_000,
-                     reason="Start with the 3B model.")
+    decided = decide(
+        carol, request_id, decision="accept", accepted_normalized_hours=150_000, reason="Start with the 3B model."
+    )
     assert decided["status"] == "accepted"
 
     detail = client_for(bob).get(f"{URL}{request_id}/").json()
@@ -81,8 +88,7 @@ def test_committee_rejects_with_reason(bob: Any, carol: Any, catalogue: Any) -> 
 
 def test_member_edits_a_draft_with_patch(alice: Any, catalogue: Any) -> None:
     request_id = draft(alice)["id"]
-    response = client_for(alice).patch(f"{URL}{request_id}/", {"demand_gpu_hours": 100_000,
-                                                             "eligible_sites": ["muc"]})
+    response = client_for(alice).patch(f"{URL}{request_id}/", {"demand_gpu_hours": 100_000, "eligible_sites": ["muc"]})
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["demand_gpu_hours"] == 100_000 and body["demand_normalized_hours"] == 100_000
@@ -160,8 +166,9 @@ def test_closed_period_is_refused(bob: Any, catalogue: Any) -> None:
 def test_bad_edit_leaves_the_draft_as_it_was(bob: Any, catalogue: Any) -> None:
     request_id = draft(bob)["id"]
     before = rows()
-    response = client_for(bob).patch(f"{URL}{request_id}/", {"eligible_sites": ["lux"],
-                                                           "eligible_chip_types": ["b200"]})
+    response = client_for(bob).patch(
+        f"{URL}{request_id}/", {"eligible_sites": ["lux"], "eligible_chip_types": ["b200"]}
+    )
     assert_400_naming(response, "eligible_chip_types")
     assert rows() == before
     assert client_for(bob).get(f"{URL}{request_id}/").json()["eligible_sites"] == ["lux", "muc"]
@@ -288,10 +295,18 @@ def _drafts(n: int, bob: Any, catalogue: Any) -> None:
     from allocation.services.requests import RequestContent, request_create
 
     for i in range(n):
-        request_create(actor=bob, tenant=bob.memberships.get().tenant, period=catalogue.period,
-                       content=RequestContent(title=f"Run {i}", chip_type=catalogue.h100, demand_gpu_hours=1000,
-                                              eligible_sites=(catalogue.muc, catalogue.lux),
-                                              eligible_chip_types=(catalogue.h100,)))
+        request_create(
+            actor=bob,
+            tenant=bob.memberships.get().tenant,
+            period=catalogue.period,
+            content=RequestContent(
+                title=f"Run {i}",
+                chip_type=catalogue.h100,
+                demand_gpu_hours=1000,
+                eligible_sites=(catalogue.muc, catalogue.lux),
+                eligible_chip_types=(catalogue.h100,),
+            ),
+        )
 
 
 @pytest.mark.parametrize("n", [5, 50])

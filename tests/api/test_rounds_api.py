@@ -32,8 +32,9 @@ def test_the_whole_walk_over_http(
 
     # The committee accepts less than asked, and says why.
     with django_capture_on_commit_callbacks(execute=True):
-        decide(carol, request_id, decision="accept", accepted_normalized_hours=150_000,
-               reason="Start with the 3B model.")
+        decide(
+            carol, request_id, decision="accept", accepted_normalized_hours=150_000, reason="Start with the 3B model."
+        )
 
     # Preview: 202 at once, not ready until the worker has computed it.
     committee = client_for(carol)
@@ -79,8 +80,9 @@ def test_the_whole_walk_over_http(
     assert any("Quota granted" in message.subject for message in mailoutbox)
 
 
-def test_committing_twice_grants_once(bob: Any, carol: Any, catalogue: Any,
-                                      django_capture_on_commit_callbacks: Any) -> None:
+def test_committing_twice_grants_once(
+    bob: Any, carol: Any, catalogue: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     accepted(bob, carol)
     round_id = preview(carol, django_capture_on_commit_callbacks)["id"]
     committee = client_for(carol)
@@ -181,7 +183,12 @@ def test_unknown_period_is_a_400_naming_it(carol: Any, catalogue: Any) -> None:
 
 
 def test_rounds_are_the_committees(
-    alice: Any, bob: Any, mallory: Any, oscar: Any, carol: Any, catalogue: Any,
+    alice: Any,
+    bob: Any,
+    mallory: Any,
+    oscar: Any,
+    carol: Any,
+    catalogue: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     accepted(bob, carol)
@@ -191,8 +198,11 @@ def test_rounds_are_the_committees(
         listed = client.get(URL)
         assert listed.status_code == 403 and listed.json()["error"]["code"] == "permission_denied"
         assert client.post(URL, {"period": "2027-q1"}).status_code == 403
-        for response in (client.get(f"{URL}{round_id}/"), client.post(f"{URL}{round_id}/commit/"),
-                         client.post(f"{URL}{round_id}/discard/")):
+        for response in (
+            client.get(f"{URL}{round_id}/"),
+            client.post(f"{URL}{round_id}/commit/"),
+            client.post(f"{URL}{round_id}/discard/"),
+        ):
             assert response.status_code == 404
             assert response.json()["error"]["code"] == "not_found"
     assert AllocationRound.objects.get().status == RoundStatus.PREVIEW
@@ -200,7 +210,10 @@ def test_rounds_are_the_committees(
 
 
 def test_list_filters_and_bounded_queries(
-    bob: Any, carol: Any, catalogue: Any, django_capture_on_commit_callbacks: Any,
+    bob: Any,
+    carol: Any,
+    catalogue: Any,
+    django_capture_on_commit_callbacks: Any,
     django_assert_max_num_queries: Any,
 ) -> None:
     accepted(bob, carol)

@@ -24,6 +24,7 @@ LATER = START + timedelta(days=2)  # every booking below has ended by then
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
     """Move the server's clock (bookings are made before, at the real time: they start in 2027)."""
+
     def move(to: datetime) -> None:
         monkeypatch.setattr("django.utils.timezone.now", lambda: to)
 
@@ -31,37 +32,59 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
 
 
 @pytest.fixture
-def bookings(catalogue: Any, aurora: Any, nimbus: Any, alice: Any, mallory: Any, carol: Any,
-             clock: Callable[[datetime], None]) -> dict[str, Any]:
+def bookings(
+    catalogue: Any, aurora: Any, nimbus: Any, alice: Any, mallory: Any, carol: Any, clock: Callable[[datetime], None]
+) -> dict[str, Any]:
     for inventory in (catalogue.muc_b200, catalogue.lux_h100, catalogue.muc_h100):  # spent where granted
         grant(catalogue, aurora, carol, 10_000, inventory)
     grant(catalogue, nimbus, carol, 10_000, catalogue.lux_h100)
-    a, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.muc_b200, starts_at=START, hours=2,
-                                chips=4)
-    n, _ = booking_fixed_create(actor=mallory, tenant=nimbus, inventory=catalogue.lux_h100, starts_at=START,
-                                hours=1, chips=10)
-    big, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100,
-                                  starts_at=START + timedelta(hours=2), hours=10, chips=60)
-    cancelled, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.muc_h100,
-                                        starts_at=START, hours=5, chips=10)
+    a, _ = booking_fixed_create(
+        actor=alice, tenant=aurora, inventory=catalogue.muc_b200, starts_at=START, hours=2, chips=4
+    )
+    n, _ = booking_fixed_create(
+        actor=mallory, tenant=nimbus, inventory=catalogue.lux_h100, starts_at=START, hours=1, chips=10
+    )
+    big, _ = booking_fixed_create(
+        actor=alice,
+        tenant=aurora,
+        inventory=catalogue.lux_h100,
+        starts_at=START + timedelta(hours=2),
+        hours=10,
+        chips=60,
+    )
+    cancelled, _ = booking_fixed_create(
+        actor=alice, tenant=aurora, inventory=catalogue.muc_h100, starts_at=START, hours=5, chips=10
+    )
     booking_cancel(actor=alice, booking=cancelled)  # long before it starts
-    pending, _ = booking_flexible_create(actor=alice, tenant=aurora, eligible=[catalogue.muc_h100],
-                                         earliest_start=START, latest_end=START + timedelta(days=1), hours=2,
-                                         chips=5)
+    pending, _ = booking_flexible_create(
+        actor=alice,
+        tenant=aurora,
+        eligible=[catalogue.muc_h100],
+        earliest_start=START,
+        latest_end=START + timedelta(days=1),
+        hours=2,
+        chips=5,
+    )
     clock(LATER)
     return {"aurora": a, "nimbus": n, "big": big, "cancelled": cancelled, "pending": pending}
 
 
 def record(record_id: str, booking: Any, at: datetime, gpu_hours: float) -> dict[str, Any]:
-    return {"record_id": record_id, "booking": booking.pk, "at": at.isoformat().replace("+00:00", "Z"),
-            "gpu_hours": gpu_hours}
+    return {
+        "record_id": record_id,
+        "booking": booking.pk,
+        "at": at.isoformat().replace("+00:00", "Z"),
+        "gpu_hours": gpu_hours,
+    }
 
 
 def batch(bookings: dict[str, Any]) -> dict[str, Any]:
-    return {"records": [
-        {"record_id": "muc-1", "booking": bookings["aurora"].pk, "at": "2027-01-08T01:00:00Z", "gpu_hours": 8},
-        {"record_id": "lux-1", "booking": bookings["nimbus"].pk, "at": "2027-01-08T01:00:00Z", "gpu_hours": 9.5},
-    ]}
+    return {
+        "records": [
+            {"record_id": "muc-1", "booking": bookings["aurora"].pk, "at": "2027-01-08T01:00:00Z", "gpu_hours": 8},
+            {"record_id": "lux-1", "booking": bookings["nimbus"].pk, "at": "2027-01-08T01:00:00Z", "gpu_hours": 9.5},
+        ]
+    }
 
 
 def refused(response: Any) -> list[tuple[int, str, str]]:
@@ -100,25 +123,35 @@ def test_the_issues_batch_keeps_only_what_the_booking_can_have_used(oscar: Any, 
     """Issue 11, item 4: three 600 GPU-h records for a 60-chip x 10 h booking, one dated before it started,
     one in 2030, and one for a booking cancelled before it started."""
     big, inside = bookings["big"], bookings["big"].starts_at + timedelta(hours=5)
-    response = client_for(oscar).post(URL, {"records": [
-        record("r1", big, inside, 600),
-        record("r2", big, inside, 600),
-        record("r3", big, inside, 600),
-        record("early", big, big.starts_at - timedelta(days=3), 1),
-        record("2030", big, datetime(2030, 1, 1, tzinfo=UTC), 1),
-        record("cancelled", bookings["cancelled"], START + timedelta(hours=1), 1),
-        record("pending", bookings["pending"], START + timedelta(hours=1), 1),
-    ]}, format="json")
+    response = client_for(oscar).post(
+        URL,
+        {
+            "records": [
+                record("r1", big, inside, 600),
+                record("r2", big, inside, 600),
+                record("r3", big, inside, 600),
+                record("early", big, big.starts_at - timedelta(days=3), 1),
+                record("2030", big, datetime(2030, 1, 1, tzinfo=UTC), 1),
+                record("cancelled", bookings["cancelled"], START + timedelta(hours=1), 1),
+                record("pending", bookings["pending"], START + timedelta(hours=1), 1),
+            ]
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.json()
     assert response.json()["created"] == 1
-    assert refused(response) == [(1, "gpu_hours", "over_booking"), (2, "gpu_hours", "over_booking"),
-                                 (3, "at", "outside_window"), (4, "at", "outside_window"),
-                                 (5, "booking", "not_started"), (6, "booking", "not_started")]
+    assert refused(response) == [
+        (1, "gpu_hours", "over_booking"),
+        (2, "gpu_hours", "over_booking"),
+        (3, "at", "outside_window"),
+        (4, "at", "outside_window"),
+        (5, "booking", "not_started"),
+        (6, "booking", "not_started"),
+    ]
     messages = [r["message"] for r in response.json()["refused"]]
     assert "holds 600.00 GPU-hours (60 chips for 10 h) and 600.00 are recorded already" in messages[1]
     assert "cancelled before it started" in messages[4] and "never placed" in messages[5]
-    assert [r["record_id"] for r in response.json()["refused"]] == ["r2", "r3", "early", "2030", "cancelled",
-                                                                     "pending"]
+    assert [r["record_id"] for r in response.json()["refused"]] == ["r2", "r3", "early", "2030", "cancelled", "pending"]
     assert list(UsageRecord.objects.values_list("record_id", "gpu_hours")) == [("r1", 600.0)]
 
 
@@ -128,7 +161,8 @@ def test_the_limit_counts_records_already_stored(oscar: Any, bookings: dict) -> 
     assert client.post(URL, {"records": [record("a", big, inside, 599.5)]}, format="json").status_code == 201
     over = client.post(URL, {"records": [record("b", big, inside, 1)]}, format="json")
     assert over.status_code == 400 and over.json()["error"]["fields"] == {
-        "records[0].gpu_hours": [over.json()["error"]["refused"][0]["message"]]}
+        "records[0].gpu_hours": [over.json()["error"]["refused"][0]["message"]]
+    }
     assert client.post(URL, {"records": [record("c", big, inside, 0.5)]}, format="json").status_code == 201
 
 
@@ -145,10 +179,13 @@ def test_usage_dated_in_the_future_is_refused(oscar: Any, bookings: dict, clock:
     big = bookings["big"]
     clock(big.starts_at + timedelta(hours=2))  # running: what it used until now may come in, not later hours
     client = client_for(oscar)
-    assert client.post(URL, {"records": [record("now", big, big.starts_at + timedelta(hours=2), 1)]},
-                       format="json").status_code == 201
-    ahead = client.post(URL, {"records": [record("ahead", big, big.starts_at + timedelta(hours=6), 1)]},
-                        format="json")
+    assert (
+        client.post(
+            URL, {"records": [record("now", big, big.starts_at + timedelta(hours=2), 1)]}, format="json"
+        ).status_code
+        == 201
+    )
+    ahead = client.post(URL, {"records": [record("ahead", big, big.starts_at + timedelta(hours=6), 1)]}, format="json")
     assert ahead.status_code == 400 and refused(ahead) == [(0, "at", "in_future")]
 
 
@@ -170,7 +207,8 @@ def test_a_cancelled_booking_that_ran_gets_usage_for_the_hours_it_ran(
     inside = big.starts_at + timedelta(hours=1)
     assert client.post(URL, {"records": [record("ran", big, inside, 180)]}, format="json").status_code == 201
     assert refused(client.post(URL, {"records": [record("more", big, inside, 1)]}, format="json")) == [
-        (0, "gpu_hours", "over_booking")]
+        (0, "gpu_hours", "over_booking")
+    ]
 
 
 def test_every_stored_record_is_audited(oscar: Any, bookings: dict) -> None:
@@ -196,9 +234,7 @@ def test_a_large_batch_is_audited_in_a_bounded_number_of_queries(
     assert AuditEvent.objects.filter(action="usage.reported").count() == 500
 
 
-def test_an_adjustment_corrects_a_record_audited_and_never_below_zero(
-    oscar: Any, alice: Any, bookings: dict
-) -> None:
+def test_an_adjustment_corrects_a_record_audited_and_never_below_zero(oscar: Any, alice: Any, bookings: dict) -> None:
     big, inside = bookings["big"], bookings["big"].starts_at + timedelta(hours=1)
     client = client_for(oscar)
     client.post(URL, {"records": [record("r1", big, inside, 600)]}, format="json")
@@ -214,44 +250,65 @@ def test_an_adjustment_corrects_a_record_audited_and_never_below_zero(
     assert event.after["record_gpu_hours"] == 400.0 and event.after["reason"] == "restart counted twice"
     # The 200 GPU-hours taken off can be reported again; more cannot.
     assert client.post(URL, {"records": [record("r2", big, inside, 200)]}, format="json").status_code == 201
-    response = client.post(ADJUST, {"adjustments": [
-        {"record_id": "r1-fix2", "corrects": "r1", "gpu_hours": -401, "reason": "wrong"},
-        {"record_id": "r2-fix", "corrects": "r2", "gpu_hours": 1, "reason": "missed a minute"},
-        {"record_id": "r1-fix3", "corrects": "r1-fix", "gpu_hours": -1, "reason": "chained"},
-        {"record_id": "r1-fix4", "corrects": "r1", "gpu_hours": -400, "reason": "job never ran"},
-    ]}, format="json")
-    assert refused(response) == [(0, "gpu_hours", "below_zero"), (1, "gpu_hours", "over_booking"),
-                                 (2, "corrects", "not_found")]
+    response = client.post(
+        ADJUST,
+        {
+            "adjustments": [
+                {"record_id": "r1-fix2", "corrects": "r1", "gpu_hours": -401, "reason": "wrong"},
+                {"record_id": "r2-fix", "corrects": "r2", "gpu_hours": 1, "reason": "missed a minute"},
+                {"record_id": "r1-fix3", "corrects": "r1-fix", "gpu_hours": -1, "reason": "chained"},
+                {"record_id": "r1-fix4", "corrects": "r1", "gpu_hours": -400, "reason": "job never ran"},
+            ]
+        },
+        format="json",
+    )
+    assert refused(response) == [
+        (0, "gpu_hours", "below_zero"),
+        (1, "gpu_hours", "over_booking"),
+        (2, "corrects", "not_found"),
+    ]
     assert response.json()["created"] == 1
     mine = {r["record_id"]: r for r in client_for(alice).get(URL).json()["results"]}
     assert (mine["r1-fix4"]["corrects"], mine["r1-fix4"]["reason"], mine["r1"]["corrects"]) == (
-        "r1", "job never ran", None)
+        "r1",
+        "job never ran",
+        None,
+    )
 
 
 def test_adjustments_net_out_in_the_fair_share_usage(oscar: Any, alice: Any, bookings: dict) -> None:
     aurora = bookings["aurora"]
     client = client_for(oscar)
     client.post(URL, {"records": [record("a1", aurora, aurora.ends_at, 8)]}, format="json")
-    client.post(ADJUST, {"adjustments": [{"record_id": "a1-fix", "corrects": "a1", "gpu_hours": -8,
-                                          "reason": "test job"}]}, format="json")
+    client.post(
+        ADJUST,
+        {"adjustments": [{"record_id": "a1-fix", "corrects": "a1", "gpu_hours": -8, "reason": "test job"}]},
+        format="json",
+    )
     row = client_for(alice).get("/api/v1/fair-share/").json()["tenants"][0]
     assert row["decayed_usage_normalized_hours"] == 0.0 and row["factor"] == 1.0
 
 
-@pytest.mark.parametrize(("records", "field"), [
-    ([], "records"),
-    ("nope", "records"),
-    ([{"record_id": "x", "booking": 999_999, "at": "2027-01-08T01:00:00Z", "gpu_hours": 1}], "records[0].booking"),
-    ([{"record_id": "x", "booking": "the big one", "at": "2027-01-08T01:00:00Z", "gpu_hours": 1}], "records"),
-    ([{"record_id": "x", "booking": "AURORA", "at": "2027-01-08T01:00:00Z", "gpu_hours": 100}],
-     "records[0].gpu_hours"),
-    ([{"record_id": "x", "booking": "AURORA", "at": "2027-01-08T01:00:00Z", "gpu_hours": -1}], "records"),
-    ([{"record_id": "x", "booking": "AURORA", "gpu_hours": 1}], "records"),
-])
+@pytest.mark.parametrize(
+    ("records", "field"),
+    [
+        ([], "records"),
+        ("nope", "records"),
+        ([{"record_id": "x", "booking": 999_999, "at": "2027-01-08T01:00:00Z", "gpu_hours": 1}], "records[0].booking"),
+        ([{"record_id": "x", "booking": "the big one", "at": "2027-01-08T01:00:00Z", "gpu_hours": 1}], "records"),
+        (
+            [{"record_id": "x", "booking": "AURORA", "at": "2027-01-08T01:00:00Z", "gpu_hours": 100}],
+            "records[0].gpu_hours",
+        ),
+        ([{"record_id": "x", "booking": "AURORA", "at": "2027-01-08T01:00:00Z", "gpu_hours": -1}], "records"),
+        ([{"record_id": "x", "booking": "AURORA", "gpu_hours": 1}], "records"),
+    ],
+)
 def test_bad_batches_are_named(oscar: Any, bookings: dict, records: Any, field: str) -> None:
     if isinstance(records, list):
-        records = [{**r, "booking": bookings["aurora"].pk if r["booking"] == "AURORA" else r["booking"]}
-                   for r in records]  # AURORA: Aurora's booking of 4 chips x 2 h
+        records = [
+            {**r, "booking": bookings["aurora"].pk if r["booking"] == "AURORA" else r["booking"]} for r in records
+        ]  # AURORA: Aurora's booking of 4 chips x 2 h
     response = client_for(oscar).post(URL, {"records": records}, format="json")
     assert response.status_code == 400, response.json()
     assert field in response.json()["error"]["fields"], response.json()
@@ -260,8 +317,11 @@ def test_bad_batches_are_named(oscar: Any, bookings: dict, records: Any, field: 
 
 def test_bad_adjustments_are_named(oscar: Any, bookings: dict) -> None:
     client = client_for(oscar)
-    response = client.post(ADJUST, {"adjustments": [{"record_id": "f", "corrects": "nothing", "gpu_hours": 1,
-                                                     "reason": "x"}]}, format="json")
+    response = client.post(
+        ADJUST,
+        {"adjustments": [{"record_id": "f", "corrects": "nothing", "gpu_hours": 1, "reason": "x"}]},
+        format="json",
+    )
     assert response.status_code == 400 and "adjustments[0].corrects" in response.json()["error"]["fields"]
     response = client.post(ADJUST, {"adjustments": [{"record_id": "f", "corrects": "nothing"}]}, format="json")
     assert response.status_code == 400 and "adjustments" in response.json()["error"]["fields"]
@@ -271,8 +331,11 @@ def test_only_operators_report(alice: Any, carol: Any, bookings: dict) -> None:
     for user in (alice, carol):
         response = client_for(user).post(URL, batch(bookings), format="json")
         assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
-        response = client_for(user).post(ADJUST, {"adjustments": [{"record_id": "f", "corrects": "muc-1",
-                                                                   "gpu_hours": 1, "reason": "x"}]}, format="json")
+        response = client_for(user).post(
+            ADJUST,
+            {"adjustments": [{"record_id": "f", "corrects": "muc-1", "gpu_hours": 1, "reason": "x"}]},
+            format="json",
+        )
         assert response.status_code == 403
     assert not UsageRecord.objects.exists()
 
@@ -284,7 +347,8 @@ def test_operators_see_all_records_tenants_their_own(
     assert {r["record_id"] for r in client_for(oscar).get(URL).json()["results"]} == {"muc-1", "lux-1"}
     mine = client_for(alice).get(URL).json()["results"]
     assert [(r["record_id"], r["tenant"], r["resource"], r["normalized_hours"], r["reported_by"]) for r in mine] == [
-        ("muc-1", "aurora-lab", "muc/b200", 20.0, "oscar")]
+        ("muc-1", "aurora-lab", "muc/b200", 20.0, "oscar")
+    ]
     assert [r["record_id"] for r in client_for(mallory).get(URL).json()["results"]] == ["lux-1"]
     assert client_for(mallory).get(URL, {"tenant": "aurora-lab"}).json()["count"] == 0
     assert client_for(carol).get(URL).json()["count"] == 0
@@ -318,8 +382,7 @@ def test_the_pending_and_expired_are_refused(oscar: Any, bookings: dict) -> None
     bookings_advance(now=LATER)
     bookings["pending"].refresh_from_db()
     assert bookings["pending"].status == BookingStatus.EXPIRED
-    response = client_for(oscar).post(URL, {"records": [record("e", bookings["pending"], START, 1)]},
-                                      format="json")
+    response = client_for(oscar).post(URL, {"records": [record("e", bookings["pending"], START, 1)]}, format="json")
     assert response.status_code == 400 and refused(response) == [(0, "booking", "not_started")]
 
 
@@ -327,8 +390,14 @@ def test_the_database_refuses_negative_usage_that_corrects_nothing(oscar: Any, b
     from django.db import IntegrityError, transaction
 
     aurora = bookings["aurora"]
-    fields = {"booking": aurora, "tenant_id": aurora.tenant_id, "reported_by": oscar, "at": START,
-              "gpu_hours": -1, "normalized_hours": -2.5}
+    fields = {
+        "booking": aurora,
+        "tenant_id": aurora.tenant_id,
+        "reported_by": oscar,
+        "at": START,
+        "gpu_hours": -1,
+        "normalized_hours": -2.5,
+    }
     with pytest.raises(IntegrityError), transaction.atomic():
         UsageRecord.objects.create(record_id="neg", **fields)
     base = UsageRecord.objects.create(record_id="base", **{**fields, "gpu_hours": 1, "normalized_hours": 2.5})

@@ -31,8 +31,9 @@ def switch_user(page: Any, live_server: Any, login: Any, username: str) -> None:
     login(page, live_server, username, PASSWORD)
 
 
-def test_draft_submit_accept_preview_commit_and_see_the_quota(page, live_server, login, catalogue, aurora, alice,
-                                                               bob, carol):
+def test_draft_submit_accept_preview_commit_and_see_the_quota(
+    page, live_server, login, catalogue, aurora, alice, bob, carol
+):
     nav = page.get_by_role("navigation", name="Main")
 
     # 1. alice drafts a request; the normalized demand follows what she types.
@@ -149,21 +150,37 @@ def test_the_allocation_pages_fit_a_phone(page, live_server, login, catalogue, a
     from allocation.services.requests import content_from_ids, request_create, request_decide, request_submit
     from allocation.services.rounds import round_compute, round_preview_start
 
-    req = request_create(actor=alice, tenant=aurora, period=catalogue.period, content=content_from_ids(
-        title="Regional climate ensemble at 1 km resolution", chip_type_id=catalogue.h100.pk,
-        demand_gpu_hours=50_000.0, site_ids=[catalogue.muc.pk, catalogue.lux.pk],
-        abstract="Downscaling CMIP7 scenarios.", justification="Adaptation planning."))
+    req = request_create(
+        actor=alice,
+        tenant=aurora,
+        period=catalogue.period,
+        content=content_from_ids(
+            title="Regional climate ensemble at 1 km resolution",
+            chip_type_id=catalogue.h100.pk,
+            demand_gpu_hours=50_000.0,
+            site_ids=[catalogue.muc.pk, catalogue.lux.pk],
+            abstract="Downscaling CMIP7 scenarios.",
+            justification="Adaptation planning.",
+        ),
+    )
     request_submit(actor=bob, request=req)
-    other = request_create(actor=bob, tenant=aurora, period=catalogue.period, content=content_from_ids(
-        title="Second request", chip_type_id=catalogue.h100.pk, demand_gpu_hours=1_000.0))
+    other = request_create(
+        actor=bob,
+        tenant=aurora,
+        period=catalogue.period,
+        content=content_from_ids(title="Second request", chip_type_id=catalogue.h100.pk, demand_gpu_hours=1_000.0),
+    )
     request_decide(actor=carol, request=request_submit(actor=bob, request=other), accept=True)
     rnd = round_preview_start(actor=carol, period=catalogue.period)
     round_compute(round_id=rnd.pk)
     page.set_viewport_size({"width": 390, "height": 844})
 
     login(page, live_server, "alice", PASSWORD)
-    for path, name in [("/requests/new/", "phone_new_request"), (f"/requests/{req.pk}/", "phone_request"),
-                       ("/requests/", "phone_my_requests")]:
+    for path, name in [
+        ("/requests/new/", "phone_new_request"),
+        (f"/requests/{req.pk}/", "phone_request"),
+        ("/requests/", "phone_my_requests"),
+    ]:
         page.goto(f"{live_server.url}{path}")
         assert_no_server_error(page)
         width = page.evaluate(PAGE_WIDTH)
@@ -171,8 +188,11 @@ def test_the_allocation_pages_fit_a_phone(page, live_server, login, catalogue, a
         screenshot(page, name)
 
     switch_user(page, live_server, login, "carol")
-    for path, name in [(f"/committee/periods/{catalogue.period.slug}/review/", "phone_review_queue"),
-                       (f"/committee/rounds/{rnd.pk}/", "phone_round"), ("/audit/", "phone_audit")]:
+    for path, name in [
+        (f"/committee/periods/{catalogue.period.slug}/review/", "phone_review_queue"),
+        (f"/committee/rounds/{rnd.pk}/", "phone_round"),
+        ("/audit/", "phone_audit"),
+    ]:
         page.goto(f"{live_server.url}{path}")
         assert_no_server_error(page)
         width = page.evaluate(PAGE_WIDTH)

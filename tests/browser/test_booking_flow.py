@@ -30,13 +30,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pyte
 START = datetime(2027, 1, 8, tzinfo=UTC)
 
 
-def test_book_with_the_live_preview_then_cancel_and_see_the_timeline(page, live_server, login, catalogue, aurora,
-                                                                     alice, nimbus, mallory, carol, oscar):
+def test_book_with_the_live_preview_then_cancel_and_see_the_timeline(
+    page, live_server, login, catalogue, aurora, alice, nimbus, mallory, carol, oscar
+):
     for inventory in (catalogue.muc_h100, catalogue.muc_b200, catalogue.lux_h100):  # grants are per resource
         grant(catalogue, aurora, carol, 10_000, inventory)
         grant(catalogue, nimbus, carol, 10_000, inventory)
-    booking_fixed_create(actor=mallory, tenant=nimbus, inventory=catalogue.lux_h100, starts_at=START, hours=10,
-                         chips=60)
+    booking_fixed_create(
+        actor=mallory, tenant=nimbus, inventory=catalogue.lux_h100, starts_at=START, hours=10, chips=60
+    )
     nav = page.get_by_role("navigation", name="Main")
     availability = page.locator("#availability")
 
@@ -61,16 +63,19 @@ def test_book_with_the_live_preview_then_cancel_and_see_the_timeline(page, live_
     expect(availability).to_contain_text("Earliest start that fits: 2027-01-08 10:00 UTC.")
     expect(availability).to_contain_text("Cost: 240 normalized hours")
     expect(availability).to_contain_text(
-        "10,000 of 10,000 normalized hours left of your grant on lux/h100 for 2027 Q1.")
-    free = [int(v) for v in availability.locator("rect[data-free]").evaluate_all(
-        "bars => bars.map(b => b.dataset.free)")]
+        "10,000 of 10,000 normalized hours left of your grant on lux/h100 for 2027 Q1."
+    )
+    free = [
+        int(v) for v in availability.locator("rect[data-free]").evaluate_all("bars => bars.map(b => b.dataset.free)")
+    ]
     assert free == [30, 30, 30, 30, 90, 90]
     screenshot(page, "booking_1_preview_red")
 
     # 3. Booking anyway is refused under the start, with the earliest start that fits; take it.
     page.get_by_role("button", name="Book", exact=True).click()
     expect(page.locator(".has-error .errorlist")).to_have_text(
-        "Only 30 chips are free in some hour of that slot; the earliest start that fits is 2027-01-08 10:00 UTC.")
+        "Only 30 chips are free in some hour of that slot; the earliest start that fits is 2027-01-08 10:00 UTC."
+    )
     expect(availability.locator("rect.short")).to_have_count(4)  # the preview reloads with the posted values
     assert not Booking.objects.filter(tenant=aurora).exists()
     screenshot(page, "booking_2_refused")
@@ -112,10 +117,22 @@ def test_book_with_the_live_preview_then_cancel_and_see_the_timeline(page, live_
 
     # 6. The resource's timeline: the SVG, alice's own booking highlighted, Nimbus only as anonymous load,
     #    the maintenance window hatched.
-    booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START + timedelta(
-        hours=20), hours=8, chips=20)
-    maintenance_announce(actor=oscar, inventory=catalogue.lux_h100, chips=30, starts_at=START + timedelta(days=1),
-                       ends_at=START + timedelta(days=1, hours=12), reason="Cooling loop service")
+    booking_fixed_create(
+        actor=alice,
+        tenant=aurora,
+        inventory=catalogue.lux_h100,
+        starts_at=START + timedelta(hours=20),
+        hours=8,
+        chips=20,
+    )
+    maintenance_announce(
+        actor=oscar,
+        inventory=catalogue.lux_h100,
+        chips=30,
+        starts_at=START + timedelta(days=1),
+        ends_at=START + timedelta(days=1, hours=12),
+        reason="Cooling loop service",
+    )
     page.goto(f"{live_server.url}/resources/lux/h100/timeline/?start=2027-01-07&days=3")
     chart = page.locator("figure.chart svg.timeline-chart")
     expect(chart).to_be_visible()
@@ -151,20 +168,26 @@ def test_book_with_the_live_preview_then_cancel_and_see_the_timeline(page, live_
     assert page.external_requests == []
 
 
-def test_an_operator_finds_the_at_risk_bookings_of_every_organisation(page, live_server, login, catalogue, aurora,
-                                                                      alice, nimbus, mallory, carol, oscar):
+def test_an_operator_finds_the_at_risk_bookings_of_every_organisation(
+    page, live_server, login, catalogue, aurora, alice, nimbus, mallory, carol, oscar
+):
     for inventory in (catalogue.muc_h100, catalogue.muc_b200, catalogue.lux_h100):  # grants are per resource
         grant(catalogue, aurora, carol, 10_000, inventory)
         grant(catalogue, nimbus, carol, 10_000, inventory)
-    booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START, hours=10,
-                         chips=50)
-    booking_fixed_create(actor=mallory, tenant=nimbus, inventory=catalogue.lux_h100, starts_at=START, hours=10,
-                         chips=30)
-    booking_fixed_create(actor=mallory, tenant=nimbus, inventory=catalogue.muc_h100, starts_at=START, hours=4,
-                         chips=8)
+    booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START, hours=10, chips=50)
+    booking_fixed_create(
+        actor=mallory, tenant=nimbus, inventory=catalogue.lux_h100, starts_at=START, hours=10, chips=30
+    )
+    booking_fixed_create(actor=mallory, tenant=nimbus, inventory=catalogue.muc_h100, starts_at=START, hours=4, chips=8)
     # Maintenance takes 40 of LUX's 90 chips: the bookings holding them are at risk.
-    maintenance_announce(actor=oscar, inventory=catalogue.lux_h100, chips=40, starts_at=START + timedelta(hours=2),
-                       ends_at=START + timedelta(hours=4), reason="Power supply swap")
+    maintenance_announce(
+        actor=oscar,
+        inventory=catalogue.lux_h100,
+        chips=40,
+        starts_at=START + timedelta(hours=2),
+        ends_at=START + timedelta(hours=4),
+        reason="Power supply swap",
+    )
     login(page, live_server, "oscar", PASSWORD)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Site bookings").click()
@@ -175,7 +198,8 @@ def test_an_operator_finds_the_at_risk_bookings_of_every_organisation(page, live
     screenshot(page, "operations_bookings")
     page.get_by_role("link", name="Show them").click()
     expect(page.locator("table.bookings tbody tr")).to_have_count(
-        Booking.objects.filter(status=BookingStatus.AT_RISK).count())
+        Booking.objects.filter(status=BookingStatus.AT_RISK).count()
+    )
     page.get_by_label("Organisation").fill("Nimbus")
     with page.expect_navigation():
         page.get_by_role("button", name="Filter").click()

@@ -22,15 +22,23 @@ from tests.factories import PASSWORD, TenantFactory, member
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
 
-def submitted(catalogue: Any, tenant: Any, pi: Any, title: str, gpu_hours: float = 1_000.0,
-              sites: tuple = ()) -> AllocationRequest:
-    req = request_create(actor=pi, tenant=tenant, period=catalogue.period, content=content_from_ids(
-        title=title, chip_type_id=catalogue.h100.pk, demand_gpu_hours=gpu_hours, site_ids=[s.pk for s in sites]))
+def submitted(
+    catalogue: Any, tenant: Any, pi: Any, title: str, gpu_hours: float = 1_000.0, sites: tuple = ()
+) -> AllocationRequest:
+    req = request_create(
+        actor=pi,
+        tenant=tenant,
+        period=catalogue.period,
+        content=content_from_ids(
+            title=title, chip_type_id=catalogue.h100.pk, demand_gpu_hours=gpu_hours, site_ids=[s.pk for s in sites]
+        ),
+    )
     return request_submit(actor=pi, request=req)
 
 
-def test_a_refused_decision_on_a_filtered_second_page_stays_there_with_the_error(page, live_server, login,
-                                                                                 catalogue, aurora, bob, carol):
+def test_a_refused_decision_on_a_filtered_second_page_stays_there_with_the_error(
+    page, live_server, login, catalogue, aurora, bob, carol
+):
     sme = TenantFactory(name="Delta SME", kind="sme", pool=catalogue.public_pool)
     pi = member("delta-pi", sme, role="pi")
     smes = [submitted(catalogue, sme, pi, f"SME request {i:02}") for i in range(52)]
@@ -83,19 +91,26 @@ def test_a_refused_decision_on_a_filtered_second_page_stays_there_with_the_error
     assert page.js_errors == []
 
 
-def test_the_round_page_shows_the_public_pools_share_against_its_weight(page, live_server, login, catalogue,
-                                                                         aurora, bob, carol):
-    for slug, kind, pool, eur in (("digital-europe", "eu_programme", catalogue.public_pool, 40),
-                                  ("acme", "company", catalogue.acme_pool, 60)):
+def test_the_round_page_shows_the_public_pools_share_against_its_weight(
+    page, live_server, login, catalogue, aurora, bob, carol
+):
+    for slug, kind, pool, eur in (
+        ("digital-europe", "eu_programme", catalogue.public_pool, 40),
+        ("acme", "company", catalogue.acme_pool, 60),
+    ):
         partner = Partner.objects.create(name=slug, slug=slug, kind=kind, pool=pool)
         Contribution.objects.create(partner=partner, tranche="equity", amount_eur=Decimal(eur * 1_000_000))
     agency = TenantFactory(name="Statistics Agency", kind="public_body", pool=catalogue.public_pool)
     acme = TenantFactory(name="Acme Corp", kind="large_enterprise", pool=catalogue.acme_pool)
     lux_hours = 90 * 2160.0
-    for tenant, pi in ((aurora, bob), (agency, member("agency-pi", agency, role="pi")),
-                       (acme, member("acme-pi", acme, role="pi"))):
-        request_decide(actor=carol, accept=True,
-                       request=submitted(catalogue, tenant, pi, tenant.name, lux_hours, (catalogue.lux,)))
+    for tenant, pi in (
+        (aurora, bob),
+        (agency, member("agency-pi", agency, role="pi")),
+        (acme, member("acme-pi", acme, role="pi")),
+    ):
+        request_decide(
+            actor=carol, accept=True, request=submitted(catalogue, tenant, pi, tenant.name, lux_hours, (catalogue.lux,))
+        )
     rnd = round_preview_start(actor=carol, period=catalogue.period)
     round_compute(round_id=rnd.pk)
 
@@ -107,7 +122,8 @@ def test_the_round_page_shows_the_public_pools_share_against_its_weight(page, li
     expect(share).to_contain_text("of granted hours to the public pool (its weight: 40.0 %)")
     expect(share.locator(".figure")).not_to_have_class("figure bad")
     expect(page.locator(".kinds-note")).to_contain_text(
-        "By tenant kind, whatever the pool: startups, SMEs and researchers together received 20.0 %")
+        "By tenant kind, whatever the pool: startups, SMEs and researchers together received 20.0 %"
+    )
     expect(page.locator("tr.public-pool")).to_contain_text("Public pool")
     assert_no_server_error(page)
     assert page.js_errors == []

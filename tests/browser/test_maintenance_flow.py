@@ -26,14 +26,23 @@ START = datetime(2027, 1, 8, tzinfo=UTC)
 
 
 def test_announce_maintenance_then_move_the_booking_it_put_at_risk(
-    page: Any, live_server: Any, login: Any, catalogue: Any, aurora: Any, alice: Any, nimbus: Any, mallory: Any,
-    carol: Any, oscar: Any,
+    page: Any,
+    live_server: Any,
+    login: Any,
+    catalogue: Any,
+    aurora: Any,
+    alice: Any,
+    nimbus: Any,
+    mallory: Any,
+    carol: Any,
+    oscar: Any,
 ) -> None:
     for tenant in (aurora, nimbus):  # grants are spent where granted: on the resource booked
         grant(catalogue, tenant, carol, 10_000, catalogue.lux_h100)
     booking_fixed_create(actor=alice, tenant=aurora, inventory=catalogue.lux_h100, starts_at=START, hours=2, chips=50)
-    late, _ = booking_fixed_create(actor=mallory, tenant=nimbus, inventory=catalogue.lux_h100, starts_at=START,
-                                   hours=2, chips=30)
+    late, _ = booking_fixed_create(
+        actor=mallory, tenant=nimbus, inventory=catalogue.lux_h100, starts_at=START, hours=2, chips=30
+    )
     nav = page.get_by_role("navigation", name="Main")
 
     login(page, live_server, "oscar", PASSWORD)

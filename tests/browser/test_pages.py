@@ -128,9 +128,13 @@ def assert_fits_the_screen(page) -> None:
         assert bar["left"] <= item["left"] and item["right"] <= bar["right"] + 0.5, f"{item['name']} leaves the header"
         assert bar["top"] <= item["top"] and item["bottom"] <= bar["bottom"] + 0.5, f"{item['name']} leaves the header"
     for i, one in enumerate(items):
-        for other in items[i + 1:]:
-            apart = (one["right"] <= other["left"] or other["right"] <= one["left"]
-                     or one["bottom"] <= other["top"] or other["bottom"] <= one["top"])
+        for other in items[i + 1 :]:
+            apart = (
+                one["right"] <= other["left"]
+                or other["right"] <= one["left"]
+                or one["bottom"] <= other["top"]
+                or other["bottom"] <= one["top"]
+            )
             assert apart, f"{one['name']!r} overlaps {other['name']!r} in the header of {page.url}"
 
 

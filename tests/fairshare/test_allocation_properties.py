@@ -125,8 +125,13 @@ _TIE = AllocationInput(
     (Resource("MUC", "B200", 2.5, 35.0),),
     (Pool("p0", 1.0), Pool("p1", 2.0)),
     (Tenant("t0", "p1", 2.0), Tenant("t1", "p0", 1.0), Tenant("t2", "p1", 1.0), Tenant("t3", "p1", 2.0)),
-    (Request("r0", "t0", 15.0, ()), Request("r1", "t0", 15.0, ()), Request("r2", "t1", 30.0, ()),
-     Request("r3", "t3", 30.0, ()), Request("r4", "t2", 2.5, ())),
+    (
+        Request("r0", "t0", 15.0, ()),
+        Request("r1", "t0", 15.0, ()),
+        Request("r2", "t1", 30.0, ()),
+        Request("r3", "t3", 30.0, ()),
+        Request("r4", "t2", 2.5, ()),
+    ),
 )
 
 

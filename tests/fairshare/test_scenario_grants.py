@@ -44,10 +44,23 @@ START = "2027-01-08T00:00:00Z"
 MUC_H100 = [{"site": "MUC", "chip_type": "H100"}]
 
 
-def booking(ident: str, tenant: str, chips: int, hours: int, eligible: list[dict[str, str]] | None = None,
-            submitted: str = "2027-01-07T00:00:00Z") -> dict[str, Any]:
-    item: dict[str, Any] = {"id": ident, "tenant": tenant, "chips": chips, "hours": hours, "earliest_start": START,
-                            "latest_end": "2027-01-09T00:00:00Z", "submitted_at": submitted}
+def booking(
+    ident: str,
+    tenant: str,
+    chips: int,
+    hours: int,
+    eligible: list[dict[str, str]] | None = None,
+    submitted: str = "2027-01-07T00:00:00Z",
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": ident,
+        "tenant": tenant,
+        "chips": chips,
+        "hours": hours,
+        "earliest_start": START,
+        "latest_end": "2027-01-09T00:00:00Z",
+        "submitted_at": submitted,
+    }
     if eligible is not None:
         item["eligible"] = eligible
     return item
@@ -86,16 +99,29 @@ def drawn(output: dict[str, Any], ident: str) -> list[tuple[str, float]]:
 def test_the_grant_covering_fewest_resources_is_drawn_first_then_the_list_order_and_a_cost_splits() -> None:
     # "wide" is listed first but covers every H100 (two resources); "z" and "a" cover MUC/H100 only,
     # so they are drawn first, "z" before "a" because the tenant lists it first (not by id).
-    tenants = [{"id": "t", "pool": "p", "grants": [
-        grant("wide", 100, [{"chip_type": "H100"}]),
-        grant("z", 15, MUC_H100),
-        grant("a", 10, MUC_H100),
-    ]}]
-    out = run_scenario(scenario(tenants, [
-        booking("b1", "t", 2, 10, MUC_H100, submitted="2027-01-07T01:00:00Z"),  # 20: z 15, then a 5
-        booking("b2", "t", 2, 5, MUC_H100, submitted="2027-01-07T02:00:00Z"),  # 10: a 5, then wide 5
-        booking("b3", "t", 1, 4, [{"site": "LUX"}], submitted="2027-01-07T03:00:00Z"),  # 4: only wide covers LUX
-    ]))
+    tenants = [
+        {
+            "id": "t",
+            "pool": "p",
+            "grants": [
+                grant("wide", 100, [{"chip_type": "H100"}]),
+                grant("z", 15, MUC_H100),
+                grant("a", 10, MUC_H100),
+            ],
+        }
+    ]
+    out = run_scenario(
+        scenario(
+            tenants,
+            [
+                booking("b1", "t", 2, 10, MUC_H100, submitted="2027-01-07T01:00:00Z"),  # 20: z 15, then a 5
+                booking("b2", "t", 2, 5, MUC_H100, submitted="2027-01-07T02:00:00Z"),  # 10: a 5, then wide 5
+                booking(
+                    "b3", "t", 1, 4, [{"site": "LUX"}], submitted="2027-01-07T03:00:00Z"
+                ),  # 4: only wide covers LUX
+            ],
+        )
+    )
     assert drawn(out, "b1") == [("z", 15.0), ("a", 5.0)]
     assert drawn(out, "b2") == [("a", 5.0), ("wide", 5.0)]
     assert drawn(out, "b3") == [("wide", 4.0)]
@@ -110,11 +136,17 @@ def test_the_cost_is_in_normalized_hours_of_the_resource_it_was_placed_on() -> N
 
 
 def test_the_grants_covering_a_resource_pay_together_and_empty_ones_are_not_listed() -> None:
-    tenants = [{"id": "t", "pool": "p", "grants": [
-        grant("spent", 0, MUC_H100),
-        grant("six", 6, MUC_H100),
-        grant("wide", 6, [{"chip_type": "H100"}]),
-    ]}]
+    tenants = [
+        {
+            "id": "t",
+            "pool": "p",
+            "grants": [
+                grant("spent", 0, MUC_H100),
+                grant("six", 6, MUC_H100),
+                grant("wide", 6, [{"chip_type": "H100"}]),
+            ],
+        }
+    ]
     out = run_scenario(scenario(tenants, [booking("b", "t", 1, 10, MUC_H100)]))
     assert drawn(out, "b") == [("six", 6.0), ("wide", 4.0)]
 
@@ -137,35 +169,68 @@ def test_quota_when_the_grants_covering_the_resources_lack_the_cost() -> None:
         # Plenty of hours, but on LUX only: a MUC booking cannot draw on them.
         {"id": "elsewhere", "pool": "p", "grants": [grant("lux", 1000, [{"site": "LUX"}])]},
         # 5 + 4 < 10 on MUC/H100, though the tenant holds 109 hours in all.
-        {"id": "short", "pool": "p", "grants": [grant("muc", 5, MUC_H100), grant("wide", 4, [{"chip_type": "H100"}]),
-                                                 grant("b200", 100, [{"chip_type": "B200"}])]},
+        {
+            "id": "short",
+            "pool": "p",
+            "grants": [
+                grant("muc", 5, MUC_H100),
+                grant("wide", 4, [{"chip_type": "H100"}]),
+                grant("b200", 100, [{"chip_type": "B200"}]),
+            ],
+        },
         {"id": "none", "pool": "p", "grants": []},
     ]
-    out = run_scenario(scenario(tenants, [
-        booking("e", "elsewhere", 1, 10, MUC_H100), booking("s", "short", 1, 10, MUC_H100),
-        booking("n", "none", 1, 1),
-    ]))
-    assert out["booking"] == {"placements": [], "unplaced": [
-        {"booking": "e", "reason": "quota"}, {"booking": "n", "reason": "quota"}, {"booking": "s", "reason": "quota"}]}
+    out = run_scenario(
+        scenario(
+            tenants,
+            [
+                booking("e", "elsewhere", 1, 10, MUC_H100),
+                booking("s", "short", 1, 10, MUC_H100),
+                booking("n", "none", 1, 1),
+            ],
+        )
+    )
+    assert out["booking"] == {
+        "placements": [],
+        "unplaced": [
+            {"booking": "e", "reason": "quota"},
+            {"booking": "n", "reason": "quota"},
+            {"booking": "s", "reason": "quota"},
+        ],
+    }
 
 
 def test_a_later_booking_finds_the_grant_drawn_down_by_an_earlier_one() -> None:
     tenants = [{"id": "t", "pool": "p", "grants": [grant("g", 15, MUC_H100)]}]
-    out = run_scenario(scenario(tenants, [
-        booking("first", "t", 1, 10, submitted="2027-01-07T01:00:00Z"),
-        booking("second", "t", 1, 10, submitted="2027-01-07T02:00:00Z"),
-    ]))
+    out = run_scenario(
+        scenario(
+            tenants,
+            [
+                booking("first", "t", 1, 10, submitted="2027-01-07T01:00:00Z"),
+                booking("second", "t", 1, 10, submitted="2027-01-07T02:00:00Z"),
+            ],
+        )
+    )
     assert drawn(out, "first") == [("g", 10.0)]
     assert out["booking"]["unplaced"] == [{"booking": "second", "reason": "quota"}]
 
 
 def test_only_placements_of_grant_holders_report_drawn() -> None:
-    tenants = [{"id": "holder", "pool": "p", "grants": [grant("g", 10, MUC_H100)]},
-               {"id": "quota", "pool": "p", "quota": 100}, {"id": "free", "pool": "p"}]
-    out = run_scenario(scenario(tenants, [booking("h", "holder", 1, 1), booking("q", "quota", 1, 1),
-                                          booking("f", "free", 1, 1)]))
-    assert placements(out)["h"] == {"booking": "h", "site": "MUC", "chip_type": "H100",
-                                    "start": START, "drawn": [{"grant": "g", "normalized_hours": 1.0}]}
+    tenants = [
+        {"id": "holder", "pool": "p", "grants": [grant("g", 10, MUC_H100)]},
+        {"id": "quota", "pool": "p", "quota": 100},
+        {"id": "free", "pool": "p"},
+    ]
+    out = run_scenario(
+        scenario(tenants, [booking("h", "holder", 1, 1), booking("q", "quota", 1, 1), booking("f", "free", 1, 1)])
+    )
+    assert placements(out)["h"] == {
+        "booking": "h",
+        "site": "MUC",
+        "chip_type": "H100",
+        "start": START,
+        "drawn": [{"grant": "g", "normalized_hours": 1.0}],
+    }
     assert [list(placements(out)[b]) for b in ("q", "f")] == [["booking", "site", "chip_type", "start"]] * 2
 
 
@@ -196,28 +261,48 @@ REFUSALS: list[tuple[dict[str, Any], str]] = [
     (with_grants({"g": 10}), "tenants[0] (id 't'): grants: must be a JSON list"),
     (with_grants([10]), "tenants[0] (id 't'): grants[0]: must be a JSON object, got 10"),
     (changed(lambda g: g[0].pop("id")), "tenants[0] (id 't'): grants[0]: missing id"),
-    (changed(lambda g: g[0].update(eligibel=[])),
-     "tenants[0] (id 't'): grants[0] (id 'g'): unknown key 'eligibel' (did you mean 'eligible'?)"),
+    (
+        changed(lambda g: g[0].update(eligibel=[])),
+        "tenants[0] (id 't'): grants[0] (id 'g'): unknown key 'eligibel' (did you mean 'eligible'?)",
+    ),
     (changed(lambda g: g[0].update(hours=3)), "tenants[0] (id 't'): grants[0] (id 'g'): unknown key 'hours'"),
-    (changed(lambda g: g.append(grant("g", 1, MUC_H100))),
-     "tenants[0] (id 't'): grants[1] (id 'g'): duplicate id (also grants[0])"),
+    (
+        changed(lambda g: g.append(grant("g", 1, MUC_H100))),
+        "tenants[0] (id 't'): grants[1] (id 'g'): duplicate id (also grants[0])",
+    ),
     (changed(lambda g: g[0].pop("eligible")), "tenants[0] (id 't'): grants[0] (id 'g'): missing eligible"),
-    (changed(lambda g: g[0].update(eligible=[])),
-     "tenants[0] (id 't'): grants[0] (id 'g'): eligible must not be empty"),
-    (changed(lambda g: g[0].update(eligible=[{"site": "BCN"}])),
-     "tenants[0] (id 't'): grants[0] (id 'g'): eligible[0]: matches no resource (site 'BCN')"),
-    (changed(lambda g: g[0].update(eligible=[{"sight": "MUC"}])),
-     "tenants[0] (id 't'): grants[0] (id 'g'): eligible[0]: unknown key 'sight'"),
-    (changed(lambda g: g[0].pop("normalized_hours")),
-     "tenants[0] (id 't'): grants[0] (id 'g'): missing normalized_hours"),
-    (changed(lambda g: g[0].update(normalized_hours=-1)),
-     "tenants[0] (id 't'): grants[0] (id 'g'): normalized_hours must be a non-negative number, got -1"),
-    (changed(lambda g: g[0].update(normalized_hours="10")),
-     "tenants[0] (id 't'): grants[0] (id 'g'): normalized_hours must be a non-negative number, got '10'"),
-    (changed(lambda g: g[0].update(normalized_hours=1e16)),
-     "tenants[0] (id 't'): grants[0] (id 'g'): normalized_hours must be at most 1e+15, got 1e+16"),
-    (changed(lambda g: g[0].update(normalized_hours=10**400)),
-     "tenants[0] (id 't'): grants[0] (id 'g'): normalized_hours must be a non-negative number"),
+    (
+        changed(lambda g: g[0].update(eligible=[])),
+        "tenants[0] (id 't'): grants[0] (id 'g'): eligible must not be empty",
+    ),
+    (
+        changed(lambda g: g[0].update(eligible=[{"site": "BCN"}])),
+        "tenants[0] (id 't'): grants[0] (id 'g'): eligible[0]: matches no resource (site 'BCN')",
+    ),
+    (
+        changed(lambda g: g[0].update(eligible=[{"sight": "MUC"}])),
+        "tenants[0] (id 't'): grants[0] (id 'g'): eligible[0]: unknown key 'sight'",
+    ),
+    (
+        changed(lambda g: g[0].pop("normalized_hours")),
+        "tenants[0] (id 't'): grants[0] (id 'g'): missing normalized_hours",
+    ),
+    (
+        changed(lambda g: g[0].update(normalized_hours=-1)),
+        "tenants[0] (id 't'): grants[0] (id 'g'): normalized_hours must be a non-negative number, got -1",
+    ),
+    (
+        changed(lambda g: g[0].update(normalized_hours="10")),
+        "tenants[0] (id 't'): grants[0] (id 'g'): normalized_hours must be a non-negative number, got '10'",
+    ),
+    (
+        changed(lambda g: g[0].update(normalized_hours=1e16)),
+        "tenants[0] (id 't'): grants[0] (id 'g'): normalized_hours must be at most 1e+15, got 1e+16",
+    ),
+    (
+        changed(lambda g: g[0].update(normalized_hours=10**400)),
+        "tenants[0] (id 't'): grants[0] (id 'g'): normalized_hours must be a non-negative number",
+    ),
 ]
 
 
@@ -252,13 +337,22 @@ def brute_force(inp: BookingInput) -> BookingResult:
     placed, unplaced = [], []
     for b in sorted(inp.bookings, key=lambda b: (-inp.fair_share.get(b.tenant, 1.0), b.submitted_at, b.id)):
         grants = tenants[b.tenant].grants or ()
-        covering = {k: sorted((g for g in grants if k in g.eligible), key=lambda g: (len(g.eligible), grants.index(g)))
-                    for k in KEYS}
+        covering = {
+            k: sorted((g for g in grants if k in g.eligible), key=lambda g: (len(g.eligible), grants.index(g)))
+            for k in KEYS
+        }
         cost = {k: b.chips * b.hours * theta[k] for k in KEYS}
         keys = [k for k in KEYS if k in b.eligible and cost[k] <= sum(left[b.tenant, g.id] for g in covering[k])]
         lo, hi = max((b.earliest_start - T0) // H, 0), min((b.latest_end - T0) // H, inp.horizon_hours)
-        found = next(((t, k) for t in range(lo, hi - b.hours + 1) for k in keys
-                      if all(free[k][h] >= b.chips for h in range(t, t + b.hours))), None)
+        found = next(
+            (
+                (t, k)
+                for t in range(lo, hi - b.hours + 1)
+                for k in keys
+                if all(free[k][h] >= b.chips for h in range(t, t + b.hours))
+            ),
+            None,
+        )
         if hi - lo < b.hours or found is None:
             unplaced.append(Unplaced(b.id, "window" if hi - lo < b.hours else "quota" if not keys else "capacity"))
             continue
@@ -281,14 +375,27 @@ def inputs_with_grants(draw: st.DrawFn) -> BookingInput:
     horizon = draw(st.integers(1, 24))
     eligible = st.lists(st.sampled_from(KEYS), min_size=1, max_size=3, unique=True).map(tuple)
     tenants = tuple(
-        Tenant(f"t{i}", "p", grants=tuple(TenantGrant(f"g{j}", draw(eligible), float(draw(st.integers(0, 60))))
-                                          for j in range(draw(st.integers(0, 4)))))
+        Tenant(
+            f"t{i}",
+            "p",
+            grants=tuple(
+                TenantGrant(f"g{j}", draw(eligible), float(draw(st.integers(0, 60))))
+                for j in range(draw(st.integers(0, 4)))
+            ),
+        )
         for i in range(3)
     )
     bookings = tuple(
-        BookingAsk(f"b{i}", draw(st.sampled_from(["t0", "t1", "t2"])), draw(st.integers(1, 6)),
-                   draw(st.integers(1, 8)), T0 + draw(st.integers(0, horizon)) * H,
-                   T0 + draw(st.integers(0, horizon + 2)) * H, T0 - draw(st.integers(0, 3)) * H, draw(eligible))
+        BookingAsk(
+            f"b{i}",
+            draw(st.sampled_from(["t0", "t1", "t2"])),
+            draw(st.integers(1, 6)),
+            draw(st.integers(1, 8)),
+            T0 + draw(st.integers(0, horizon)) * H,
+            T0 + draw(st.integers(0, horizon + 2)) * H,
+            T0 - draw(st.integers(0, 3)) * H,
+            draw(eligible),
+        )
         for i in range(draw(st.integers(0, 20)))
     )
     return BookingInput(RESOURCES, tenants, T0, horizon, (), bookings, {"t0": 1.0, "t1": 0.5, "t2": 0.25})
@@ -316,8 +423,15 @@ def test_the_engine_matches_a_brute_force_reading_and_never_overdraws_a_grant(in
 
 
 def test_a_tenant_without_grants_draws_nothing() -> None:
-    inp = BookingInput(RESOURCES, (Tenant("t", "p", quota=10.0),), T0, 4, (),
-                       (BookingAsk("b", "t", 1, 2, T0, T0 + 4 * H, T0, (KEYS[0],)),), {})
+    inp = BookingInput(
+        RESOURCES,
+        (Tenant("t", "p", quota=10.0),),
+        T0,
+        4,
+        (),
+        (BookingAsk("b", "t", 1, 2, T0, T0 + 4 * H, T0, (KEYS[0],)),),
+        {},
+    )
     assert place_bookings(inp).placements == (Placement("b", "A", "X", T0, ()),)
 
 

@@ -38,8 +38,15 @@ BASE: dict[str, Any] = {
     "horizon": {"start": AT, "hours": 48},
     "reserved": [{"site": "MUC", "chip_type": "H100", "chips": 1, "start": AT, "end": "2027-01-09T00:00:00Z"}],
     "bookings": [
-        {"id": "b1", "tenant": "ts", "chips": 2, "hours": 3, "earliest_start": AT,
-         "latest_end": "2027-01-09T00:00:00Z", "submitted_at": "2027-01-07T00:00:00Z"},
+        {
+            "id": "b1",
+            "tenant": "ts",
+            "chips": 2,
+            "hours": 3,
+            "earliest_start": AT,
+            "latest_end": "2027-01-09T00:00:00Z",
+            "submitted_at": "2027-01-07T00:00:00Z",
+        },
     ],
 }
 
@@ -56,56 +63,120 @@ def test_the_base_scenario_runs() -> None:
 
 
 UNKNOWN_KEYS = [
-    pytest.param(lambda d: d.__setitem__("requestz", d.pop("requests")),
-                 "scenario: unknown key 'requestz' (did you mean 'requests'?)", id="top-level"),
-    pytest.param(lambda d: d["chip_types"]["H100"].__setitem__("speed", 2),
-                 "chip_types.H100: unknown key 'speed'", id="chip-type"),
-    pytest.param(lambda d: d["resources"][0].__setitem__("capacity", 5),
-                 "resources[0] (MUC/H100): unknown key 'capacity'", id="resource"),
-    pytest.param(lambda d: d["pools"][1].__setitem__("wieght", 5),
-                 "pools[1] (id 'small'): unknown key 'wieght' (did you mean 'weight'?)", id="pool"),
-    pytest.param(lambda d: d["tenants"][1].__setitem__("wieght", 2),
-                 "tenants[1] (id 'ts'): unknown key 'wieght' (did you mean 'weight'?)", id="tenant"),
-    pytest.param(lambda d: d["tenants"][0]["usage"][0].__setitem__("hours", 2),
-                 "tenants[0] (id 'tb'): usage[0]: unknown key 'hours'", id="usage"),
-    pytest.param(lambda d: d["requests"][0].__setitem__("demnad", 2),
-                 "requests[0] (id 'rb'): unknown key 'demnad' (did you mean 'demand'?)", id="request"),
-    pytest.param(lambda d: d["horizon"].__setitem__("end", AT),
-                 "horizon: unknown key 'end'", id="horizon"),
-    pytest.param(lambda d: d["reserved"][0].__setitem__("reason", "upgrade"),
-                 "reserved[0] (MUC/H100): unknown key 'reason'", id="reserved"),
-    pytest.param(lambda d: d["bookings"][0].__setitem__("elegible", [{"site": "MUC"}]),
-                 "bookings[0] (id 'b1'): unknown key 'elegible' (did you mean 'eligible'?)", id="booking"),
+    pytest.param(
+        lambda d: d.__setitem__("requestz", d.pop("requests")),
+        "scenario: unknown key 'requestz' (did you mean 'requests'?)",
+        id="top-level",
+    ),
+    pytest.param(
+        lambda d: d["chip_types"]["H100"].__setitem__("speed", 2),
+        "chip_types.H100: unknown key 'speed'",
+        id="chip-type",
+    ),
+    pytest.param(
+        lambda d: d["resources"][0].__setitem__("capacity", 5),
+        "resources[0] (MUC/H100): unknown key 'capacity'",
+        id="resource",
+    ),
+    pytest.param(
+        lambda d: d["pools"][1].__setitem__("wieght", 5),
+        "pools[1] (id 'small'): unknown key 'wieght' (did you mean 'weight'?)",
+        id="pool",
+    ),
+    pytest.param(
+        lambda d: d["tenants"][1].__setitem__("wieght", 2),
+        "tenants[1] (id 'ts'): unknown key 'wieght' (did you mean 'weight'?)",
+        id="tenant",
+    ),
+    pytest.param(
+        lambda d: d["tenants"][0]["usage"][0].__setitem__("hours", 2),
+        "tenants[0] (id 'tb'): usage[0]: unknown key 'hours'",
+        id="usage",
+    ),
+    pytest.param(
+        lambda d: d["requests"][0].__setitem__("demnad", 2),
+        "requests[0] (id 'rb'): unknown key 'demnad' (did you mean 'demand'?)",
+        id="request",
+    ),
+    pytest.param(lambda d: d["horizon"].__setitem__("end", AT), "horizon: unknown key 'end'", id="horizon"),
+    pytest.param(
+        lambda d: d["reserved"][0].__setitem__("reason", "upgrade"),
+        "reserved[0] (MUC/H100): unknown key 'reason'",
+        id="reserved",
+    ),
+    pytest.param(
+        lambda d: d["bookings"][0].__setitem__("elegible", [{"site": "MUC"}]),
+        "bookings[0] (id 'b1'): unknown key 'elegible' (did you mean 'eligible'?)",
+        id="booking",
+    ),
 ]
 
 LIMITS = [
-    pytest.param(lambda d: d["horizon"].__setitem__("hours", 1e12),
-                 "horizon: hours must be at most 17568 (two years), got 1000000000000.0", id="horizon-1e12"),
-    pytest.param(lambda d: d["horizon"].__setitem__("hours", 17569),
-                 "horizon: hours must be at most 17568 (two years), got 17569", id="horizon-just-over"),
-    pytest.param(lambda d: d["horizon"].__setitem__("start", "9999-12-31T00:00:00Z"),
-                 "horizon: ends after the year 9999", id="horizon-past-9999"),
-    pytest.param(lambda d: d["tenants"][0]["usage"][0].__setitem__("at", "2046-08-24T00:00:00Z"),
-                 "tenants[0] (id 'tb'): usage[0]: at is 1024 half-lives after now (at most 64)", id="usage-far-ahead"),
-    pytest.param(lambda d: d["tenants"][0]["usage"][0].__setitem__("normalized_hours", 1e308),
-                 "tenants[0] (id 'tb'): usage[0]: normalized_hours must be at most 1e+15, got 1e+308",
-                 id="usage-1e308"),
-    pytest.param(lambda d: d["requests"][1].__setitem__("demand", 1e308),
-                 "requests[1] (id 'rs'): demand must be at most 1e+15, got 1e+308", id="demand-1e308"),
-    pytest.param(lambda d: d["resources"][0].__setitem__("capacity_gpu_hours", 1e16),
-                 "resources[0] (MUC/H100): capacity_gpu_hours must be at most 1e+15", id="capacity"),
-    pytest.param(lambda d: d["resources"][0].__setitem__("chips", 10**16),
-                 "resources[0] (MUC/H100): chips must be at most 1e+15", id="chips"),
-    pytest.param(lambda d: d["tenants"][0].__setitem__("quota", 1e300),
-                 "tenants[0] (id 'tb'): quota must be at most 1e+15", id="quota"),
-    pytest.param(lambda d: d["pools"][1].__setitem__("weight", 1e-31),
-                 "pools[1] (id 'small'): weight must be between 1e-30 and 1e+30, got 1e-31", id="pool-weight-tiny"),
-    pytest.param(lambda d: d["tenants"][1].__setitem__("weight", 1e31),
-                 "tenants[1] (id 'ts'): weight must be between 1e-30 and 1e+30", id="tenant-weight-huge"),
-    pytest.param(lambda d: d["chip_types"]["H100"].__setitem__("throughput", 1e-9),
-                 "chip_types.H100: throughput must be between 0.001 and 1000", id="throughput"),
-    pytest.param(lambda d: d.__setitem__("now", "0001-01-01T00:00:00+05:00"),
-                 "now must be a UTC time like 2027-01-08T00:00:00Z", id="time-before-year-1"),
+    pytest.param(
+        lambda d: d["horizon"].__setitem__("hours", 1e12),
+        "horizon: hours must be at most 17568 (two years), got 1000000000000.0",
+        id="horizon-1e12",
+    ),
+    pytest.param(
+        lambda d: d["horizon"].__setitem__("hours", 17569),
+        "horizon: hours must be at most 17568 (two years), got 17569",
+        id="horizon-just-over",
+    ),
+    pytest.param(
+        lambda d: d["horizon"].__setitem__("start", "9999-12-31T00:00:00Z"),
+        "horizon: ends after the year 9999",
+        id="horizon-past-9999",
+    ),
+    pytest.param(
+        lambda d: d["tenants"][0]["usage"][0].__setitem__("at", "2046-08-24T00:00:00Z"),
+        "tenants[0] (id 'tb'): usage[0]: at is 1024 half-lives after now (at most 64)",
+        id="usage-far-ahead",
+    ),
+    pytest.param(
+        lambda d: d["tenants"][0]["usage"][0].__setitem__("normalized_hours", 1e308),
+        "tenants[0] (id 'tb'): usage[0]: normalized_hours must be at most 1e+15, got 1e+308",
+        id="usage-1e308",
+    ),
+    pytest.param(
+        lambda d: d["requests"][1].__setitem__("demand", 1e308),
+        "requests[1] (id 'rs'): demand must be at most 1e+15, got 1e+308",
+        id="demand-1e308",
+    ),
+    pytest.param(
+        lambda d: d["resources"][0].__setitem__("capacity_gpu_hours", 1e16),
+        "resources[0] (MUC/H100): capacity_gpu_hours must be at most 1e+15",
+        id="capacity",
+    ),
+    pytest.param(
+        lambda d: d["resources"][0].__setitem__("chips", 10**16),
+        "resources[0] (MUC/H100): chips must be at most 1e+15",
+        id="chips",
+    ),
+    pytest.param(
+        lambda d: d["tenants"][0].__setitem__("quota", 1e300),
+        "tenants[0] (id 'tb'): quota must be at most 1e+15",
+        id="quota",
+    ),
+    pytest.param(
+        lambda d: d["pools"][1].__setitem__("weight", 1e-31),
+        "pools[1] (id 'small'): weight must be between 1e-30 and 1e+30, got 1e-31",
+        id="pool-weight-tiny",
+    ),
+    pytest.param(
+        lambda d: d["tenants"][1].__setitem__("weight", 1e31),
+        "tenants[1] (id 'ts'): weight must be between 1e-30 and 1e+30",
+        id="tenant-weight-huge",
+    ),
+    pytest.param(
+        lambda d: d["chip_types"]["H100"].__setitem__("throughput", 1e-9),
+        "chip_types.H100: throughput must be between 0.001 and 1000",
+        id="throughput",
+    ),
+    pytest.param(
+        lambda d: d.__setitem__("now", "0001-01-01T00:00:00+05:00"),
+        "now must be a UTC time like 2027-01-08T00:00:00Z",
+        id="time-before-year-1",
+    ),
 ]
 
 

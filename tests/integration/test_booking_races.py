@@ -57,8 +57,9 @@ def post(base: str, token: str, body: dict[str, Any], *, key: str | None = None)
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", "Accept": "application/json"}
     if key:
         headers["Idempotency-Key"] = key
-    request = urllib.request.Request(f"{base}/api/v1/bookings/", data=json.dumps(body).encode(), method="POST",
-                                     headers=headers)
+    request = urllib.request.Request(
+        f"{base}/api/v1/bookings/", data=json.dumps(body).encode(), method="POST", headers=headers
+    )
     opener = urllib.request.build_opener()
     try:
         with opener.open(request, timeout=120) as response:
@@ -110,9 +111,12 @@ def assert_ledger_matches_bookings(inventory: Any) -> None:
         assert row.booked == held.get(hour, 0), hour
         assert row.booked + row.at_risk <= row.capacity, hour
     for balance in QuotaBalance.objects.all():
-        costs = Booking.objects.filter(tenant_id=balance.tenant_id, period_id=balance.period_id,
-                                       inventory_id=balance.inventory_id,
-                                       status=BookingStatus.CONFIRMED).aggregate(s=Sum("cost_normalized_hours"))
+        costs = Booking.objects.filter(
+            tenant_id=balance.tenant_id,
+            period_id=balance.period_id,
+            inventory_id=balance.inventory_id,
+            status=BookingStatus.CONFIRMED,
+        ).aggregate(s=Sum("cost_normalized_hours"))
         assert balance.used == pytest.approx(costs["s"] or 0.0), balance
         assert balance.used <= balance.granted + 1e-6
 
@@ -134,13 +138,20 @@ ELSEWHERE = START + timedelta(days=30)  # an hour of the same period that no rac
 
 def warm_ledger(tenant: Any, inventory: Any) -> None:
     """One chip for an hour, far from the race: the period's ledger rows and the tenant's balance exist."""
-    booking_fixed_create(actor=member(f"warm-{tenant.slug}", tenant, role="member"), tenant=tenant,
-                         inventory=inventory, starts_at=ELSEWHERE, hours=1, chips=1)
+    booking_fixed_create(
+        actor=member(f"warm-{tenant.slug}", tenant, role="member"),
+        tenant=tenant,
+        inventory=inventory,
+        starts_at=ELSEWHERE,
+        hours=1,
+        chips=1,
+    )
 
 
 @LEDGER
-def test_forty_clients_race_for_the_last_chips_and_exactly_nine_win(live_server: Any, catalogue: Any,
-                                                                   carol: Any, warm: bool) -> None:
+def test_forty_clients_race_for_the_last_chips_and_exactly_nine_win(
+    live_server: Any, catalogue: Any, carol: Any, warm: bool
+) -> None:
     lux = catalogue.lux_h100  # 90 chips in service
     tokens: list[str] = []
     for t in range(8):
@@ -151,8 +162,10 @@ def test_forty_clients_race_for_the_last_chips_and_exactly_nine_win(live_server:
         tokens += tokens_for(tenant, 5, f"racer{t}-")
     assert ResourceHour.objects.filter(inventory=lux, hour=START).exists() == warm
     warm_up(live_server.url, tokens[0])
-    body_of = {i: {"tenant": f"racer-{i // 5}", "resource": "lux/h100", "starts_at": iso(START), "hours": 2,
-                   "chips": 10} for i in range(40)}
+    body_of = {
+        i: {"tenant": f"racer-{i // 5}", "resource": "lux/h100", "starts_at": iso(START), "hours": 2, "chips": 10}
+        for i in range(40)
+    }
 
     results = race(40, lambda i: post(live_server.url, tokens[i], body_of[i]))
 
@@ -172,8 +185,9 @@ def test_forty_clients_race_for_the_last_chips_and_exactly_nine_win(live_server:
 
 
 @LEDGER
-def test_thirty_two_clients_of_one_tenant_race_for_the_last_quota(live_server: Any, catalogue: Any,
-                                                                  aurora: Any, carol: Any, warm: bool) -> None:
+def test_thirty_two_clients_of_one_tenant_race_for_the_last_quota(
+    live_server: Any, catalogue: Any, aurora: Any, carol: Any, warm: bool
+) -> None:
     grant(catalogue, aurora, carol, 50 + warm)  # (the warm-up's 1, then) 5 bookings of 10 chips x 1 h of H100
     if warm:
         warm_ledger(aurora, catalogue.muc_h100)
@@ -181,9 +195,17 @@ def test_thirty_two_clients_of_one_tenant_race_for_the_last_quota(live_server: A
     warm_up(live_server.url, tokens[0])
 
     def book(i: int) -> tuple[int, dict[str, Any]]:
-        return post(live_server.url, tokens[i], {"tenant": "aurora-lab", "resource": "muc/h100",
-                                                 "starts_at": iso(START + timedelta(hours=i)), "hours": 1,
-                                                 "chips": 10})
+        return post(
+            live_server.url,
+            tokens[i],
+            {
+                "tenant": "aurora-lab",
+                "resource": "muc/h100",
+                "starts_at": iso(START + timedelta(hours=i)),
+                "hours": 1,
+                "chips": 10,
+            },
+        )
 
     results = race(32, book)
 
@@ -198,8 +220,9 @@ def test_thirty_two_clients_of_one_tenant_race_for_the_last_quota(live_server: A
 
 
 @LEDGER
-def test_sixteen_retries_with_one_idempotency_key_make_one_booking(live_server: Any, catalogue: Any,
-                                                                   aurora: Any, carol: Any, warm: bool) -> None:
+def test_sixteen_retries_with_one_idempotency_key_make_one_booking(
+    live_server: Any, catalogue: Any, aurora: Any, carol: Any, warm: bool
+) -> None:
     grant(catalogue, aurora, carol, 10_000, catalogue.lux_h100)
     if warm:
         warm_ledger(aurora, catalogue.lux_h100)
@@ -232,8 +255,15 @@ def test_two_booking_rounds_on_one_shard_place_each_booking_at_most_once(
     # 90 chips x 12 h hold nine bookings of 30 chips x 4 h; thirty are pending.
     for i in range(30):
         actor, tenant = (alice, aurora) if i % 2 else (mallory, nimbus)
-        booking_flexible_create(actor=actor, tenant=tenant, eligible=[lux], earliest_start=START,
-                                latest_end=START + timedelta(hours=12), hours=4, chips=30)
+        booking_flexible_create(
+            actor=actor,
+            tenant=tenant,
+            eligible=[lux],
+            earliest_start=START,
+            latest_end=START + timedelta(hours=12),
+            hours=4,
+            chips=30,
+        )
     now = START - timedelta(hours=1)
     shards = booking_round_shards(now=now)
     assert shards == [[lux.pk]]

@@ -37,9 +37,17 @@ def postgres_only() -> None:
 
 def post(url: str, token: str, body: dict[str, Any], key: str) -> tuple[int, dict[str, Any], str | None]:
     """One client's POST on a connection of its own: (status, body, Idempotent-Replayed)."""
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
-        "Authorization": f"Token {token}", "Content-Type": "application/json", "Accept": "application/json",
-        "Idempotency-Key": key})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Token {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Idempotency-Key": key,
+        },
+    )
     try:
         with urllib.request.build_opener().open(request, timeout=120) as response:
             return response.status, json.loads(response.read()), response.headers.get("Idempotent-Replayed")
@@ -51,8 +59,7 @@ def post(url: str, token: str, body: dict[str, Any], key: str) -> tuple[int, dic
             return error.code, {"raw": raw[:500].decode(errors="replace")}, None
 
 
-def assert_one_created_the_rest_replayed(answers: list[tuple[int, dict[str, Any], str | None]],
-                                         created: int) -> None:
+def assert_one_created_the_rest_replayed(answers: list[tuple[int, dict[str, Any], str | None]], created: int) -> None:
     statuses = Counter(status for status, _, _ in answers)
     assert statuses == {created: 1, 200: CLIENTS - 1}, [a for a in answers if a[0] not in (200, created)]
     assert {replayed for status, _, replayed in answers if status == 200} == {"true"}
@@ -74,20 +81,24 @@ def test_one_key_sent_at_once_drafts_one_request(live_server: Any, alice: Any) -
 def test_one_key_sent_at_once_starts_one_preview(live_server: Any, carol: Any, catalogue: Any) -> None:
     token = Token.objects.create(user=carol).key
 
-    answers = race(CLIENTS, lambda i: post(f"{live_server.url}/api/v1/allocation-rounds/", token, {"period": "2027-q1"},
-                                  "preview-once"))
+    answers = race(
+        CLIENTS,
+        lambda i: post(f"{live_server.url}/api/v1/allocation-rounds/", token, {"period": "2027-q1"}, "preview-once"),
+    )
 
     assert_one_created_the_rest_replayed(answers, 202)
     assert AllocationRound.objects.count() == 1
 
 
-def test_one_key_with_different_bodies_at_once_creates_one_and_refuses_the_others(
-    live_server: Any, alice: Any
-) -> None:
+def test_one_key_with_different_bodies_at_once_creates_one_and_refuses_the_others(live_server: Any, alice: Any) -> None:
     token = Token.objects.create(user=alice).key
 
-    answers = race(CLIENTS, lambda i: post(f"{live_server.url}/api/v1/allocation-requests/", token,
-                                  request_body(title=f"Idea {i}"), "one-key"))
+    answers = race(
+        CLIENTS,
+        lambda i: post(
+            f"{live_server.url}/api/v1/allocation-requests/", token, request_body(title=f"Idea {i}"), "one-key"
+        ),
+    )
 
     statuses = Counter(status for status, _, _ in answers)
     assert statuses == {201: 1, 422: CLIENTS - 1}, answers

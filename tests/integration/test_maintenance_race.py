@@ -42,10 +42,12 @@ H = timedelta(hours=1)
 
 
 def announce(base: str, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(f"{base}/api/v1/maintenance-windows/", data=json.dumps(body).encode(),
-                                     method="POST", headers={"Authorization": f"Token {token}",
-                                                             "Content-Type": "application/json",
-                                                             "Accept": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/api/v1/maintenance-windows/",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json", "Accept": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, json.loads(response.read())
@@ -58,8 +60,9 @@ def assert_ledger_keeps_every_promise(inventory: Any) -> None:
     at_risk = chips of at-risk bookings."""
     booked: dict[Any, int] = defaultdict(int)
     at_risk: dict[Any, int] = defaultdict(int)
-    for booking in Booking.objects.filter(inventory=inventory, status__in=[BookingStatus.CONFIRMED,
-                                                                           BookingStatus.AT_RISK]):
+    for booking in Booking.objects.filter(
+        inventory=inventory, status__in=[BookingStatus.CONFIRMED, BookingStatus.AT_RISK]
+    ):
         for hour in ledger.hour_range(booking.starts_at, booking.hours):
             (booked if booking.status == BookingStatus.CONFIRMED else at_risk)[hour] += booking.chips
     rows = list(ResourceHour.objects.filter(inventory=inventory).order_by("hour"))
@@ -87,19 +90,33 @@ def test_thirty_two_clients_book_while_an_operator_announces_maintenance(
         tenants.append(tenant)
     # 500 chips are booked before the race: the window displaces some bookings whatever the order.
     for tenant in tenants[:5]:
-        booking_fixed_create(actor=member(f"early-{tenant.slug}", tenant, role="member"), tenant=tenant,
-                             inventory=muc, starts_at=START, hours=3, chips=100)
+        booking_fixed_create(
+            actor=member(f"early-{tenant.slug}", tenant, role="member"),
+            tenant=tenant,
+            inventory=muc,
+            starts_at=START,
+            hours=3,
+            chips=100,
+        )
     operator = Token.objects.create(user=oscar).key
     warm_up(live_server.url, tokens[0])
     # 32 x 40 chips over three hours (1,280 asked of the 500 left); the operator takes 600 out of the middle hour.
-    window = {"resource": "muc/h100", "chips": 600, "starts_at": iso(START + H), "ends_at": iso(START + 2 * H),
-              "reason": "Cooling loop repair"}
+    window = {
+        "resource": "muc/h100",
+        "chips": 600,
+        "starts_at": iso(START + H),
+        "ends_at": iso(START + 2 * H),
+        "reason": "Cooling loop repair",
+    }
 
     def client(i: int) -> tuple[int, dict[str, Any]]:
         if i == 32:
             return announce(live_server.url, operator, window)
-        return post(live_server.url, tokens[i], {"tenant": f"booker-{i // 4}", "resource": "muc/h100",
-                                                 "starts_at": iso(START), "hours": 3, "chips": 40})
+        return post(
+            live_server.url,
+            tokens[i],
+            {"tenant": f"booker-{i // 4}", "resource": "muc/h100", "starts_at": iso(START), "hours": 3, "chips": 40},
+        )
 
     results = race(33, client)
 
@@ -115,17 +132,25 @@ def test_thirty_two_clients_book_while_an_operator_announces_maintenance(
     at_risk = set(Booking.objects.filter(status=BookingStatus.AT_RISK).values_list("pk", flat=True))
     assert displaced == at_risk
     for booking in Booking.objects.filter(pk__in=displaced):
-        assert Notification.objects.filter(tenant_id=booking.tenant_id, body__contains=f"Booking {booking.pk}:")\
-            .exists(), booking.pk
-    confirmed_in_window = sum(Booking.objects.filter(inventory=muc, status=BookingStatus.CONFIRMED, starts_at=START)
-                              .values_list("chips", flat=True))
+        assert Notification.objects.filter(
+            tenant_id=booking.tenant_id, body__contains=f"Booking {booking.pk}:"
+        ).exists(), booking.pk
+    confirmed_in_window = sum(
+        Booking.objects.filter(inventory=muc, status=BookingStatus.CONFIRMED, starts_at=START).values_list(
+            "chips", flat=True
+        )
+    )
     assert confirmed_in_window <= 400
     assert statuses[201] + 5 == Booking.objects.filter(starts_at=START).count()
 
 
 def cancel(base: str, token: str, booking_id: int) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(f"{base}/api/v1/bookings/{booking_id}/cancel/", data=b"", method="POST",
-                                     headers={"Authorization": f"Token {token}", "Accept": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/api/v1/bookings/{booking_id}/cancel/",
+        data=b"",
+        method="POST",
+        headers={"Authorization": f"Token {token}", "Accept": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, json.loads(response.read())
@@ -142,14 +167,29 @@ def test_cancels_racing_a_maintenance_over_their_hours_neither_deadlock_nor_over
     tenant = TenantFactory(slug="canceller", pool=catalogue.public_pool)
     grant(catalogue, tenant, carol, 10_000)
     tokens = tokens_for(tenant, 16, "canceller-")
-    booking_ids = [booking_fixed_create(actor=Token.objects.get(key=tokens[i]).user, tenant=tenant, inventory=muc,
-                                        starts_at=START, hours=3, chips=60)[0].pk for i in range(16)]
+    booking_ids = [
+        booking_fixed_create(
+            actor=Token.objects.get(key=tokens[i]).user,
+            tenant=tenant,
+            inventory=muc,
+            starts_at=START,
+            hours=3,
+            chips=60,
+        )[0].pk
+        for i in range(16)
+    ]
     operator = Token.objects.create(user=oscar).key
     warm_up(live_server.url, tokens[0])
     window = {"resource": "muc/h100", "chips": 900, "starts_at": iso(START), "ends_at": iso(START + 3 * H)}
 
-    results = race(17, lambda i: announce(live_server.url, operator, window) if i == 16
-                   else cancel(live_server.url, tokens[i], booking_ids[i]))
+    results = race(
+        17,
+        lambda i: (
+            announce(live_server.url, operator, window)
+            if i == 16
+            else cancel(live_server.url, tokens[i], booking_ids[i])
+        ),
+    )
 
     assert results[16][0] == 201, results[16]
     assert [code for code, _ in results[:16]] == [200] * 16, results

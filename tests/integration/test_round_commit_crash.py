@@ -32,8 +32,12 @@ def previewed_round(catalogue: Any, aurora: Any, bob: Any, nimbus: Any, mallory:
     app.conf.task_always_eager = True  # set-up only: decisions mail members inline
     try:
         for tenant, pi, hours in ((aurora, bob, 150_000), (nimbus, mallory, 120_000)):
-            req = request_create(actor=pi, tenant=tenant, period=catalogue.period, content=RequestContent(
-                title=f"{tenant.name} run", chip_type=catalogue.h100, demand_gpu_hours=hours))
+            req = request_create(
+                actor=pi,
+                tenant=tenant,
+                period=catalogue.period,
+                content=RequestContent(title=f"{tenant.name} run", chip_type=catalogue.h100, demand_gpu_hours=hours),
+            )
             request_submit(actor=pi, request=req)
             request_decide(actor=carol, request=req, accept=True)
         rnd = AllocationRound.objects.create(period=catalogue.period, created_by=carol)
@@ -72,8 +76,10 @@ def test_worker_killed_mid_commit_is_retried_and_grants_once(
         # The quotas are written but the transaction is still open: kill the process running it.
         assert Quota.objects.count() == 0
         os.kill(first_pid, signal.SIGKILL)
-        committed = wait_for(lambda: AllocationRound.objects.filter(
-            pk=previewed_round.pk, status=RoundStatus.COMMITTED).exists(), timeout=90)
+        committed = wait_for(
+            lambda: AllocationRound.objects.filter(pk=previewed_round.pk, status=RoundStatus.COMMITTED).exists(),
+            timeout=90,
+        )
         if not committed:
             worker.terminate()
             pytest.fail("not redelivered:\n" + worker.communicate(timeout=10)[0].decode(errors="replace")[-3000:])
@@ -82,15 +88,15 @@ def test_worker_killed_mid_commit_is_retried_and_grants_once(
     assert_granted_once(previewed_round)
 
 
-def test_two_workers_committing_the_same_round_at_once_grant_once(
-    previewed_round: AllocationRound, carol: Any
-) -> None:
+def test_two_workers_committing_the_same_round_at_once_grant_once(previewed_round: AllocationRound, carol: Any) -> None:
     env = {"INVESTAI_FAULT_PAUSE_IN_COMMIT": "1"}  # widen the window in which both run
     with celery_worker(extra_env=env, name="a") as (_, queue), celery_worker(queue=queue, extra_env=env, name="b"):
         send_commit(previewed_round, carol.pk, queue)
         send_commit(previewed_round, carol.pk, queue)
-        assert wait_for(lambda: AllocationRound.objects.filter(
-            pk=previewed_round.pk, status=RoundStatus.COMMITTED).exists(), timeout=60)
+        assert wait_for(
+            lambda: AllocationRound.objects.filter(pk=previewed_round.pk, status=RoundStatus.COMMITTED).exists(),
+            timeout=60,
+        )
         # Let the second task finish too before counting.
         assert wait_for(lambda: AuditEvent.objects.filter(action="round.committed").count() >= 1, timeout=10)
     assert_granted_once(previewed_round)

@@ -53,13 +53,37 @@ def celery_worker(
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """A worker process consuming a queue of its own; stopped on exit."""
     queue = queue or f"test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": worker_database_url(), "REDIS_URL": REDIS_URL,
-           "CELERY_TASK_ALWAYS_EAGER": "0", **(extra_env or {})}
+    env = {
+        **os.environ,
+        "DATABASE_URL": worker_database_url(),
+        "REDIS_URL": REDIS_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        **(extra_env or {}),
+    }
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "investai", "worker", f"--pool={pool}", "--concurrency=1",
-         "-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning",
-         "-n", f"{name}-{queue}@%h"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "investai",
+            "worker",
+            f"--pool={pool}",
+            "--concurrency=1",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "warning",
+            "-n",
+            f"{name}-{queue}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         yield process, queue

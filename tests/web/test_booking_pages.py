@@ -29,16 +29,28 @@ START = datetime(2027, 1, 8, tzinfo=UTC)
 
 
 def fixed_data(catalogue: Any, tenant: Any, **overrides: Any) -> dict[str, Any]:
-    data = {"tenant": tenant.pk, "inventory": catalogue.lux_h100.pk, "starts_at": "2027-01-08T09:00",
-            "hours": "10", "chips": "20", "idempotency_key": "k1"}
+    data = {
+        "tenant": tenant.pk,
+        "inventory": catalogue.lux_h100.pk,
+        "starts_at": "2027-01-08T09:00",
+        "hours": "10",
+        "chips": "20",
+        "idempotency_key": "k1",
+    }
     data.update(overrides)
     return data
 
 
 def flexible_data(catalogue: Any, tenant: Any, **overrides: Any) -> dict[str, Any]:
-    data = {"tenant": tenant.pk, "eligible": [catalogue.lux_h100.pk, catalogue.muc_h100.pk],
-            "earliest_start": "2027-01-08T00:00", "latest_end": "2027-01-10T00:00", "hours": "6", "chips": "10",
-            "idempotency_key": "f1"}
+    data = {
+        "tenant": tenant.pk,
+        "eligible": [catalogue.lux_h100.pk, catalogue.muc_h100.pk],
+        "earliest_start": "2027-01-08T00:00",
+        "latest_end": "2027-01-10T00:00",
+        "hours": "6",
+        "chips": "10",
+        "idempotency_key": "f1",
+    }
     data.update(overrides)
     return data
 
@@ -96,16 +108,18 @@ def test_a_double_submitted_form_books_once(client, funded, aurora, alice):
     assert Booking.objects.count() == 1
 
 
-@pytest.mark.parametrize(("overrides", "field", "text"), [
-    ({"chips": "0"}, "chips", "greater than or equal to 1"),
-    ({"hours": "0"}, "hours", "greater than or equal to 1"),
-    ({"chips": "2.5"}, "chips", "whole number"),
-    ({"starts_at": "2027-01-08T09:30"}, "starts_at", "on the hour"),
-    ({"starts_at": "not a time"}, "starts_at", "valid date/time"),
-    ({"chips": "500"}, "chips", "90 chips in service"),
-])
-def test_bad_fixed_input_gives_a_field_error_and_creates_nothing(client, funded, aurora, alice, overrides, field,
-                                                                 text):
+@pytest.mark.parametrize(
+    ("overrides", "field", "text"),
+    [
+        ({"chips": "0"}, "chips", "greater than or equal to 1"),
+        ({"hours": "0"}, "hours", "greater than or equal to 1"),
+        ({"chips": "2.5"}, "chips", "whole number"),
+        ({"starts_at": "2027-01-08T09:30"}, "starts_at", "on the hour"),
+        ({"starts_at": "not a time"}, "starts_at", "valid date/time"),
+        ({"chips": "500"}, "chips", "90 chips in service"),
+    ],
+)
+def test_bad_fixed_input_gives_a_field_error_and_creates_nothing(client, funded, aurora, alice, overrides, field, text):
     client.force_login(alice)
 
     response = client.post(reverse("booking-new"), fixed_data(funded, aurora, **overrides))
@@ -118,19 +132,21 @@ def test_bad_fixed_input_gives_a_field_error_and_creates_nothing(client, funded,
     assert not ResourceHour.objects.filter(booked__gt=0).exists()
 
 
-def test_capacity_refusal_shows_how_many_are_free_and_the_earliest_start(client, funded, aurora, alice, nimbus,
-                                                                          mallory):
-    booking_fixed_create(actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START, hours=10,
-                         chips=60)
+def test_capacity_refusal_shows_how_many_are_free_and_the_earliest_start(
+    client, funded, aurora, alice, nimbus, mallory
+):
+    booking_fixed_create(actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START, hours=10, chips=60)
     client.force_login(alice)
 
-    response = client.post(reverse("booking-new"), fixed_data(funded, aurora, starts_at="2027-01-08T02:00",
-                                                              hours="5", chips="40"))
+    response = client.post(
+        reverse("booking-new"), fixed_data(funded, aurora, starts_at="2027-01-08T02:00", hours="5", chips="40")
+    )
 
     errors = errors_of(response)
     assert list(errors) == ["starts_at"]
-    assert errors["starts_at"] == ["Only 30 chips are free in some hour of that slot; the earliest start that fits "
-                                   "is 2027-01-08 10:00 UTC."]
+    assert errors["starts_at"] == [
+        "Only 30 chips are free in some hour of that slot; the earliest start that fits is 2027-01-08 10:00 UTC."
+    ]
     assert 'data-fill-start="2027-01-08T10:00"' in response.content.decode()
     assert Booking.objects.filter(tenant=aurora).count() == 0
     # The form comes back with a fresh idempotency key: a retry at the suggested hour is a new request.
@@ -141,13 +157,15 @@ def test_quota_refusal_is_shown_above_the_form(client, funded, aurora, alice):
     client.force_login(alice)
 
     # 50 chips x 100 h x 2.5 = 12,500 normalized hours > 10,000.
-    response = client.post(reverse("booking-new"), fixed_data(funded, aurora, inventory=funded.muc_b200.pk,
-                                                              hours="100", chips="50"))
+    response = client.post(
+        reverse("booking-new"), fixed_data(funded, aurora, inventory=funded.muc_b200.pk, hours="100", chips="50")
+    )
 
     errors = errors_of(response)
     assert list(errors) == ["__all__"]
-    assert errors["__all__"][0] == ("Your grant on muc/b200 in 2027 Q1 has 10,000.0 normalized hours left; "
-                                    "this booking needs 12,500.0.")
+    assert errors["__all__"][0] == (
+        "Your grant on muc/b200 in 2027 Q1 has 10,000.0 normalized hours left; this booking needs 12,500.0."
+    )
     assert Booking.objects.count() == 0
     assert not QuotaBalance.objects.filter(tenant=aurora, used__gt=0).exists()
     assert not ResourceHour.objects.filter(booked__gt=0).exists()
@@ -175,14 +193,18 @@ def test_a_flexible_booking_is_queued_as_pending(client, funded, aurora, alice):
     assert "waiting for the next booking round" in html
 
 
-@pytest.mark.parametrize(("overrides", "field", "text"), [
-    ({"latest_end": "2027-01-07T00:00"}, "latest_end", "end after it starts"),
-    ({"chips": "0"}, "chips", "greater than or equal to 1"),
-    ({"eligible": []}, "eligible", "required"),
-    ({"hours": "72"}, "hours", "cannot hold 72 whole hours"),
-])
-def test_bad_flexible_input_gives_a_field_error_and_creates_nothing(client, funded, aurora, alice, overrides, field,
-                                                                    text):
+@pytest.mark.parametrize(
+    ("overrides", "field", "text"),
+    [
+        ({"latest_end": "2027-01-07T00:00"}, "latest_end", "end after it starts"),
+        ({"chips": "0"}, "chips", "greater than or equal to 1"),
+        ({"eligible": []}, "eligible", "required"),
+        ({"hours": "72"}, "hours", "cannot hold 72 whole hours"),
+    ],
+)
+def test_bad_flexible_input_gives_a_field_error_and_creates_nothing(
+    client, funded, aurora, alice, overrides, field, text
+):
     client.force_login(alice)
 
     response = client.post(reverse("booking-new-flexible"), flexible_data(funded, aurora, **overrides))
@@ -196,15 +218,23 @@ def test_bad_flexible_input_gives_a_field_error_and_creates_nothing(client, fund
 # --- the availability fragment ------------------------------------------------------
 
 
-def test_the_availability_fragment_shows_free_chips_per_hour_and_the_cost(client, funded, aurora, alice, nimbus,
-                                                                         mallory):
-    booking_fixed_create(actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START, hours=10,
-                         chips=60)
+def test_the_availability_fragment_shows_free_chips_per_hour_and_the_cost(
+    client, funded, aurora, alice, nimbus, mallory
+):
+    booking_fixed_create(actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START, hours=10, chips=60)
     client.force_login(alice)
 
-    response = client.get(reverse("booking-availability"), {
-        "tenant": aurora.pk, "inventory": funded.lux_h100.pk, "starts_at": "2027-01-08T08:00", "hours": "4",
-        "chips": "40"}, HTTP_HX_REQUEST="true")
+    response = client.get(
+        reverse("booking-availability"),
+        {
+            "tenant": aurora.pk,
+            "inventory": funded.lux_h100.pk,
+            "starts_at": "2027-01-08T08:00",
+            "hours": "4",
+            "chips": "40",
+        },
+        HTTP_HX_REQUEST="true",
+    )
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -220,14 +250,18 @@ def test_the_availability_fragment_shows_free_chips_per_hour_and_the_cost(client
     assert "10,000 of 10,000 normalized hours left of your grant on lux/h100 for 2027 Q1." in html
 
 
-def test_the_availability_fragment_buckets_long_windows_by_their_fewest_free_chips(client, funded, aurora, alice,
-                                                                                  nimbus, mallory):
-    booking_fixed_create(actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START + timedelta(
-        hours=5), hours=1, chips=80)
+def test_the_availability_fragment_buckets_long_windows_by_their_fewest_free_chips(
+    client, funded, aurora, alice, nimbus, mallory
+):
+    booking_fixed_create(
+        actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START + timedelta(hours=5), hours=1, chips=80
+    )
     client.force_login(alice)
 
-    response = client.get(reverse("booking-availability"), {
-        "inventory": funded.lux_h100.pk, "starts_at": "2027-01-08T00:00", "hours": str(24 * 14), "chips": "20"})
+    response = client.get(
+        reverse("booking-availability"),
+        {"inventory": funded.lux_h100.pk, "starts_at": "2027-01-08T00:00", "hours": str(24 * 14), "chips": "20"},
+    )
 
     free = [int(n) for n in re.findall(r'data-free="(\d+)"', response.content.decode())]
     assert len(free) == 168  # two hours a bar
@@ -237,22 +271,37 @@ def test_the_availability_fragment_buckets_long_windows_by_their_fewest_free_chi
 def test_the_availability_fragment_warns_when_the_cost_exceeds_the_quota(client, funded, aurora, alice):
     client.force_login(alice)
 
-    response = client.get(reverse("booking-availability"), {
-        "tenant": aurora.pk, "inventory": funded.muc_b200.pk, "starts_at": "2027-01-08T00:00", "hours": "100",
-        "chips": "50"})
+    response = client.get(
+        reverse("booking-availability"),
+        {
+            "tenant": aurora.pk,
+            "inventory": funded.muc_b200.pk,
+            "starts_at": "2027-01-08T00:00",
+            "hours": "100",
+            "chips": "50",
+        },
+    )
 
     html = response.content.decode()
     assert "More than the 10,000 normalized hours left of your grant on muc/b200 for 2027 Q1." in html
 
 
-def test_the_availability_fragment_asks_for_what_is_missing_and_hides_other_tenants_quota(client, funded, nimbus,
-                                                                                        alice):
+def test_the_availability_fragment_asks_for_what_is_missing_and_hides_other_tenants_quota(
+    client, funded, nimbus, alice
+):
     client.force_login(alice)
 
     empty = client.get(reverse("booking-availability"), {"inventory": funded.lux_h100.pk})
-    foreign = client.get(reverse("booking-availability"), {
-        "tenant": nimbus.pk, "inventory": funded.lux_h100.pk, "starts_at": "2027-01-08T00:00", "hours": "2",
-        "chips": "1"})
+    foreign = client.get(
+        reverse("booking-availability"),
+        {
+            "tenant": nimbus.pk,
+            "inventory": funded.lux_h100.pk,
+            "starts_at": "2027-01-08T00:00",
+            "hours": "2",
+            "chips": "1",
+        },
+    )
 
     assert "Choose a site and chip type, a start hour" in empty.content.decode()
     assert "left of your grant" not in foreign.content.decode()
@@ -263,21 +312,49 @@ def test_the_availability_fragment_asks_for_what_is_missing_and_hides_other_tena
 
 def make_bookings(catalogue: Any, tenant: Any, actor: Any, n: int) -> list[Booking]:
     """Bookings in every state, written directly (the services are tested in tests/test_bookings.py)."""
-    states = [BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.COMPLETED, BookingStatus.CANCELLED,
-              BookingStatus.AT_RISK, BookingStatus.PENDING, BookingStatus.EXPIRED]
+    states = [
+        BookingStatus.CONFIRMED,
+        BookingStatus.ACTIVE,
+        BookingStatus.COMPLETED,
+        BookingStatus.CANCELLED,
+        BookingStatus.AT_RISK,
+        BookingStatus.PENDING,
+        BookingStatus.EXPIRED,
+    ]
     inventories = [catalogue.muc_h100, catalogue.lux_h100, catalogue.muc_b200]
     made = []
     for i in range(n):
         status = states[i % len(states)]
         start = START + timedelta(hours=i)
         if status in (BookingStatus.PENDING, BookingStatus.EXPIRED):
-            made.append(Booking(tenant=tenant, created_by=actor, kind=BookingKind.FLEXIBLE, status=status, chips=2,
-                                hours=3, earliest_start=start, latest_end=start + timedelta(days=1),
-                                unplaced_reason="window" if i % 2 else ""))
+            made.append(
+                Booking(
+                    tenant=tenant,
+                    created_by=actor,
+                    kind=BookingKind.FLEXIBLE,
+                    status=status,
+                    chips=2,
+                    hours=3,
+                    earliest_start=start,
+                    latest_end=start + timedelta(days=1),
+                    unplaced_reason="window" if i % 2 else "",
+                )
+            )
         else:
-            made.append(Booking(tenant=tenant, created_by=actor, kind=BookingKind.FIXED, status=status, chips=2,
-                                hours=3, inventory=inventories[i % 3], starts_at=start,
-                                ends_at=start + timedelta(hours=3), cost_normalized_hours=6))
+            made.append(
+                Booking(
+                    tenant=tenant,
+                    created_by=actor,
+                    kind=BookingKind.FIXED,
+                    status=status,
+                    chips=2,
+                    hours=3,
+                    inventory=inventories[i % 3],
+                    starts_at=start,
+                    ends_at=start + timedelta(hours=3),
+                    cost_normalized_hours=6,
+                )
+            )
     made = Booking.objects.bulk_create(made)
     for booking in made:
         if booking.kind == BookingKind.FLEXIBLE:
@@ -285,8 +362,9 @@ def make_bookings(catalogue: Any, tenant: Any, actor: Any, n: int) -> list[Booki
     return made
 
 
-def test_my_bookings_lists_the_tenants_bookings_with_states_and_the_fair_share_factor(client, funded, aurora, alice,
-                                                                                       nimbus, mallory):
+def test_my_bookings_lists_the_tenants_bookings_with_states_and_the_fair_share_factor(
+    client, funded, aurora, alice, nimbus, mallory
+):
     make_bookings(funded, aurora, alice, 7)
     make_bookings(funded, nimbus, mallory, 3)
     client.force_login(alice)
@@ -336,8 +414,7 @@ def test_my_bookings_pages_by_25(client, funded, aurora, alice):
 
 
 @pytest.mark.parametrize("n", [5, 40])
-def test_my_bookings_runs_a_bounded_number_of_queries(client, funded, aurora, alice, django_assert_max_num_queries,
-                                                      n):
+def test_my_bookings_runs_a_bounded_number_of_queries(client, funded, aurora, alice, django_assert_max_num_queries, n):
     make_bookings(funded, aurora, alice, n)
     client.force_login(alice)
 
@@ -349,8 +426,9 @@ def test_my_bookings_runs_a_bounded_number_of_queries(client, funded, aurora, al
 
 
 def test_booking_detail_for_a_member_and_404_for_another_tenant(client, funded, aurora, alice, mallory):
-    booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START,
-                                      hours=10, chips=20)
+    booking, _ = booking_fixed_create(
+        actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START, hours=10, chips=20
+    )
     client.force_login(alice)
     mine = client.get(reverse("booking-detail", args=[booking.pk]))
     client.force_login(mallory)
@@ -365,8 +443,9 @@ def test_booking_detail_for_a_member_and_404_for_another_tenant(client, funded, 
 
 
 def test_mallory_cannot_cancel_auroras_booking(client, funded, aurora, alice, mallory):
-    booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START,
-                                      hours=10, chips=20)
+    booking, _ = booking_fixed_create(
+        actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START, hours=10, chips=20
+    )
     client.force_login(mallory)
 
     response = client.post(reverse("booking-cancel", args=[booking.pk]))
@@ -377,16 +456,18 @@ def test_mallory_cannot_cancel_auroras_booking(client, funded, aurora, alice, ma
 
 
 def test_cancel_needs_a_post(client, funded, aurora, alice):
-    booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START,
-                                      hours=10, chips=20)
+    booking, _ = booking_fixed_create(
+        actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START, hours=10, chips=20
+    )
     client.force_login(alice)
 
     assert client.get(reverse("booking-cancel", args=[booking.pk])).status_code == 405
 
 
 def test_cancel_gives_the_chips_and_quota_back_and_returns_to_the_list(client, funded, aurora, alice):
-    booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START,
-                                      hours=10, chips=20)
+    booking, _ = booking_fixed_create(
+        actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START, hours=10, chips=20
+    )
     client.force_login(alice)
     back = reverse("booking-list") + "?status=confirmed"
 
@@ -401,8 +482,9 @@ def test_cancel_gives_the_chips_and_quota_back_and_returns_to_the_list(client, f
 
 
 def test_cancel_ignores_a_next_url_off_the_site(client, funded, aurora, alice):
-    booking, _ = booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START,
-                                      hours=10, chips=20)
+    booking, _ = booking_fixed_create(
+        actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START, hours=10, chips=20
+    )
     client.force_login(alice)
 
     response = client.post(reverse("booking-cancel", args=[booking.pk]), {"next": "https://evil.example/"})
@@ -411,8 +493,15 @@ def test_cancel_ignores_a_next_url_off_the_site(client, funded, aurora, alice):
 
 
 def test_cancelling_twice_says_why_not(client, funded, aurora, alice):
-    booking, _ = booking_flexible_create(actor=alice, tenant=aurora, eligible=[funded.lux_h100],
-                                         earliest_start=START, latest_end=START + timedelta(days=1), hours=2, chips=2)
+    booking, _ = booking_flexible_create(
+        actor=alice,
+        tenant=aurora,
+        eligible=[funded.lux_h100],
+        earliest_start=START,
+        latest_end=START + timedelta(days=1),
+        hours=2,
+        chips=2,
+    )
     client.force_login(alice)
     client.post(reverse("booking-cancel", args=[booking.pk]))
 

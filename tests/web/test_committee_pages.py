@@ -23,11 +23,28 @@ from tests.factories import TenantFactory, member
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 
-def submitted(catalogue: Any, tenant: Any, pi: Any, *, title: str = "Climate model", gpu_hours: float = 20_000.0,
-              sites: tuple = (), chips: tuple = ()) -> AllocationRequest:
-    req = request_create(actor=pi, tenant=tenant, period=catalogue.period, content=content_from_ids(
-        title=title, chip_type_id=(chips[0] if chips else catalogue.h100).pk, demand_gpu_hours=gpu_hours,
-        site_ids=[s.pk for s in sites], chip_type_ids=[c.pk for c in chips]))
+def submitted(
+    catalogue: Any,
+    tenant: Any,
+    pi: Any,
+    *,
+    title: str = "Climate model",
+    gpu_hours: float = 20_000.0,
+    sites: tuple = (),
+    chips: tuple = (),
+) -> AllocationRequest:
+    req = request_create(
+        actor=pi,
+        tenant=tenant,
+        period=catalogue.period,
+        content=content_from_ids(
+            title=title,
+            chip_type_id=(chips[0] if chips else catalogue.h100).pk,
+            demand_gpu_hours=gpu_hours,
+            site_ids=[s.pk for s in sites],
+            chip_type_ids=[c.pk for c in chips],
+        ),
+    )
     return request_submit(actor=pi, request=req)
 
 
@@ -64,11 +81,16 @@ def test_committee_home_lists_periods_with_counts(client, catalogue, aurora, bob
 # --- the review queue -------------------------------------------------------------
 
 
-def test_review_queue_shows_submitted_requests_and_demand_against_capacity(client, catalogue, aurora, bob, alice,
-                                                                          carol):
+def test_review_queue_shows_submitted_requests_and_demand_against_capacity(
+    client, catalogue, aurora, bob, alice, carol
+):
     submitted(catalogue, aurora, bob, title="Weather at 1 km", sites=(catalogue.lux,))
-    request_create(actor=alice, tenant=aurora, period=catalogue.period, content=content_from_ids(
-        title="Still a draft", chip_type_id=catalogue.h100.pk, demand_gpu_hours=5.0))
+    request_create(
+        actor=alice,
+        tenant=aurora,
+        period=catalogue.period,
+        content=content_from_ids(title="Still a draft", chip_type_id=catalogue.h100.pk, demand_gpu_hours=5.0),
+    )
     client.force_login(carol)
 
     response = client.get(reverse("review-queue", args=[catalogue.period.slug]))
@@ -102,13 +124,21 @@ def test_review_queue_filters_by_kind_pool_chip_and_site(client, catalogue, auro
 
 
 @pytest.mark.parametrize("count", [5, 40])
-def test_review_queue_query_count_does_not_grow_with_the_queue(client, catalogue, carol, count,
-                                                               django_assert_max_num_queries):
+def test_review_queue_query_count_does_not_grow_with_the_queue(
+    client, catalogue, carol, count, django_assert_max_num_queries
+):
     for i in range(count):
         tenant = TenantFactory(pool=catalogue.public_pool, kind="sme")
         pi = member(f"pi{i}", tenant, role="pi")
-        submitted(catalogue, tenant, pi, title=f"Request {i}", gpu_hours=100.0,
-                  sites=(catalogue.muc,), chips=(catalogue.h100,))
+        submitted(
+            catalogue,
+            tenant,
+            pi,
+            title=f"Request {i}",
+            gpu_hours=100.0,
+            sites=(catalogue.muc,),
+            chips=(catalogue.h100,),
+        )
     client.force_login(carol)
 
     with django_assert_max_num_queries(20) as captured:
@@ -139,8 +169,10 @@ def test_accept_reduced_with_amount_and_reason(client, catalogue, aurora, bob, c
     client.force_login(carol)
     back = reverse("review-queue", args=[catalogue.period.slug]) + "?kind=researcher"
 
-    response = client.post(reverse("request-decide", args=[req.pk]),
-                           {**decide_data(req.pk, "reduce", "12000", "Scaled to the pilot."), "next": back})
+    response = client.post(
+        reverse("request-decide", args=[req.pk]),
+        {**decide_data(req.pk, "reduce", "12000", "Scaled to the pilot."), "next": back},
+    )
 
     assert response["Location"] == back
     req.refresh_from_db()
@@ -184,7 +216,10 @@ def test_reject_with_reason_shows_on_the_tenants_timeline(client, catalogue, aur
     assert '<span class="badge status-rejected">Rejected</span>' in html
     assert "Out of scope." in html
     assert [e.action for e in response.context["timeline"]] == [
-        "request.created", "request.submitted", "request.rejected"]
+        "request.created",
+        "request.submitted",
+        "request.rejected",
+    ]
 
 
 def test_tenants_cannot_decide(client, catalogue, aurora, bob, mallory):
@@ -208,8 +243,9 @@ def accepted(catalogue: Any, aurora: Any, bob: Any, nimbus: Any, mallory: Any, c
     return [request_decide(actor=carol, request=r, accept=True) for r in (one, two)]
 
 
-def test_preview_then_commit_grants_quotas_the_tenant_sees(client, catalogue, accepted, carol, alice,
-                                                          django_capture_on_commit_callbacks):
+def test_preview_then_commit_grants_quotas_the_tenant_sees(
+    client, catalogue, accepted, carol, alice, django_capture_on_commit_callbacks
+):
     client.force_login(carol)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -299,8 +335,9 @@ def test_committing_polls_until_committed_or_failed(client, catalogue, accepted,
     assert reverse("round-commit", args=[rnd.pk]) not in failed
 
 
-def test_a_stale_preview_is_refused_and_says_why(client, catalogue, accepted, aurora, bob, carol,
-                                                 django_capture_on_commit_callbacks):
+def test_a_stale_preview_is_refused_and_says_why(
+    client, catalogue, accepted, aurora, bob, carol, django_capture_on_commit_callbacks
+):
     client.force_login(carol)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("round-preview", args=[catalogue.period.slug]))
@@ -357,7 +394,10 @@ def test_audit_page_for_the_committee_with_filters(client, catalogue, aurora, bo
 
     assert everything.status_code == 200
     assert [e.action for e, _ in everything.context["rows"]] == [
-        "request.rejected", "request.submitted", "request.created"]
+        "request.rejected",
+        "request.submitted",
+        "request.created",
+    ]
     assert [e.action for e, _ in rejected.context["rows"]] == ["request.rejected"]
     assert len(by_type.context["rows"]) == 3
     html = rejected.content.decode()

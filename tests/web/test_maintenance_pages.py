@@ -22,26 +22,41 @@ AT_RISK = reverse("at-risk-list")
 
 
 def capacity(inventory: Any) -> list[int]:
-    return list(ResourceHour.objects.filter(inventory=inventory, hour__gte=START, hour__lt=START + 2 * H)
-                .order_by("hour").values_list("capacity", flat=True))
+    return list(
+        ResourceHour.objects.filter(inventory=inventory, hour__gte=START, hour__lt=START + 2 * H)
+        .order_by("hour")
+        .values_list("capacity", flat=True)
+    )
 
 
 @pytest.fixture
 def late(funded: Any, aurora: Any, alice: Any, nimbus: Any, mallory: Any) -> Booking:
     booking_fixed_create(actor=alice, tenant=aurora, inventory=funded.lux_h100, starts_at=START, hours=2, chips=50)
-    booking, _ = booking_fixed_create(actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START,
-                                      hours=2, chips=30)
+    booking, _ = booking_fixed_create(
+        actor=mallory, tenant=nimbus, inventory=funded.lux_h100, starts_at=START, hours=2, chips=30
+    )
     return booking
 
 
 def announce(client: Any, funded: Any, **overrides: Any) -> Any:
-    return client.post(LIST, {"inventory": funded.lux_h100.pk, "chips": 30, "starts_at": "2027-01-08T00:00",
-                              "ends_at": "2027-01-08T02:00", "reason": "PDU swap", **overrides}, follow=True)
+    return client.post(
+        LIST,
+        {
+            "inventory": funded.lux_h100.pk,
+            "chips": 30,
+            "starts_at": "2027-01-08T00:00",
+            "ends_at": "2027-01-08T02:00",
+            "reason": "PDU swap",
+            **overrides,
+        },
+        follow=True,
+    )
 
 
 @pytest.mark.parametrize("persona", ["alice", "carol"])
-def test_the_pages_are_403_for_everyone_but_operators(client: Any, funded: Any, request: Any, persona: str,
-                                                      late: Booking) -> None:
+def test_the_pages_are_403_for_everyone_but_operators(
+    client: Any, funded: Any, request: Any, persona: str, late: Booking
+) -> None:
     client.force_login(request.getfixturevalue(persona))
     for url in (LIST, AT_RISK):
         assert client.get(url).status_code == 403
@@ -72,8 +87,11 @@ def test_an_operator_announces_maintenance_and_settles_the_bookings_it_put_at_ri
     assert Booking.objects.get(pk=late.pk).status == BookingStatus.AT_RISK
 
     # Move it two hours later, where the chips are free.
-    moved = client.post(reverse("at-risk-move", args=[late.pk]), {
-        f"move-{late.pk}-inventory": funded.lux_h100.pk, f"move-{late.pk}-starts_at": "2027-01-08T02:00"}, follow=True)
+    moved = client.post(
+        reverse("at-risk-move", args=[late.pk]),
+        {f"move-{late.pk}-inventory": funded.lux_h100.pk, f"move-{late.pk}-starts_at": "2027-01-08T02:00"},
+        follow=True,
+    )
     assert moved.status_code == 200
     booking = Booking.objects.get(pk=late.pk)
     assert (booking.status, booking.starts_at) == (BookingStatus.CONFIRMED, START + 2 * H)
@@ -89,8 +107,9 @@ def test_changing_and_ending_maintenance_from_its_page(client: Any, funded: Any,
 
     bad = client.post(detail, {"chips": 500, "starts_at": "2027-01-08T00:00", "ends_at": "2027-01-08T02:00"})
     assert bad.status_code == 400 and bad.context["form"].errors["chips"]
-    changed = client.post(detail, {"chips": 10, "starts_at": "2027-01-08T00:00", "ends_at": "2027-01-08T02:00",
-                                   "reason": "smaller"})
+    changed = client.post(
+        detail, {"chips": 10, "starts_at": "2027-01-08T00:00", "ends_at": "2027-01-08T02:00", "reason": "smaller"}
+    )
     assert changed.status_code == 302 and capacity(funded.lux_h100) == [80, 80]
 
     ended = client.post(reverse("maintenance-end", args=[window.pk]))
@@ -104,8 +123,12 @@ def test_changing_and_ending_maintenance_from_its_page(client: Any, funded: Any,
 
 def test_bad_announcements_come_back_on_the_form(client: Any, funded: Any, oscar: Any) -> None:
     client.force_login(oscar)
-    for overrides, field in [({"chips": 0}, "chips"), ({"chips": 1000}, "chips"),
-                             ({"ends_at": "2027-01-07T00:00"}, "ends_at"), ({"starts_at": "later"}, "starts_at")]:
+    for overrides, field in [
+        ({"chips": 0}, "chips"),
+        ({"chips": 1000}, "chips"),
+        ({"ends_at": "2027-01-07T00:00"}, "ends_at"),
+        ({"starts_at": "later"}, "starts_at"),
+    ]:
         response = announce(client, funded, **overrides)
         assert response.status_code == 400, overrides
         assert response.context["form"].errors[field], overrides

@@ -24,8 +24,9 @@ def test_site_bookings_are_403_for_tenants_people_and_not_in_their_menu(client, 
     assert URL not in client.get(reverse("booking-list")).content.decode()
 
 
-def test_an_operator_sees_every_organisations_bookings_with_counts_per_state(client, funded, aurora, alice, nimbus,
-                                                                           mallory, oscar):
+def test_an_operator_sees_every_organisations_bookings_with_counts_per_state(
+    client, funded, aurora, alice, nimbus, mallory, oscar
+):
     make_bookings(funded, aurora, alice, 7)
     make_bookings(funded, nimbus, mallory, 7)
     client.force_login(oscar)
@@ -53,8 +54,10 @@ def test_site_bookings_filter_by_organisation_state_and_site(client, funded, aur
     at_lux = client.get(URL, {"site": funded.lux.pk, "tenant": "Aurora"}).context["page"]
 
     assert {b.tenant for b in nimbus_only.context["page"]} == {nimbus}
-    assert '<a href="?tenant=nimbus&amp;status=at_risk">Show them</a>' in client.get(
-        URL, {"tenant": "nimbus", "status": "confirmed"}).content.decode()  # keeps the other filters, once
+    assert (
+        '<a href="?tenant=nimbus&amp;status=at_risk">Show them</a>'
+        in client.get(URL, {"tenant": "nimbus", "status": "confirmed"}).content.decode()
+    )  # keeps the other filters, once
     assert sum(n for _v, _l, n in nimbus_only.context["states"]) == 7  # the counts follow the filters
     assert {b.status for b in at_risk} == {BookingStatus.AT_RISK} and len(at_risk) == 3
     assert at_lux.object_list and {b.tenant for b in at_lux} == {aurora}
@@ -72,8 +75,9 @@ def test_a_bad_filter_is_a_form_error_not_a_500(client, funded, oscar):
 
 
 @pytest.mark.parametrize("n", [5, 60])
-def test_site_bookings_run_a_bounded_number_of_queries(client, funded, aurora, alice, oscar,
-                                                       django_assert_max_num_queries, n):
+def test_site_bookings_run_a_bounded_number_of_queries(
+    client, funded, aurora, alice, oscar, django_assert_max_num_queries, n
+):
     make_bookings(funded, aurora, alice, n)
     client.force_login(oscar)
 

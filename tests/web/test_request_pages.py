@@ -19,18 +19,33 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 
 def draft(catalogue: Any, tenant: Any, actor: Any, **overrides: Any) -> AllocationRequest:
-    fields = {"title": "Protein folding at scale", "chip_type_id": catalogue.h100.pk, "demand_gpu_hours": 10_000.0,
-              "site_ids": [catalogue.muc.pk], "chip_type_ids": [], "abstract": "Folding proteins.",
-              "justification": "Because.", "expected_outputs": "A paper."}
+    fields = {
+        "title": "Protein folding at scale",
+        "chip_type_id": catalogue.h100.pk,
+        "demand_gpu_hours": 10_000.0,
+        "site_ids": [catalogue.muc.pk],
+        "chip_type_ids": [],
+        "abstract": "Folding proteins.",
+        "justification": "Because.",
+        "expected_outputs": "A paper.",
+    }
     fields.update(overrides)
     return request_create(actor=actor, tenant=tenant, period=catalogue.period, content=content_from_ids(**fields))
 
 
 def form_data(catalogue: Any, tenant: Any, **overrides: Any) -> dict[str, Any]:
-    data = {"tenant": tenant.pk, "period": catalogue.period.pk, "title": "LLM pretraining",
-            "abstract": "A 7B model for EU languages.", "chip_type": catalogue.b200.pk, "demand_gpu_hours": "4000",
-            "eligible_sites": [catalogue.muc.pk], "eligible_chip_types": [catalogue.b200.pk],
-            "justification": "Open weights.", "expected_outputs": "A model."}
+    data = {
+        "tenant": tenant.pk,
+        "period": catalogue.period.pk,
+        "title": "LLM pretraining",
+        "abstract": "A 7B model for EU languages.",
+        "chip_type": catalogue.b200.pk,
+        "demand_gpu_hours": "4000",
+        "eligible_sites": [catalogue.muc.pk],
+        "eligible_chip_types": [catalogue.b200.pk],
+        "justification": "Open weights.",
+        "expected_outputs": "A model.",
+    }
     data.update(overrides)
     return data
 
@@ -38,8 +53,9 @@ def form_data(catalogue: Any, tenant: Any, **overrides: Any) -> dict[str, Any]:
 # --- my requests ---------------------------------------------------------------
 
 
-def test_my_requests_lists_the_tenants_requests_with_status_badges(client, catalogue, aurora, alice, bob, nimbus,
-                                                                   mallory):
+def test_my_requests_lists_the_tenants_requests_with_status_badges(
+    client, catalogue, aurora, alice, bob, nimbus, mallory
+):
     submitted = draft(catalogue, aurora, bob, title="Submitted one")
     request_submit(actor=bob, request=submitted)
     draft(catalogue, aurora, alice, title="Alice's draft")
@@ -58,10 +74,20 @@ def test_my_requests_lists_the_tenants_requests_with_status_badges(client, catal
 
 def test_my_requests_is_paginated_by_25(client, catalogue, aurora, alice):
     first = draft(catalogue, aurora, alice, title="Template")
-    AllocationRequest.objects.bulk_create([
-        AllocationRequest(period=catalogue.period, tenant=aurora, created_by=alice, title=f"Bulk {i}",
-                          chip_type=catalogue.h100, demand_gpu_hours=1, demand_normalized_hours=1)
-        for i in range(29)])
+    AllocationRequest.objects.bulk_create(
+        [
+            AllocationRequest(
+                period=catalogue.period,
+                tenant=aurora,
+                created_by=alice,
+                title=f"Bulk {i}",
+                chip_type=catalogue.h100,
+                demand_gpu_hours=1,
+                demand_normalized_hours=1,
+            )
+            for i in range(29)
+        ]
+    )
     client.force_login(alice)
 
     one = client.get(reverse("request-list"))
@@ -84,10 +110,14 @@ def test_my_requests_needs_a_login(client, catalogue):
 
 
 def test_new_request_form_offers_only_the_users_tenants_and_open_periods(client, catalogue, aurora, alice, nimbus):
-    AllocationPeriod.objects.create(name="2026 Q4", slug="2026-q4", status="closed",
-                                    starts_at=datetime(2026, 10, 1, tzinfo=UTC),
-                                    ends_at=datetime(2026, 12, 31, tzinfo=UTC),
-                                    request_deadline=datetime(2026, 9, 1, tzinfo=UTC))
+    AllocationPeriod.objects.create(
+        name="2026 Q4",
+        slug="2026-q4",
+        status="closed",
+        starts_at=datetime(2026, 10, 1, tzinfo=UTC),
+        ends_at=datetime(2026, 12, 31, tzinfo=UTC),
+        request_deadline=datetime(2026, 9, 1, tzinfo=UTC),
+    )
     client.force_login(alice)
 
     response = client.get(reverse("request-create"))
@@ -125,10 +155,16 @@ def test_new_request_saves_a_draft_with_normalized_demand(client, catalogue, aur
         ({"demand_gpu_hours": "lots"}, "demand_gpu_hours", "Enter a number"),
         ({"demand_gpu_hours": "1e12"}, "demand_gpu_hours", "more than the acceptable resources can deliver"),
         # L-AI Factory has only H100s.
-        ({"eligible_sites": ["lux"], "eligible_chip_types": ["b200"]}, "eligible_chip_types",
-         "is not installed at L-AI Factory"),
-        ({"eligible_sites": ["lux"], "eligible_chip_types": [], "chip_type": "b200"}, "chip_type",
-         "is not among the acceptable sites"),
+        (
+            {"eligible_sites": ["lux"], "eligible_chip_types": ["b200"]},
+            "eligible_chip_types",
+            "is not installed at L-AI Factory",
+        ),
+        (
+            {"eligible_sites": ["lux"], "eligible_chip_types": [], "chip_type": "b200"},
+            "chip_type",
+            "is not among the acceptable sites",
+        ),
         ({"title": "   "}, "title", "This field is required"),
     ],
 )
@@ -149,8 +185,13 @@ def test_bad_input_names_the_field_and_creates_nothing(client, catalogue, aurora
 
 def test_a_closed_period_is_refused_on_the_period_field(client, catalogue, aurora, alice):
     closed = AllocationPeriod.objects.create(
-        name="2026 Q4", slug="2026-q4", status="closed", starts_at=datetime(2026, 10, 1, tzinfo=UTC),
-        ends_at=datetime(2026, 12, 31, tzinfo=UTC), request_deadline=datetime(2026, 9, 1, tzinfo=UTC))
+        name="2026 Q4",
+        slug="2026-q4",
+        status="closed",
+        starts_at=datetime(2026, 10, 1, tzinfo=UTC),
+        ends_at=datetime(2026, 12, 31, tzinfo=UTC),
+        request_deadline=datetime(2026, 9, 1, tzinfo=UTC),
+    )
     client.force_login(alice)
 
     response = client.post(reverse("request-create"), form_data(catalogue, aurora, period=closed.pk))
@@ -230,8 +271,9 @@ def test_alice_cannot_submit(client, catalogue, aurora, alice):
     assert req.status == RequestStatus.DRAFT
 
 
-def test_the_pi_submits_and_the_request_becomes_read_only(client, catalogue, aurora, alice, bob, mailoutbox,
-                                                          django_capture_on_commit_callbacks):
+def test_the_pi_submits_and_the_request_becomes_read_only(
+    client, catalogue, aurora, alice, bob, mailoutbox, django_capture_on_commit_callbacks
+):
     req = draft(catalogue, aurora, alice)
     client.force_login(bob)
 
@@ -284,8 +326,9 @@ def test_an_edit_with_bad_input_keeps_the_draft(client, catalogue, aurora, alice
     req = draft(catalogue, aurora, alice)
     client.force_login(alice)
 
-    response = client.post(reverse("request-edit", args=[req.pk]),
-                           {**form_data(catalogue, aurora), "demand_gpu_hours": "-1"})
+    response = client.post(
+        reverse("request-edit", args=[req.pk]), {**form_data(catalogue, aurora), "demand_gpu_hours": "-1"}
+    )
 
     assert list(response.context["form"].errors) == ["demand_gpu_hours"]
     req.refresh_from_db()

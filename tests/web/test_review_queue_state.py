@@ -24,8 +24,12 @@ SMES = 52
 
 
 def submitted(catalogue: Any, tenant: Any, pi: Any, title: str) -> AllocationRequest:
-    req = request_create(actor=pi, tenant=tenant, period=catalogue.period, content=content_from_ids(
-        title=title, chip_type_id=catalogue.h100.pk, demand_gpu_hours=1_000.0))
+    req = request_create(
+        actor=pi,
+        tenant=tenant,
+        period=catalogue.period,
+        content=content_from_ids(title=title, chip_type_id=catalogue.h100.pk, demand_gpu_hours=1_000.0),
+    )
     return request_submit(actor=pi, request=req)
 
 
@@ -49,8 +53,7 @@ def card(html: str, pk: int) -> str:
 
 
 def decide(pk: int, decision: str, amount: str = "", reason: str = "", **extra: str) -> dict[str, str]:
-    return {f"r{pk}-decision": decision, f"r{pk}-accepted_normalized_hours": amount, f"r{pk}-reason": reason,
-            **extra}
+    return {f"r{pk}-decision": decision, f"r{pk}-accepted_normalized_hours": amount, f"r{pk}-reason": reason, **extra}
 
 
 def test_the_queues_page_posts_its_filters_and_page_with_each_decision(client, queue, carol):
@@ -67,8 +70,10 @@ def test_a_refused_decision_returns_the_same_filtered_page_with_the_error_beside
     target = queue["smes"][51]  # on page 2 of the SMEs
     client.force_login(carol)
 
-    response = client.post(reverse("request-decide", args=[target.pk]),
-                           decide(target.pk, "reduce", "", "Too big for the pilot.", next=queue["page2"]))
+    response = client.post(
+        reverse("request-decide", args=[target.pk]),
+        decide(target.pk, "reduce", "", "Too big for the pilot.", next=queue["page2"]),
+    )
 
     html = response.content.decode()
     assert response.status_code == 400
@@ -92,8 +97,10 @@ def test_a_valid_decision_returns_to_the_same_filters_and_page(client, queue, ca
     target = queue["smes"][50]
     client.force_login(carol)
 
-    response = client.post(reverse("request-decide", args=[target.pk]),
-                           decide(target.pk, "reduce", "500", "Scaled to the pilot.", next=queue["page2"]))
+    response = client.post(
+        reverse("request-decide", args=[target.pk]),
+        decide(target.pk, "reduce", "500", "Scaled to the pilot.", next=queue["page2"]),
+    )
     followed = client.get(response["Location"])
 
     assert response.status_code == 302 and response["Location"] == queue["page2"]
@@ -109,8 +116,10 @@ def test_a_request_decided_meanwhile_still_shows_its_error(client, queue, carol)
     client.force_login(carol)
     client.post(reverse("request-decide", args=[target.pk]), decide(target.pk, "accept", next=queue["page2"]))
 
-    again = client.post(reverse("request-decide", args=[target.pk]),
-                        decide(target.pk, "reject", "", "Changed our mind.", next=queue["page2"]))
+    again = client.post(
+        reverse("request-decide", args=[target.pk]),
+        decide(target.pk, "reject", "", "Changed our mind.", next=queue["page2"]),
+    )
 
     assert again.status_code == 400
     assert again.context["page"].number == 2

@@ -35,10 +35,20 @@ def parse(svg: str) -> ET.Element:
 # --- pure functions ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (0, "0"), (950, "950"), (1000, "1k"), (2500, "2.5k"), (10_000, "10k"), (40_000, "40k"), (100_000, "100k"),
-    (125_000, "125k"), (1_200_000, "1.2M"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0, "0"),
+        (950, "950"),
+        (1000, "1k"),
+        (2500, "2.5k"),
+        (10_000, "10k"),
+        (40_000, "40k"),
+        (100_000, "100k"),
+        (125_000, "125k"),
+        (1_200_000, "1.2M"),
+    ],
+)
 def test_short_count(value, text):
     assert timeline.short_count(value) == text
 
@@ -56,8 +66,9 @@ def test_hourly_layers_sum_bookings_per_hour_and_clip_to_the_range():
         timeline.Span(START, START + timedelta(hours=1), 13, "unknown"),  # not a layer asked for
     ]
 
-    layers = timeline.hourly_layers(spans, start=START, hours=5,
-                                    order=[("own", "Yours"), ("startup", "Startups"), ("sme", "SMEs")])
+    layers = timeline.hourly_layers(
+        spans, start=START, hours=5, order=[("own", "Yours"), ("startup", "Startups"), ("sme", "SMEs")]
+    )
 
     assert [(layer.key, layer.values) for layer in layers] == [
         ("own", [5, 5, 0, 0, 0]),
@@ -77,12 +88,18 @@ def test_strip_bars_show_the_fewest_free_chips_of_each_bucket():
 def small_chart(**overrides: Any) -> timeline.Chart:
     hours = 48
     fields = dict(
-        title="Bavaria <AI> & friends", start=START, hours=hours, in_service=1000,
+        title="Bavaria <AI> & friends",
+        start=START,
+        hours=hours,
+        in_service=1000,
         capacity=[1000] * 20 + [600] * 8 + [1000] * 20,
-        layers=[timeline.Layer("own", "Your bookings", [100] * hours),
-                timeline.Layer("startup", "Others · Startup", [300] * 24 + [0] * 24)],
-        maintenance=[timeline.Window(START + timedelta(hours=20), START + timedelta(hours=28), 400,
-                                     "cooling & <pumps>")],
+        layers=[
+            timeline.Layer("own", "Your bookings", [100] * hours),
+            timeline.Layer("startup", "Others · Startup", [300] * 24 + [0] * 24),
+        ],
+        maintenance=[
+            timeline.Window(START + timedelta(hours=20), START + timedelta(hours=28), 400, "cooling & <pumps>")
+        ],
         now=START + timedelta(hours=30),
     )
     fields.update(overrides)
@@ -117,9 +134,13 @@ def test_the_capacity_line_follows_maintenance():
 
 def test_long_spans_are_drawn_in_buckets_of_hours():
     hours = 24 * 92
-    chart = small_chart(hours=hours, capacity=[1000] * hours,
-                        layers=[timeline.Layer("own", "Your bookings", [i % 500 for i in range(hours)])],
-                        maintenance=[], now=None)
+    chart = small_chart(
+        hours=hours,
+        capacity=[1000] * hours,
+        layers=[timeline.Layer("own", "Your bookings", [i % 500 for i in range(hours)])],
+        maintenance=[],
+        now=None,
+    )
 
     root = parse(timeline.render_timeline_svg(chart))
 
@@ -136,25 +157,53 @@ def test_long_spans_are_drawn_in_buckets_of_hours():
 def crowded(catalogue: Any, aurora: Any, alice: Any) -> dict[str, Any]:
     """A 40,000-chip resource with 5,000 bookings of 50 tenants (and Aurora) over 30 days."""
     rng = random.Random(5)
-    inventory = Inventory.objects.create(gigafactory=catalogue.muc, chip_type=ChipType.objects.create(
-        vendor="AMD", model="MI355X", slug="mi355x", memory_gb=288, peak_bf16_tflops=2500, tdp_watts=1400,
-        throughput=2.2), chips_installed=42_000, chips_in_service=40_000)
+    inventory = Inventory.objects.create(
+        gigafactory=catalogue.muc,
+        chip_type=ChipType.objects.create(
+            vendor="AMD",
+            model="MI355X",
+            slug="mi355x",
+            memory_gb=288,
+            peak_bf16_tflops=2500,
+            tdp_watts=1400,
+            throughput=2.2,
+        ),
+        chips_installed=42_000,
+        chips_in_service=40_000,
+    )
     kinds = ["startup", "sme", "researcher", "large_enterprise", "public_body"]
-    tenants = [TenantFactory(name=f"Secret Tenant {i:02d}", slug=f"secret-{i:02d}", kind=kinds[i % 5],
-                             pool=catalogue.public_pool) for i in range(50)]
+    tenants = [
+        TenantFactory(
+            name=f"Secret Tenant {i:02d}", slug=f"secret-{i:02d}", kind=kinds[i % 5], pool=catalogue.public_pool
+        )
+        for i in range(50)
+    ]
     bookings = []
     for i in range(5000):
         tenant = aurora if i % 100 == 0 else tenants[i % 50]
         start = START + timedelta(hours=rng.randrange(0, 30 * 24 - 1))
         hours = rng.choice([1, 2, 4, 8, 12, 24, 48, 96])
-        bookings.append(Booking(tenant=tenant, created_by=alice, kind=BookingKind.FIXED,
-                                status=rng.choice([BookingStatus.CONFIRMED, BookingStatus.ACTIVE,
-                                                   BookingStatus.COMPLETED]),
-                                chips=rng.choice([8, 16, 64, 256, 512]), hours=hours, inventory=inventory,
-                                starts_at=start, ends_at=start + timedelta(hours=hours)))
+        bookings.append(
+            Booking(
+                tenant=tenant,
+                created_by=alice,
+                kind=BookingKind.FIXED,
+                status=rng.choice([BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.COMPLETED]),
+                chips=rng.choice([8, 16, 64, 256, 512]),
+                hours=hours,
+                inventory=inventory,
+                starts_at=start,
+                ends_at=start + timedelta(hours=hours),
+            )
+        )
     Booking.objects.bulk_create(bookings, batch_size=1000)
-    MaintenanceWindow.objects.create(inventory=inventory, chips=6000, starts_at=START + timedelta(days=10),
-                                     ends_at=START + timedelta(days=12), reason="Liquid cooling loop B")
+    MaintenanceWindow.objects.create(
+        inventory=inventory,
+        chips=6000,
+        starts_at=START + timedelta(days=10),
+        ends_at=START + timedelta(days=12),
+        reason="Liquid cooling loop B",
+    )
     return {"inventory": inventory, "tenants": tenants}
 
 
@@ -177,8 +226,10 @@ def test_a_crowded_resource_draws_small_truthful_and_anonymous(crowded, aurora):
     assert [p for p in root.iter(f"{SVG}path") if p.get("class") == "tl-own"]
     # The stacked total matches the bookings in one hour (hour 100 of the range).
     moment = START + timedelta(hours=100)
-    booked = sum(b.chips for b in Booking.objects.filter(inventory=crowded["inventory"], starts_at__lte=moment,
-                                                         ends_at__gt=moment))
+    booked = sum(
+        b.chips
+        for b in Booking.objects.filter(inventory=crowded["inventory"], starts_at__lte=moment, ends_at__gt=moment)
+    )
     assert sum(layer.values[100] for layer in chart.layers) == booked
     assert own and {b.tenant_id for b in own} == {aurora.pk}
 
@@ -187,13 +238,12 @@ def test_a_crowded_resource_draws_small_truthful_and_anonymous(crowded, aurora):
 def test_the_page_never_names_other_tenants(client, crowded, mallory):
     client.force_login(mallory)
 
-    response = client.get(reverse("resource-timeline", args=["muc", "mi355x"]), {"start": "2027-01-01",
-                                                                                 "days": "30"})
+    response = client.get(reverse("resource-timeline", args=["muc", "mi355x"]), {"start": "2027-01-01", "days": "30"})
 
     html = response.content.decode()
     assert response.status_code == 200
     assert "Secret Tenant" not in html and "Aurora" not in html
-    svg = html[html.index("<svg"):html.index("</svg>") + len("</svg>")]
+    svg = html[html.index("<svg") : html.index("</svg>") + len("</svg>")]
     parse(svg)
     assert len(svg.encode()) < SIZE_BOUND
 
@@ -202,8 +252,7 @@ def test_the_page_never_names_other_tenants(client, crowded, mallory):
 def test_the_page_lists_the_first_of_the_viewers_own_bookings(client, crowded, alice):
     client.force_login(alice)
 
-    response = client.get(reverse("resource-timeline", args=["muc", "mi355x"]), {"start": "2027-01-01",
-                                                                                 "days": "30"})
+    response = client.get(reverse("resource-timeline", args=["muc", "mi355x"]), {"start": "2027-01-01", "days": "30"})
 
     assert len(response.context["own"]) == 12
     assert "The first 12 are listed;" in response.content.decode()

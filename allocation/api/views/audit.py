@@ -44,10 +44,12 @@ class AuditEventViewSet(viewsets.GenericViewSet):
             return AuditEvent.objects.none()
         return selectors.audit_visible_to(user=self.request.user)
 
-    @extend_schema(summary="List the audit events you may see",
-                   description="Newest first. Filter by action, object_type, object_id, tenant (slug) and "
-                               "the time window since (inclusive) / until (exclusive).",
-                   responses=OutputSerializer(many=True))
+    @extend_schema(
+        summary="List the audit events you may see",
+        description="Newest first. Filter by action, object_type, object_id, tenant (slug) and "
+        "the time window since (inclusive) / until (exclusive).",
+        responses=OutputSerializer(many=True),
+    )
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).order_by("-at", "-id"))
         return self.get_paginated_response(self.OutputSerializer(page, many=True).data)

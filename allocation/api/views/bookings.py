@@ -47,34 +47,49 @@ from allocation.services import bookings as services
 from allocation.services import maintenance
 from allocation.services.errors import Conflict
 
-FIXED_EXAMPLE = {"tenant": "aurora-lab", "resource": "lux/h100", "starts_at": "2027-01-08T09:00:00Z",
-                 "hours": 10, "chips": 60}
-FLEXIBLE_EXAMPLE = {"kind": "flexible", "tenant": "aurora-lab",
-                    "eligible": ["lux/h100", {"site": "muc", "chip_type": "h100"}, {"chip_type": "b200"}],
-                    "earliest_start": "2027-01-08T00:00:00Z", "latest_end": "2027-01-15T00:00:00Z",
-                    "hours": 24, "chips": 64}
+FIXED_EXAMPLE = {
+    "tenant": "aurora-lab",
+    "resource": "lux/h100",
+    "starts_at": "2027-01-08T09:00:00Z",
+    "hours": 10,
+    "chips": 60,
+}
+FLEXIBLE_EXAMPLE = {
+    "kind": "flexible",
+    "tenant": "aurora-lab",
+    "eligible": ["lux/h100", {"site": "muc", "chip_type": "h100"}, {"chip_type": "b200"}],
+    "earliest_start": "2027-01-08T00:00:00Z",
+    "latest_end": "2027-01-15T00:00:00Z",
+    "hours": 24,
+    "chips": 64,
+}
 
 
 class BookingFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=BookingStatus.choices)
     kind = django_filters.ChoiceFilter(choices=BookingKind.choices)
     tenant = django_filters.CharFilter(field_name="tenant__slug", help_text="Tenant slug.")
-    site = django_filters.CharFilter(method="filter_site", help_text="Site slug: placed there, or (pending) "
-                                                                     "accepting it.")
-    chip_type = django_filters.CharFilter(method="filter_chip_type", help_text="Chip type slug: placed on it, or "
-                                                                               "(pending) accepting it.")
-    starts_after = MomentFilter(field_name="starts_at", lookup_expr="gte",
-                                help_text="Placed bookings starting at or after this time.")
-    starts_before = MomentFilter(field_name="starts_at", lookup_expr="lt",
-                                 help_text="Placed bookings starting before this time.")
+    site = django_filters.CharFilter(
+        method="filter_site", help_text="Site slug: placed there, or (pending) accepting it."
+    )
+    chip_type = django_filters.CharFilter(
+        method="filter_chip_type", help_text="Chip type slug: placed on it, or (pending) accepting it."
+    )
+    starts_after = MomentFilter(
+        field_name="starts_at", lookup_expr="gte", help_text="Placed bookings starting at or after this time."
+    )
+    starts_before = MomentFilter(
+        field_name="starts_at", lookup_expr="lt", help_text="Placed bookings starting before this time."
+    )
 
     class Meta:
         model = Booking
         fields = ["status", "kind", "tenant", "site", "chip_type", "starts_after", "starts_before"]
 
     def _placed_or_eligible(self, qs: QuerySet[Booking], field: str, value: str) -> QuerySet[Booking]:
-        return qs.filter(Q(**{f"inventory__{field}__slug": value})
-                         | Q(inventory__isnull=True, **{f"eligible__{field}__slug": value})).distinct()
+        return qs.filter(
+            Q(**{f"inventory__{field}__slug": value}) | Q(inventory__isnull=True, **{f"eligible__{field}__slug": value})
+        ).distinct()
 
     def filter_site(self, qs: QuerySet[Booking], name: str, value: str) -> QuerySet[Booking]:
         return self._placed_or_eligible(qs, "gigafactory", value) if value else qs
@@ -83,13 +98,18 @@ class BookingFilter(django_filters.FilterSet):
         return self._placed_or_eligible(qs, "chip_type", value) if value else qs
 
 
-@extend_schema_field({
-    "oneOf": [
-        {"type": "string", "example": "lux/h100", "description": '"site/chip_type"'},
-        {"type": "object", "properties": {"site": {"type": "string"}, "chip_type": {"type": "string"}},
-         "description": "Without site: that chip type at every site; without chip_type: every chip type there."},
-    ],
-})
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "example": "lux/h100", "description": '"site/chip_type"'},
+            {
+                "type": "object",
+                "properties": {"site": {"type": "string"}, "chip_type": {"type": "string"}},
+                "description": "Without site: that chip type at every site; without chip_type: every chip type there.",
+            },
+        ],
+    }
+)
 class _EligibleField(serializers.Field):
     """One acceptable resource: ``"site/chip"`` or ``{"site"?, "chip_type"?}``; gives the resources it means."""
 
@@ -132,8 +152,13 @@ class _FixedInput(serializers.Serializer):
 
     @classmethod
     def takes(cls, data: Any) -> bool:
-        return (isinstance(data, dict) and data.keys() <= cls.FIELDS and data.get("kind", BookingKind.FIXED) ==
-                BookingKind.FIXED and isinstance(data.get("resource"), str) and data["resource"].count("/") == 1)
+        return (
+            isinstance(data, dict)
+            and data.keys() <= cls.FIELDS
+            and data.get("kind", BookingKind.FIXED) == BookingKind.FIXED
+            and isinstance(data.get("resource"), str)
+            and data["resource"].count("/") == 1
+        )
 
 
 class BookingViewSet(viewsets.GenericViewSet):
@@ -141,15 +166,18 @@ class BookingViewSet(viewsets.GenericViewSet):
 
     class InputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=BookingKind.choices, default=BookingKind.FIXED)
-        tenant = TenantOfUserField(required=False, help_text="Slug of one of your tenants; may be left out if "
-                                                             "you belong to exactly one.")
-        resource = serializers.CharField(required=False, help_text='Fixed: "site/chip_type" (or give site and '
-                                                                    "chip_type).")
+        tenant = TenantOfUserField(
+            required=False, help_text="Slug of one of your tenants; may be left out if you belong to exactly one."
+        )
+        resource = serializers.CharField(
+            required=False, help_text='Fixed: "site/chip_type" (or give site and chip_type).'
+        )
         site = serializers.SlugField(required=False, help_text="Fixed: site slug, with chip_type.")
         chip_type = serializers.SlugField(required=False, help_text="Fixed: chip type slug, with site.")
         starts_at = MomentField(required=False, help_text="Fixed: first hour, on the hour (UTC).")
-        eligible = serializers.ListField(child=_EligibleField(), required=False, allow_empty=False,
-                                         help_text="Flexible: acceptable resources.")
+        eligible = serializers.ListField(
+            child=_EligibleField(), required=False, allow_empty=False, help_text="Flexible: acceptable resources."
+        )
         earliest_start = MomentField(required=False, help_text="Flexible: window start (UTC).")
         latest_end = MomentField(required=False, help_text="Flexible: window end (UTC).")
         hours = serializers.IntegerField(help_text="Whole consecutive hours.")
@@ -206,8 +234,9 @@ class BookingViewSet(viewsets.GenericViewSet):
         eligible = serializers.SerializerMethodField(help_text='Flexible: the acceptable "site/chip_type"s.')
         period = serializers.CharField(source="period.slug", allow_null=True, default=None)
         cost_normalized_hours = serializers.FloatField(help_text="Quota drawn (chips x hours x throughput).")
-        unplaced_reason = serializers.CharField(help_text="Pending: why the last round could not place it "
-                                                          "(window, quota or capacity).")
+        unplaced_reason = serializers.CharField(
+            help_text="Pending: why the last round could not place it (window, quota or capacity)."
+        )
         idempotency_key = serializers.CharField(allow_null=True)
         created_by = serializers.CharField(source="created_by.username")
         submitted_at = serializers.DateTimeField()
@@ -230,10 +259,13 @@ class BookingViewSet(viewsets.GenericViewSet):
             # SerializerMetaclass pops declared fields out of the class body, so this never shadows
             # Serializer.fields at runtime; the stubs cannot express that, and the wire name must stay "fields".
             fields = serializers.DictField(  # type: ignore[assignment]
-                child=serializers.ListField(child=serializers.CharField()), required=False)
+                child=serializers.ListField(child=serializers.CharField()), required=False
+            )
             earliest_start = serializers.DateTimeField(
-                required=False, allow_null=True,
-                help_text="Capacity refusals only: the first start within 90 days where the booking fits.")
+                required=False,
+                allow_null=True,
+                help_text="Capacity refusals only: the first start within 90 days where the booking fits.",
+            )
 
             class Meta:
                 ref_name = "BookingErrorBody"
@@ -258,12 +290,15 @@ class BookingViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="List bookings you may see",
         description="Your tenants' bookings, newest first (site operators: every booking). Filter by status, "
-                    "kind, tenant, site, chip_type, starts_after, starts_before.",
+        "kind, tenant, site, chip_type, starts_after, starts_before.",
         responses=OutputSerializer(many=True),
     )
     def list(self, request: Request) -> Response:
-        qs = self.filter_queryset(self.get_queryset()).prefetch_related(self._eligible_prefetch()) \
+        qs = (
+            self.filter_queryset(self.get_queryset())
+            .prefetch_related(self._eligible_prefetch())
             .order_by("-submitted_at", "-pk")
+        )
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
@@ -282,24 +317,56 @@ class BookingViewSet(viewsets.GenericViewSet):
             "Send an `Idempotency-Key` header to retry safely: the first request answers 201, a replay of the "
             "same body 200 with the same booking, the same key with another body 422."
         ),
-        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER,
-                                     description="Any unique string up to 120 characters, per tenant.")],
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="Any unique string up to 120 characters, per tenant.",
+            )
+        ],
         request=InputSerializer,
-        responses={201: OutputSerializer, 200: OutputSerializer, 400: ErrorSerializer, 403: ErrorSerializer,
-                   409: ErrorSerializer, 422: ErrorSerializer},
+        responses={
+            201: OutputSerializer,
+            200: OutputSerializer,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            409: ErrorSerializer,
+            422: ErrorSerializer,
+        },
         examples=[
             OpenApiExample("Fixed", value=FIXED_EXAMPLE, request_only=True),
             OpenApiExample("Flexible", value=FLEXIBLE_EXAMPLE, request_only=True),
-            OpenApiExample("Refused for capacity", status_codes=["409"], response_only=True, value={"error": {
-                "code": "capacity", "message": "lux/h100 has fewer than 60 free chips in some hour of that slot. "
-                                               "The earliest start that fits is 2027-01-08 19:00 UTC.",
-                "fields": {"capacity": ["lux/h100 has fewer than 60 free chips in some hour of that slot."]},
-                "earliest_start": "2027-01-08T19:00:00+00:00"}}),
-            OpenApiExample("Refused for quota", status_codes=["409"], response_only=True, value={"error": {
-                "code": "quota", "message": "This needs 600.0 normalized hours but only 50.0 remain of the quota "
-                                            "for 2027 Q1.",
-                "fields": {"quota": ["This needs 600.0 normalized hours but only 50.0 remain of the quota for "
-                                     "2027 Q1."]}}}),
+            OpenApiExample(
+                "Refused for capacity",
+                status_codes=["409"],
+                response_only=True,
+                value={
+                    "error": {
+                        "code": "capacity",
+                        "message": "lux/h100 has fewer than 60 free chips in some hour of that slot. "
+                        "The earliest start that fits is 2027-01-08 19:00 UTC.",
+                        "fields": {"capacity": ["lux/h100 has fewer than 60 free chips in some hour of that slot."]},
+                        "earliest_start": "2027-01-08T19:00:00+00:00",
+                    }
+                },
+            ),
+            OpenApiExample(
+                "Refused for quota",
+                status_codes=["409"],
+                response_only=True,
+                value={
+                    "error": {
+                        "code": "quota",
+                        "message": "This needs 600.0 normalized hours but only 50.0 remain of the quota for 2027 Q1.",
+                        "fields": {
+                            "quota": [
+                                "This needs 600.0 normalized hours but only 50.0 remain of the quota for 2027 Q1."
+                            ]
+                        },
+                    }
+                },
+            ),
         ],
     )
     def create(self, request: Request) -> Response:
@@ -309,24 +376,36 @@ class BookingViewSet(viewsets.GenericViewSet):
             serializer = self.InputSerializer(data=request.data, context={"request": request})
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
-        common = {"actor": request.user, "tenant": data["tenant"], "hours": data["hours"], "chips": data["chips"],
-                  "idempotency_key": key}
+        common = {
+            "actor": request.user,
+            "tenant": data["tenant"],
+            "hours": data["hours"],
+            "chips": data["chips"],
+            "idempotency_key": key,
+        }
         try:
             if data["kind"] == BookingKind.FIXED:
                 booking, created = services.booking_fixed_create(
-                    inventory=data["inventory"], starts_at=data["starts_at"], **common,
-                    **({"period": data["period"]} if "period" in data else {}))
+                    inventory=data["inventory"],
+                    starts_at=data["starts_at"],
+                    **common,
+                    **({"period": data["period"]} if "period" in data else {}),
+                )
             else:
                 booking, created = services.booking_flexible_create(
-                    eligible=data["eligible"], earliest_start=data["earliest_start"],
-                    latest_end=data["latest_end"], **common)
+                    eligible=data["eligible"],
+                    earliest_start=data["earliest_start"],
+                    latest_end=data["latest_end"],
+                    **common,
+                )
         except Conflict as refused:
             return self._error(refused)
         # A new booking already holds every row its answer shows (tenant, resource, period, author);
         # a replay is read back with them joined.
         shown = booking if created else self._visible(booking.pk)
-        response = Response(self.OutputSerializer(shown).data,
-                            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        response = Response(
+            self.OutputSerializer(shown).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
         if key is not None and not created:
             response["Idempotent-Replayed"] = "true"
         return response
@@ -345,12 +424,18 @@ class BookingViewSet(viewsets.GenericViewSet):
             return None
         data = serializer.validated_data
         site, chip_type = (part.strip() for part in data["resource"].split("/"))
-        rows = selectors.fixed_booking_rows(user=request.user, tenant_slug=data["tenant"], site=site,
-                                            chip_type=chip_type, at=data["starts_at"])
+        rows = selectors.fixed_booking_rows(
+            user=request.user, tenant_slug=data["tenant"], site=site, chip_type=chip_type, at=data["starts_at"]
+        )
         if rows.tenant is None or rows.inventory is None:
             return None
-        return {**data, "kind": BookingKind.FIXED, "tenant": rows.tenant, "inventory": rows.inventory,
-                "period": rows.period}
+        return {
+            **data,
+            "kind": BookingKind.FIXED,
+            "tenant": rows.tenant,
+            "inventory": rows.inventory,
+            "period": rows.period,
+        }
 
     def _error(self, exc: Exception) -> Response:
         """The API's one error format, plus a refusal's machine-readable details (``earliest_start``)."""
@@ -362,7 +447,7 @@ class BookingViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Cancel a booking",
         description="Pending, confirmed or active bookings (tenant members or a site operator). Chips and quota "
-                    "go back; an active booking ends now and keeps the cost of the hours it started.",
+        "go back; an active booking ends now and keeps the cost of the hours it started.",
         request=None,
         responses={200: OutputSerializer, 400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer},
     )
@@ -376,8 +461,9 @@ class BookingViewSet(viewsets.GenericViewSet):
         return Response(self.OutputSerializer(self._visible(booking.pk)).data)
 
     class MoveSerializer(serializers.Serializer):
-        resource = serializers.CharField(required=False, help_text='"site/chip_type" of the same chip type; '
-                                                                   "default: where it is.")
+        resource = serializers.CharField(
+            required=False, help_text='"site/chip_type" of the same chip type; default: where it is.'
+        )
         starts_at = MomentField(required=False, help_text="New first hour (UTC); default: as it is.")
 
         class Meta:
@@ -392,7 +478,7 @@ class BookingViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Re-confirm an at-risk booking where it is (site operators)",
         description="Once maintenance gives its chips back (ended, changed or cancelled). A 409 (`capacity`) "
-                    "while any of its hours is still short. Its tenant is told.",
+        "while any of its hours is still short. Its tenant is told.",
         request=None,
         responses={200: OutputSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
     )
@@ -404,18 +490,26 @@ class BookingViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Move an at-risk booking to another start or resource and confirm it (site operators)",
         description="Same chip type, through the ledger as a new booking: the new hours must be free and the "
-                    "quota in force pays, or a 409 (`capacity`, `quota`) changes nothing. Its tenant is told.",
+        "quota in force pays, or a 409 (`capacity`, `quota`) changes nothing. Its tenant is told.",
         request=MoveSerializer,
-        responses={200: OutputSerializer, 400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer,
-                   409: ErrorSerializer},
+        responses={
+            200: OutputSerializer,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+        },
     )
     @action(detail=True, methods=["post"])
     def move(self, request: Request, pk: str) -> Response:
         serializer = self.MoveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        booking = maintenance.booking_at_risk_move(actor=request.user, booking=self._visible(pk),
-                                                   inventory=serializer.validated_data.get("resource"),
-                                                   starts_at=serializer.validated_data.get("starts_at"))
+        booking = maintenance.booking_at_risk_move(
+            actor=request.user,
+            booking=self._visible(pk),
+            inventory=serializer.validated_data.get("resource"),
+            starts_at=serializer.validated_data.get("starts_at"),
+        )
         return Response(self.OutputSerializer(self._visible(booking.pk)).data)
 
 
@@ -427,16 +521,20 @@ class FairShareView(APIView):
             pool = serializers.CharField(source="tenant.pool.slug")
             factor = serializers.FloatField(
                 help_text="F = 2^-exponent, in (0, 1]; higher is served first by the booking round. Below the "
-                          "smallest positive double (about 5e-324) it is given as that double: order by "
-                          "`exponent` instead.")
+                "smallest positive double (about 5e-324) it is given as that double: order by "
+                "`exponent` instead."
+            )
             factor_text = serializers.CharField(
                 help_text="F in decimal with 6 significant digits, also below the smallest double "
-                          "(e.g. `1.84500e-339`).")
+                "(e.g. `1.84500e-339`)."
+            )
             exponent = serializers.FloatField(
                 help_text="x in F = 2^-x: effective usage over the tenant's share (0 without usage, 1 at exactly "
-                          "its share). The booking round serves the lowest first; exact for any usage.")
+                "its share). The booking round serves the lowest first; exact for any usage."
+            )
             decayed_usage_normalized_hours = serializers.FloatField(
-                help_text="Normalized hours used, each record halved every half-life.")
+                help_text="Normalized hours used, each record halved every half-life."
+            )
 
             class Meta:
                 ref_name = "FairShareTenant"
@@ -451,12 +549,15 @@ class FairShareView(APIView):
     @extend_schema(
         summary="Your tenants' fair-share factors",
         description="The booking round places pending flexible bookings by F (highest first, i.e. the lowest "
-                    "`exponent` first), then by submission time. F falls as a tenant's decayed usage grows "
-                    "against its share.",
+        "`exponent` first), then by submission time. F falls as a tenant's decayed usage grows "
+        "against its share.",
         responses=OutputSerializer,
     )
     def get(self, request: Request) -> Response:
         now = timezone.now()
-        data = {"at": now, "half_life_hours": settings.FAIR_SHARE_HALF_LIFE_HOURS,
-                "tenants": selectors.fair_share_of(user=request.user, now=now)}
+        data = {
+            "at": now,
+            "half_life_hours": settings.FAIR_SHARE_HALF_LIFE_HOURS,
+            "tenants": selectors.fair_share_of(user=request.user, now=now),
+        }
         return Response(self.OutputSerializer(data).data)

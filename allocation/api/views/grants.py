@@ -40,8 +40,10 @@ class GrantViewSet(viewsets.GenericViewSet):
         booked = serializers.FloatField(help_text="Normalized hours of the bookings placed here.")
         used = serializers.FloatField(help_text="Normalized hours the site reported as used by those bookings.")
         remaining = serializers.FloatField(help_text="granted - booked: what may still be booked here.")
-        overdrawn = serializers.BooleanField(help_text="The tenant had booked more here than the round granted; "
-                                                       "its grant is what it booked, and nothing more can be booked.")
+        overdrawn = serializers.BooleanField(
+            help_text="The tenant had booked more here than the round granted; "
+            "its grant is what it booked, and nothing more can be booked."
+        )
 
         class Meta:
             ref_name = "Grant"
@@ -56,19 +58,24 @@ class GrantViewSet(viewsets.GenericViewSet):
         # queryset only to decide which forms to draw, and there is nothing to write here.
         return QuotaBalance.objects.none()
 
-    @extend_schema(summary="List the grants you may see, per tenant, period and resource",
-                   description="A grant is spent only on its resources: a booking draws on the grant of its "
-                               "tenant on its resource in the period its start falls in.",
-                   parameters=[OpenApiParameter("period", str, description="Period slug."),
-                               OpenApiParameter("tenant", str, description="Tenant slug.")],
-                   responses=OutputSerializer(many=True))
+    @extend_schema(
+        summary="List the grants you may see, per tenant, period and resource",
+        description="A grant is spent only on its resources: a booking draws on the grant of its "
+        "tenant on its resource in the period its start falls in.",
+        parameters=[
+            OpenApiParameter("period", str, description="Period slug."),
+            OpenApiParameter("tenant", str, description="Tenant slug."),
+        ],
+        responses=OutputSerializer(many=True),
+    )
     def list(self, request: Request) -> Response:
         period = None
         if slug := request.query_params.get("period", ""):
             period = AllocationPeriod.objects.filter(slug=slug).first() if "\x00" not in slug else None
             if period is None:
-                raise ValidationError({"period": [_("No allocation period has the slug %(slug)s.")
-                                                  % {"slug": slug[:40]}]})
+                raise ValidationError(
+                    {"period": [_("No allocation period has the slug %(slug)s.") % {"slug": slug[:40]}]}
+                )
         rows = selectors.grants_visible_to(user=request.user, period=period)
         if tenant := request.query_params.get("tenant", ""):
             rows = [r for r in rows if r.tenant.slug == tenant]

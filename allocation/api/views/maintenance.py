@@ -32,8 +32,13 @@ from allocation.api.views.resources import resource_by_key, resource_key
 from allocation.models import Booking, MaintenanceWindow
 from allocation.services import maintenance as services
 
-EXAMPLE = {"resource": "muc/h100", "chips": 700, "starts_at": "2027-02-01T00:00:00Z",
-           "ends_at": "2027-02-01T03:00:00Z", "reason": "Cooling loop repair"}
+EXAMPLE = {
+    "resource": "muc/h100",
+    "chips": 700,
+    "starts_at": "2027-02-01T00:00:00Z",
+    "ends_at": "2027-02-01T03:00:00Z",
+    "reason": "Cooling loop repair",
+}
 
 
 class IsOperator(permissions.BasePermission):
@@ -58,8 +63,9 @@ class ResourceField(serializers.CharField):
 class MaintenanceFilter(django_filters.FilterSet):
     site = django_filters.CharFilter(field_name="inventory__gigafactory__slug", help_text="Site slug.")
     chip_type = django_filters.CharFilter(field_name="inventory__chip_type__slug", help_text="Chip type slug.")
-    ends_after = MomentFilter(field_name="ends_at", lookup_expr="gt",
-                              help_text="Windows still running at or after this time.")
+    ends_after = MomentFilter(
+        field_name="ends_at", lookup_expr="gt", help_text="Windows still running at or after this time."
+    )
 
     class Meta:
         model = MaintenanceWindow
@@ -96,8 +102,9 @@ class MaintenanceWindowViewSet(viewsets.GenericViewSet):
         starts_at = serializers.DateTimeField()
         ends_at = serializers.DateTimeField()
         reason = serializers.CharField()
-        at_risk = serializers.SerializerMethodField(help_text="Bookings this change put at risk (their tenants "
-                                                              "were told).")
+        at_risk = serializers.SerializerMethodField(
+            help_text="Bookings this change put at risk (their tenants were told)."
+        )
 
         class Meta:
             ref_name = "MaintenanceWindow"
@@ -128,9 +135,10 @@ class MaintenanceWindowViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Announce maintenance (site operators)",
         description="Takes `chips` of `resource` out of service from `starts_at` to `ends_at`. The ledger's "
-                    "capacity falls at once; confirmed bookings that no longer fit (the latest submitted "
-                    "first) are put at risk and listed in `at_risk`, their tenants told.",
-        request=InputSerializer, responses={201: OutputSerializer},
+        "capacity falls at once; confirmed bookings that no longer fit (the latest submitted "
+        "first) are put at risk and listed in `at_risk`, their tenants told.",
+        request=InputSerializer,
+        responses={201: OutputSerializer},
         examples=[OpenApiExample("Announce", value=EXAMPLE, request_only=True)],
     )
     def create(self, request: Request) -> Response:
@@ -138,30 +146,36 @@ class MaintenanceWindowViewSet(viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         window, displaced = services.maintenance_announce(
-            actor=request.user, inventory=data["resource"], chips=data["chips"], starts_at=data["starts_at"],
-            ends_at=data["ends_at"], reason=data["reason"])
+            actor=request.user,
+            inventory=data["resource"],
+            chips=data["chips"],
+            starts_at=data["starts_at"],
+            ends_at=data["ends_at"],
+            reason=data["reason"],
+        )
         return self._answer(window, displaced, status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Change maintenance: chips, times or reason (site operators)",
         description="Capacity is set again over the old and the new hours, up or down; bookings that no longer "
-                    "fit are put at risk (`at_risk`).",
-        request=ChangeSerializer, responses=OutputSerializer,
+        "fit are put at risk (`at_risk`).",
+        request=ChangeSerializer,
+        responses=OutputSerializer,
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         window = visible_or_404(self.get_queryset(), pk)
         serializer = self.ChangeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        window, displaced = services.maintenance_change(actor=request.user, window=window,
-                                                        **serializer.validated_data)
+        window, displaced = services.maintenance_change(actor=request.user, window=window, **serializer.validated_data)
         return self._answer(window, displaced)
 
     @extend_schema(
         summary="End maintenance now (site operators)",
         description="A running window ends now and its chips come back; one not yet started is cancelled "
-                    "(the answer's `id` is null). At-risk bookings stay at risk until an operator re-confirms, "
-                    "moves or cancels them (`/bookings/{id}/reconfirm/`, `move/`, `cancel/`).",
-        request=None, responses=OutputSerializer,
+        "(the answer's `id` is null). At-risk bookings stay at risk until an operator re-confirms, "
+        "moves or cancels them (`/bookings/{id}/reconfirm/`, `move/`, `cancel/`).",
+        request=None,
+        responses=OutputSerializer,
     )
     @action(detail=True, methods=["post"])
     def end(self, request: Request, pk: str) -> Response:

@@ -54,8 +54,9 @@ class MeView(APIView):
 
 class TokenOutput(serializers.Serializer):
     token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
-    expires_at = serializers.DateTimeField(help_text="After this the token answers 401 (`token_expired`); "
-                                                     "log in again for a new one.")
+    expires_at = serializers.DateTimeField(
+        help_text="After this the token answers 401 (`token_expired`); log in again for a new one."
+    )
 
     class Meta:
         ref_name = "ApiToken"
@@ -80,21 +81,26 @@ class TokenView(ObtainAuthToken):
 
     def throttled(self, request: Request, wait: float | None) -> NoReturn:
         seconds = math.ceil(wait) if wait is not None else None
-        refusal = exceptions.Throttled(detail=_("Too many login attempts; try again in %(seconds)s seconds.")
-                                       % {"seconds": seconds if seconds is not None else 60}, code="throttled")
+        refusal = exceptions.Throttled(
+            detail=_("Too many login attempts; try again in %(seconds)s seconds.")
+            % {"seconds": seconds if seconds is not None else 60},
+            code="throttled",
+        )
         refusal.wait = seconds  # type: ignore[attr-defined]  # DRF's handler turns it into Retry-After
         raise refusal
 
     @extend_schema(
         summary="Exchange a username and password for an API token",
         description="Returns your token while it is valid (see `expires_at`), a new one once it expired. "
-                    "Logins are limited per client address and per username: over the limit the answer is 429 "
-                    "with `Retry-After` (seconds).",
+        "Logins are limited per client address and per username: over the limit the answer is 429 "
+        "with `Retry-After` (seconds).",
         responses={
             200: TokenOutput,
             400: OpenApiResponse(description="A wrong username or password (`non_field_errors`), or a field missing."),
-            429: OpenApiResponse(description="Too many logins from this address or for this username; try again "
-                                             "after `Retry-After` seconds."),
+            429: OpenApiResponse(
+                description="Too many logins from this address or for this username; try again "
+                "after `Retry-After` seconds."
+            ),
         },
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -103,9 +109,11 @@ class TokenView(ObtainAuthToken):
         token = tokens.api_token_issue(user=serializer.validated_data["user"])
         return Response(TokenOutput({"token": token.key, "expires_at": tokens.token_expires_at(token)}).data)
 
-    @extend_schema(summary="Revoke the token you present (log out your API clients)", request=None,
-                   responses={204: None, 401: OpenApiResponse(description="No token, or an unknown, revoked or "
-                                                                       "expired one.")})
+    @extend_schema(
+        summary="Revoke the token you present (log out your API clients)",
+        request=None,
+        responses={204: None, 401: OpenApiResponse(description="No token, or an unknown, revoked or expired one.")},
+    )
     def delete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         tokens.api_tokens_revoke(actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

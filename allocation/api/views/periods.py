@@ -132,8 +132,7 @@ class PeriodViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="An allocation period with its capacity per resource",
-        parameters=[OpenApiParameter("id", OpenApiTypes.STR, OpenApiParameter.PATH,
-                                     description="Period id or slug.")],
+        parameters=[OpenApiParameter("id", OpenApiTypes.STR, OpenApiParameter.PATH, description="Period id or slug.")],
         responses=DetailOutputSerializer,
     )
     def retrieve(self, request: Request, pk: str) -> Response:
@@ -145,10 +144,14 @@ class PeriodViewSet(viewsets.GenericViewSet):
         gpu_hours = [capacity.get(inv.pk, 0.0) for inv in inventory]
         normalized = [hours * inv.chip_type.throughput for hours, inv in zip(gpu_hours, inventory, strict=True)]
         data = {
-            **{name: getattr(period, name) for name in
-               ("id", "slug", "name", "starts_at", "ends_at", "request_deadline", "status", "hours")},
-            "capacity": [{"inventory": inv, "gpu_hours": g, "normalized_hours": n}
-                         for inv, g, n in zip(inventory, gpu_hours, normalized, strict=True)],
+            **{
+                name: getattr(period, name)
+                for name in ("id", "slug", "name", "starts_at", "ends_at", "request_deadline", "status", "hours")
+            },
+            "capacity": [
+                {"inventory": inv, "gpu_hours": g, "normalized_hours": n}
+                for inv, g, n in zip(inventory, gpu_hours, normalized, strict=True)
+            ],
             "capacity_gpu_hours": sum(gpu_hours),
             "capacity_normalized_hours": sum(normalized),
         }

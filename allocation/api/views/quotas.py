@@ -47,13 +47,16 @@ class QuotaViewSet(viewsets.GenericViewSet):
             return Quota.objects.none()
         return selectors.quotas_visible_to(user=self.request.user)
 
-    @extend_schema(summary="List the quotas in force you may see",
-                   description="Grants of each period's committed round. Filter by period, tenant, site, "
-                               "chip_type (slugs) or request (id).",
-                   responses=OutputSerializer(many=True))
+    @extend_schema(
+        summary="List the quotas in force you may see",
+        description="Grants of each period's committed round. Filter by period, tenant, site, "
+        "chip_type (slugs) or request (id).",
+        responses=OutputSerializer(many=True),
+    )
     def list(self, request: Request) -> Response:
         qs = self.filter_queryset(self.get_queryset()).order_by(
-            "period__starts_at", "tenant__name", "inventory__gigafactory__slug", "inventory__chip_type__slug", "pk")
+            "period__starts_at", "tenant__name", "inventory__gigafactory__slug", "inventory__chip_type__slug", "pk"
+        )
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(self.OutputSerializer(page, many=True).data)
 

@@ -54,8 +54,13 @@ CREATE_EXAMPLE = {
 
 
 def _slugs(field: str, model: type[Any]) -> serializers.SlugRelatedField:
-    return serializers.SlugRelatedField(slug_field="slug", queryset=model.objects.all(), many=True,
-                                        required=False, help_text=f"{field}: slugs; empty means any.")
+    return serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=model.objects.all(),
+        many=True,
+        required=False,
+        help_text=f"{field}: slugs; empty means any.",
+    )
 
 
 @extend_schema_field({"type": "array", "items": {"type": "string"}})
@@ -74,8 +79,9 @@ class _ContentInput(serializers.Serializer):
 
     title = serializers.CharField(max_length=200)
     abstract = serializers.CharField(required=False, allow_blank=True)
-    chip_type = serializers.SlugRelatedField(slug_field="slug", queryset=ChipType.objects.all(),
-                                             help_text="Chip type the demand is counted in (slug).")
+    chip_type = serializers.SlugRelatedField(
+        slug_field="slug", queryset=ChipType.objects.all(), help_text="Chip type the demand is counted in (slug)."
+    )
     demand_gpu_hours = serializers.FloatField(help_text="GPU-hours of `chip_type`; must be positive.")
     eligible_sites = _slugs("Acceptable sites", Gigafactory)
     eligible_chip_types = _slugs("Acceptable chip types", ChipType)
@@ -90,20 +96,36 @@ def _content(data: dict[str, Any], current: AllocationRequest | None = None) -> 
         return data.get(name, default)
 
     if current is None:
-        base: dict[str, Any] = {"title": "", "abstract": "", "chip_type": None, "demand_gpu_hours": 0.0,
-                                "eligible_sites": [], "eligible_chip_types": [], "justification": "",
-                                "expected_outputs": ""}
+        base: dict[str, Any] = {
+            "title": "",
+            "abstract": "",
+            "chip_type": None,
+            "demand_gpu_hours": 0.0,
+            "eligible_sites": [],
+            "eligible_chip_types": [],
+            "justification": "",
+            "expected_outputs": "",
+        }
     else:
-        base = {"title": current.title, "abstract": current.abstract, "chip_type": current.chip_type,
-                "demand_gpu_hours": current.demand_gpu_hours,
-                "eligible_sites": list(current.eligible_sites.all()),
-                "eligible_chip_types": list(current.eligible_chip_types.all()),
-                "justification": current.justification, "expected_outputs": current.expected_outputs}
+        base = {
+            "title": current.title,
+            "abstract": current.abstract,
+            "chip_type": current.chip_type,
+            "demand_gpu_hours": current.demand_gpu_hours,
+            "eligible_sites": list(current.eligible_sites.all()),
+            "eligible_chip_types": list(current.eligible_chip_types.all()),
+            "justification": current.justification,
+            "expected_outputs": current.expected_outputs,
+        }
     merged = {name: pick(name, default) for name, default in base.items()}
     return RequestContent(
-        title=merged["title"], chip_type=merged["chip_type"], demand_gpu_hours=merged["demand_gpu_hours"],
-        abstract=merged["abstract"], eligible_sites=tuple(merged["eligible_sites"]),
-        eligible_chip_types=tuple(merged["eligible_chip_types"]), justification=merged["justification"],
+        title=merged["title"],
+        chip_type=merged["chip_type"],
+        demand_gpu_hours=merged["demand_gpu_hours"],
+        abstract=merged["abstract"],
+        eligible_sites=tuple(merged["eligible_sites"]),
+        eligible_chip_types=tuple(merged["eligible_chip_types"]),
+        justification=merged["justification"],
         expected_outputs=merged["expected_outputs"],
     )
 
@@ -125,10 +147,13 @@ class AllocationRequestViewSet(viewsets.GenericViewSet):
     class DecideInputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=["accept", "reject"])
         accepted_normalized_hours = serializers.FloatField(
-            required=False, allow_null=True,
-            help_text="Accept less than the demand (a reason is then required). Default: the whole demand.")
-        reason = serializers.CharField(required=False, allow_blank=True, default="",
-                                       help_text="Required to reject or to accept a reduced amount.")
+            required=False,
+            allow_null=True,
+            help_text="Accept less than the demand (a reason is then required). Default: the whole demand.",
+        )
+        reason = serializers.CharField(
+            required=False, allow_blank=True, default="", help_text="Required to reject or to accept a reduced amount."
+        )
 
         class Meta:
             ref_name = "AllocationRequestDecideInput"
@@ -200,26 +225,33 @@ class AllocationRequestViewSet(viewsets.GenericViewSet):
         quotas = list(selectors.quotas_visible_to(user=self.request.user).filter(request=obj).order_by("pk"))
         return Response(self.DetailOutputSerializer(obj, context={"quotas": quotas}).data, status=code)
 
-    @extend_schema(summary="List the allocation requests you may see",
-                   description="Your tenants' requests; for the committee also every submitted or decided one.",
-                   responses=OutputSerializer(many=True))
+    @extend_schema(
+        summary="List the allocation requests you may see",
+        description="Your tenants' requests; for the committee also every submitted or decided one.",
+        responses=OutputSerializer(many=True),
+    )
     def list(self, request: Request) -> Response:
-        qs = self.filter_queryset(self.get_queryset()).prefetch_related(
-            Prefetch("eligible_sites", queryset=Gigafactory.objects.only("id", "slug")),
-            Prefetch("eligible_chip_types", queryset=ChipType.objects.only("id", "slug")),
-        ).order_by("-created_at", "-pk")
+        qs = (
+            self.filter_queryset(self.get_queryset())
+            .prefetch_related(
+                Prefetch("eligible_sites", queryset=Gigafactory.objects.only("id", "slug")),
+                Prefetch("eligible_chip_types", queryset=ChipType.objects.only("id", "slug")),
+            )
+            .order_by("-created_at", "-pk")
+        )
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
-    @extend_schema(summary="An allocation request with its decision and quotas in force",
-                   responses=DetailOutputSerializer)
+    @extend_schema(
+        summary="An allocation request with its decision and quotas in force", responses=DetailOutputSerializer
+    )
     def retrieve(self, request: Request, pk: str) -> Response:
         return self._detail(self._visible(pk))
 
     @extend_schema(
         summary="Draft an allocation request",
         description="Any member of the tenant may draft; the PI submits. Demand is converted to normalized "
-                    "hours with the chip type's throughput and must fit what the acceptable resources deliver.",
+        "hours with the chip type's throughput and must fit what the acceptable resources deliver.",
         request=CreateInputSerializer,
         responses={201: DetailOutputSerializer, 200: DetailOutputSerializer},
         examples=[OpenApiExample("7B pre-training", value=CREATE_EXAMPLE, request_only=True)],
@@ -229,8 +261,9 @@ class AllocationRequestViewSet(viewsets.GenericViewSet):
         serializer = self.CreateInputSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        obj = services.request_create(actor=request.user, tenant=data["tenant"], period=data["period"],
-                                      content=_content(data))
+        obj = services.request_create(
+            actor=request.user, tenant=data["tenant"], period=data["period"], content=_content(data)
+        )
         return self._detail(self._visible(str(obj.pk)), code=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -238,8 +271,11 @@ class AllocationRequestViewSet(viewsets.GenericViewSet):
         description="Only drafts can change; give any subset of the content fields.",
         request=UpdateInputSerializer,
         responses=DetailOutputSerializer,
-        examples=[OpenApiExample("Ask for less", value={"demand_gpu_hours": 180000, "eligible_sites": ["muc"]},
-                                 request_only=True)],
+        examples=[
+            OpenApiExample(
+                "Ask for less", value={"demand_gpu_hours": 180000, "eligible_sites": ["muc"]}, request_only=True
+            )
+        ],
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         obj = self._visible(pk)
@@ -248,15 +284,17 @@ class AllocationRequestViewSet(viewsets.GenericViewSet):
         services.request_update(actor=request.user, request=obj, content=_content(serializer.validated_data, obj))
         return self._detail(self._visible(pk))
 
-    @extend_schema(summary="Submit a draft to the committee (the tenant's PI)", request=None,
-                   responses=DetailOutputSerializer)
+    @extend_schema(
+        summary="Submit a draft to the committee (the tenant's PI)", request=None, responses=DetailOutputSerializer
+    )
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk: str) -> Response:
         services.request_submit(actor=request.user, request=self._visible(pk))
         return self._detail(self._visible(pk))
 
-    @extend_schema(summary="Withdraw a draft or submitted request (tenant members)", request=None,
-                   responses=DetailOutputSerializer)
+    @extend_schema(
+        summary="Withdraw a draft or submitted request (tenant members)", request=None, responses=DetailOutputSerializer
+    )
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str) -> Response:
         services.request_withdraw(actor=request.user, request=self._visible(pk))
@@ -267,11 +305,18 @@ class AllocationRequestViewSet(viewsets.GenericViewSet):
         request=DecideInputSerializer,
         responses=DetailOutputSerializer,
         examples=[
-            OpenApiExample("Accept reduced", request_only=True, value={
-                "decision": "accept", "accepted_normalized_hours": 150000,
-                "reason": "Scale the 7B run to the 1B results first."}),
-            OpenApiExample("Reject", request_only=True, value={
-                "decision": "reject", "reason": "Out of scope of the public pool."}),
+            OpenApiExample(
+                "Accept reduced",
+                request_only=True,
+                value={
+                    "decision": "accept",
+                    "accepted_normalized_hours": 150000,
+                    "reason": "Scale the 7B run to the 1B results first.",
+                },
+            ),
+            OpenApiExample(
+                "Reject", request_only=True, value={"decision": "reject", "reason": "Out of scope of the public pool."}
+            ),
         ],
     )
     @action(detail=True, methods=["post"])
@@ -280,6 +325,11 @@ class AllocationRequestViewSet(viewsets.GenericViewSet):
         serializer = self.DecideInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        services.request_decide(actor=request.user, request=obj, accept=data["decision"] == "accept",
-                                reason=data["reason"], accepted_normalized_hours=data.get("accepted_normalized_hours"))
+        services.request_decide(
+            actor=request.user,
+            request=obj,
+            accept=data["decision"] == "accept",
+            reason=data["reason"],
+            accepted_normalized_hours=data.get("accepted_normalized_hours"),
+        )
         return self._detail(self._visible(pk))

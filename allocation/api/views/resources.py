@@ -47,7 +47,8 @@ def resource_by_key(key: Any) -> Inventory | None:
     # At most one row (one inventory per site and chip type): a plain get, no ordering to compile.
     try:
         return Inventory.objects.select_related("gigafactory", "chip_type").get(
-            gigafactory__slug=site, chip_type__slug=chip_type)
+            gigafactory__slug=site, chip_type__slug=chip_type
+        )
     except Inventory.DoesNotExist:
         return None
 
@@ -55,8 +56,11 @@ def resource_by_key(key: Any) -> Inventory | None:
 class ResourceFilter(django_filters.FilterSet):
     site = django_filters.CharFilter(field_name="gigafactory__slug", help_text="Site slug, e.g. muc.")
     chip_type = django_filters.CharFilter(field_name="chip_type__slug", help_text="Chip type slug, e.g. h100.")
-    kind = django_filters.ChoiceFilter(field_name="gigafactory__kind", choices=GigafactoryKind.choices,
-                                       help_text="Site kind: an AI gigafactory or a (smaller) AI factory.")
+    kind = django_filters.ChoiceFilter(
+        field_name="gigafactory__kind",
+        choices=GigafactoryKind.choices,
+        help_text="Site kind: an AI gigafactory or a (smaller) AI factory.",
+    )
 
     class Meta:
         model = Inventory
@@ -72,8 +76,9 @@ class ResourceOutput(serializers.Serializer):
     country = serializers.CharField(source="gigafactory.country")
     chip_type = serializers.CharField(source="chip_type.slug")
     chip_name = serializers.CharField(source="chip_type.__str__")
-    throughput = serializers.FloatField(source="chip_type.throughput",
-                                        help_text="Training throughput relative to one H100 (1.0).")
+    throughput = serializers.FloatField(
+        source="chip_type.throughput", help_text="Training throughput relative to one H100 (1.0)."
+    )
     chips_installed = serializers.IntegerField()
     chips_in_service = serializers.IntegerField()
 
@@ -93,7 +98,7 @@ class ResourceViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="List resources: each chip type at each site",
         description="Chips installed and in service, and the chip type's throughput (normalized hours per "
-                    "GPU-hour). Filter by `site`, `chip_type` (slugs) or site `kind`.",
+        "GPU-hour). Filter by `site`, `chip_type` (slugs) or site `kind`.",
         responses=ResourceOutput(many=True),
     )
     def list(self, request: Request) -> Response:
@@ -104,10 +109,15 @@ class ResourceViewSet(viewsets.GenericViewSet):
 class AvailabilityView(APIView):
     class InputSerializer(serializers.Serializer):
         resource = serializers.CharField(help_text='"site/chip_type", e.g. "lux/h100".')
-        start = MomentField(required=False, help_text="First hour (UTC, ISO 8601); rounded down to the hour. "
-                                                      "Default: the current hour.")
-        hours = serializers.IntegerField(required=False, min_value=1, max_value=MAX_AVAILABILITY_HOURS,
-                                         help_text=f"How many hours (1 to {MAX_AVAILABILITY_HOURS}); or give `end`.")
+        start = MomentField(
+            required=False, help_text="First hour (UTC, ISO 8601); rounded down to the hour. Default: the current hour."
+        )
+        hours = serializers.IntegerField(
+            required=False,
+            min_value=1,
+            max_value=MAX_AVAILABILITY_HOURS,
+            help_text=f"How many hours (1 to {MAX_AVAILABILITY_HOURS}); or give `end`.",
+        )
         end = MomentField(required=False, help_text="End of the span (exclusive), instead of `hours`.")
 
         class Meta:
@@ -117,7 +127,8 @@ class AvailabilityView(APIView):
             inventory = resource_by_key(value)
             if inventory is None:
                 raise serializers.ValidationError(
-                    _('No resource "%(key)s"; name it "site/chip_type", e.g. "lux/h100".') % {"key": value})
+                    _('No resource "%(key)s"; name it "site/chip_type", e.g. "lux/h100".') % {"key": value}
+                )
             return inventory
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +142,8 @@ class AvailabilityView(APIView):
                 hours = -(-span // ledger.HOUR)  # whole hours, rounded up
                 if hours > MAX_AVAILABILITY_HOURS:
                     raise serializers.ValidationError(
-                        {"end": _("Ask for at most %(hours)s hours per call.") % {"hours": MAX_AVAILABILITY_HOURS}})
+                        {"end": _("Ask for at most %(hours)s hours per call.") % {"hours": MAX_AVAILABILITY_HOURS}}
+                    )
             else:
                 hours = attrs.get("hours", 24)
             return {"inventory": attrs["resource"], "start": start, "hours": int(hours)}
@@ -157,8 +169,8 @@ class AvailabilityView(APIView):
     @extend_schema(
         summary="Free chips of a resource, hour by hour",
         description="From the booking ledger: chips in service minus maintenance, confirmed and at-risk "
-                    f"bookings. Give `resource` and `start`, and `hours` (default 24) or `end`; at most "
-                    f"{MAX_AVAILABILITY_HOURS} hours per call. A bad parameter is a 400 naming it.",
+        f"bookings. Give `resource` and `start`, and `hours` (default 24) or `end`; at most "
+        f"{MAX_AVAILABILITY_HOURS} hours per call. A bad parameter is a 400 naming it.",
         parameters=[
             OpenApiParameter("resource", str, required=True, description='"site/chip_type", e.g. "lux/h100".'),
             OpenApiParameter("start", datetime, description=with_range("First hour (UTC), rounded down to the hour.")),
@@ -166,10 +178,23 @@ class AvailabilityView(APIView):
             OpenApiParameter("end", datetime, description=with_range("End of the span (exclusive), instead of hours.")),
         ],
         responses=OutputSerializer,
-        examples=[OpenApiExample("Two hours at lux", response_only=True, value={
-            "resource": "lux/h100", "chips_in_service": 90, "throughput": 1.0, "start": "2027-01-08T09:00:00Z",
-            "hours": 2, "slots": [{"hour": "2027-01-08T09:00:00Z", "free_chips": 90},
-                                  {"hour": "2027-01-08T10:00:00Z", "free_chips": 30}]})],
+        examples=[
+            OpenApiExample(
+                "Two hours at lux",
+                response_only=True,
+                value={
+                    "resource": "lux/h100",
+                    "chips_in_service": 90,
+                    "throughput": 1.0,
+                    "start": "2027-01-08T09:00:00Z",
+                    "hours": 2,
+                    "slots": [
+                        {"hour": "2027-01-08T09:00:00Z", "free_chips": 90},
+                        {"hour": "2027-01-08T10:00:00Z", "free_chips": 30},
+                    ],
+                },
+            )
+        ],
     )
     def get(self, request: Request) -> Response:
         query = self.InputSerializer(data=request.query_params)
@@ -177,9 +202,14 @@ class AvailabilityView(APIView):
         inventory, start, hours = (query.validated_data[k] for k in ("inventory", "start", "hours"))
         free = selectors.free_chips(inventory=inventory, start=start, hours=hours)
         data = {
-            "resource": resource_key(inventory), "chips_in_service": inventory.chips_in_service,
-            "throughput": inventory.chip_type.throughput, "start": start, "hours": hours,
-            "slots": [{"hour": hour, "free_chips": chips}
-                      for hour, chips in zip(ledger.hour_range(start, hours), free, strict=True)],
+            "resource": resource_key(inventory),
+            "chips_in_service": inventory.chips_in_service,
+            "throughput": inventory.chip_type.throughput,
+            "start": start,
+            "hours": hours,
+            "slots": [
+                {"hour": hour, "free_chips": chips}
+                for hour, chips in zip(ledger.hour_range(start, hours), free, strict=True)
+            ],
         }
         return Response(self.OutputSerializer(data).data)

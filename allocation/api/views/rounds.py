@@ -45,8 +45,17 @@ from allocation.models import AllocationRound
 from allocation.services import rounds as services
 
 TENANT_ROWS = 500
-SUMMARY_KEYS = ("capacity_normalized_hours", "demand_normalized_hours", "granted_normalized_hours",
-                "public_share", "public_target", "public_target_met", "jain_index", "pools", "kinds")
+SUMMARY_KEYS = (
+    "capacity_normalized_hours",
+    "demand_normalized_hours",
+    "granted_normalized_hours",
+    "public_share",
+    "public_target",
+    "public_target_met",
+    "jain_index",
+    "pools",
+    "kinds",
+)
 
 
 def _with_summary(qs: QuerySet[AllocationRound]) -> QuerySet[AllocationRound]:
@@ -62,8 +71,10 @@ def _summarised(rnd: AllocationRound) -> dict[str, Any]:
     result = rnd.result or {}
     tenants = result.get("tenants", [])
     return {
-        **{name: getattr(rnd, name) for name in ("id", "period", "status", "failure", "created_by", "created_at",
-                                                 "computed_at", "committed_at")},
+        **{
+            name: getattr(rnd, name)
+            for name in ("id", "period", "status", "failure", "created_by", "created_at", "computed_at", "committed_at")
+        },
         **{f"s_{key}": result.get(key) for key in SUMMARY_KEYS},
         "ready": rnd.result is not None,
         "tenant_rows": tenants[:TENANT_ROWS],
@@ -119,19 +130,33 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
         demand_normalized_hours = serializers.FloatField(source="s_demand_normalized_hours", allow_null=True)
         granted_normalized_hours = serializers.FloatField(source="s_granted_normalized_hours", allow_null=True)
         public_share = serializers.FloatField(
-            source="s_public_share", allow_null=True,
+            source="s_public_share",
+            allow_null=True,
             help_text="The public pool's share of granted normalized hours, by pool (its tenants of every kind, "
-                      "public bodies included); compare it with public_target.")
-        public_target = serializers.FloatField(source="s_public_target", allow_null=True,
-                                               help_text="The public pool's weight in the engine, as a share of 1.")
+            "public bodies included); compare it with public_target.",
+        )
+        public_target = serializers.FloatField(
+            source="s_public_target",
+            allow_null=True,
+            help_text="The public pool's weight in the engine, as a share of 1.",
+        )
         public_target_met = serializers.BooleanField(
-            source="s_public_target_met", allow_null=True,
-            help_text="The public pool got at least its weight, or all its tenants' accepted demand.")
-        jain_index = serializers.FloatField(source="s_jain_index", allow_null=True,
-                                            help_text="Jain's index of grant / entitlement; 1.0 is perfectly fair.")
+            source="s_public_target_met",
+            allow_null=True,
+            help_text="The public pool got at least its weight, or all its tenants' accepted demand.",
+        )
+        jain_index = serializers.FloatField(
+            source="s_jain_index",
+            allow_null=True,
+            help_text="Jain's index of grant / entitlement; 1.0 is perfectly fair.",
+        )
         pools = PoolSerializer(many=True, source="s_pools", allow_null=True)
-        kinds = KindSerializer(many=True, source="s_kinds", allow_null=True,
-                               help_text="Per tenant kind, whatever the pool: a breakdown, not the public share.")
+        kinds = KindSerializer(
+            many=True,
+            source="s_kinds",
+            allow_null=True,
+            help_text="Per tenant kind, whatever the pool: a breakdown, not the public share.",
+        )
 
         class Meta:
             ref_name = "AllocationRound"
@@ -156,17 +181,20 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
             inventory = serializers.IntegerField()
             resource = serializers.CharField(help_text="site/chip_type")
             granted = serializers.FloatField(help_text="Normalized hours this round grants on the resource.")
-            used = serializers.FloatField(help_text="Normalized hours the tenant had already booked there; "
-                                                    "its grant there once committed.")
+            used = serializers.FloatField(
+                help_text="Normalized hours the tenant had already booked there; its grant there once committed."
+            )
 
             class Meta:
                 ref_name = "AllocationRoundOverdrawn"
 
         tenants = TenantRowSerializer(many=True, source="tenant_rows")
         overdrawn = OverdrawnSerializer(
-            many=True, help_text="Grants the tenant had already booked beyond this round's figure: committing keeps "
-                                 "what was booked as the grant there, and nothing more can be booked on it. The "
-                                 "preview's list; once committed, the list the commit found.")
+            many=True,
+            help_text="Grants the tenant had already booked beyond this round's figure: committing keeps "
+            "what was booked as the grant there, and nothing more can be booked on it. The "
+            "preview's list; once committed, the list the commit found.",
+        )
         tenants_count = serializers.IntegerField()
         tenants_truncated = serializers.BooleanField(help_text=f"Only the first {TENANT_ROWS} rows are shown.")
         grants_count = serializers.IntegerField()
@@ -185,8 +213,9 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
     def _detail(self, rnd: AllocationRound, *, code: int = status.HTTP_200_OK) -> Response:
         return Response(self.DetailOutputSerializer(_summarised(rnd)).data, status=code)
 
-    @extend_schema(summary="List allocation rounds (committee only; 403 for others)",
-                   responses=OutputSerializer(many=True))
+    @extend_schema(
+        summary="List allocation rounds (committee only; 403 for others)", responses=OutputSerializer(many=True)
+    )
     def list(self, request: Request) -> Response:
         if not policies.is_committee(request.user):
             raise PermissionDenied(_("Only allocation committee members may see allocation rounds."))
@@ -194,8 +223,9 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(qs.order_by("-created_at", "-pk"))
         return self.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
-    @extend_schema(summary="An allocation round with its result and per-tenant explanation",
-                   responses=DetailOutputSerializer)
+    @extend_schema(
+        summary="An allocation round with its result and per-tenant explanation", responses=DetailOutputSerializer
+    )
     def retrieve(self, request: Request, pk: str) -> Response:
         return self._detail(self._visible(pk))
 
@@ -216,10 +246,12 @@ class AllocationRoundViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Commit a computed preview: its grants become the period's quotas (committee)",
         description="202: the commit is queued; the round becomes `committed` (and any earlier committed round "
-                    "of the period `superseded`) when the worker is done. 200: it already was committed.",
+        "of the period `superseded`) when the worker is done. 200: it already was committed.",
         request=None,
-        responses={202: DetailOutputSerializer, 200: OpenApiResponse(DetailOutputSerializer,
-                                                                    description="Already committed.")},
+        responses={
+            202: DetailOutputSerializer,
+            200: OpenApiResponse(DetailOutputSerializer, description="Already committed."),
+        },
     )
     @action(detail=True, methods=["post"])
     def commit(self, request: Request, pk: str) -> Response:

@@ -37,26 +37,47 @@ from allocation.models import UsageRecord
 from allocation.services.usage import UsageOutcome, usage_records_adjust, usage_records_report
 
 MAX_BATCH = 1000
-EXAMPLE = {"records": [
-    {"record_id": "lux-2027-01-08-0042", "booking": 42, "at": "2027-01-08T19:00:00Z", "gpu_hours": 590.5},
-]}
-ADJUST_EXAMPLE = {"adjustments": [
-    {"record_id": "lux-2027-01-08-0042-fix1", "corrects": "lux-2027-01-08-0042", "gpu_hours": -120,
-     "reason": "sacct counted the job's restart twice"},
-]}
-REFUSED_EXAMPLE = {"created": 1, "already_reported": 0, "refused": [
-    {"index": 1, "record_id": "lux-2027-01-08-0043", "field": "at", "code": "outside_window",
-     "message": "2030-01-01 00:00 UTC is outside booking 42, which ran from 2027-01-08 09:00 to 2027-01-08 19:00 "
-                "UTC (give or take 1 h)."}]}
+EXAMPLE = {
+    "records": [
+        {"record_id": "lux-2027-01-08-0042", "booking": 42, "at": "2027-01-08T19:00:00Z", "gpu_hours": 590.5},
+    ]
+}
+ADJUST_EXAMPLE = {
+    "adjustments": [
+        {
+            "record_id": "lux-2027-01-08-0042-fix1",
+            "corrects": "lux-2027-01-08-0042",
+            "gpu_hours": -120,
+            "reason": "sacct counted the job's restart twice",
+        },
+    ]
+}
+REFUSED_EXAMPLE = {
+    "created": 1,
+    "already_reported": 0,
+    "refused": [
+        {
+            "index": 1,
+            "record_id": "lux-2027-01-08-0043",
+            "field": "at",
+            "code": "outside_window",
+            "message": "2030-01-01 00:00 UTC is outside booking 42, which ran from 2027-01-08 09:00 "
+            "to 2027-01-08 19:00 UTC (give or take 1 h).",
+        }
+    ],
+}
 
 
 class RefusalSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="Position of the record in the batch, from 0.")
     record_id = serializers.CharField()
-    field = serializers.CharField(help_text="The record's field at fault: record_id, booking, at, gpu_hours, "
-                                            "corrects, reason.")
-    code = serializers.CharField(help_text="duplicate, conflict, not_found, tenant_status, not_started, "
-                                           "outside_window, in_future, invalid, over_booking, below_zero.")
+    field = serializers.CharField(
+        help_text="The record's field at fault: record_id, booking, at, gpu_hours, corrects, reason."
+    )
+    code = serializers.CharField(
+        help_text="duplicate, conflict, not_found, tenant_status, not_started, "
+        "outside_window, in_future, invalid, over_booking, below_zero."
+    )
     message = serializers.CharField()
 
     class Meta:
@@ -67,8 +88,7 @@ class UsageFilter(django_filters.FilterSet):
     booking = django_filters.NumberFilter(field_name="booking_id", help_text="Booking id.")
     tenant = django_filters.CharFilter(field_name="tenant__slug", help_text="Tenant slug.")
     site = django_filters.CharFilter(field_name="booking__inventory__gigafactory__slug", help_text="Site slug.")
-    chip_type = django_filters.CharFilter(field_name="booking__inventory__chip_type__slug",
-                                          help_text="Chip type slug.")
+    chip_type = django_filters.CharFilter(field_name="booking__inventory__chip_type__slug", help_text="Chip type slug.")
     since = MomentFilter(field_name="at", lookup_expr="gte", help_text="At or after (UTC).")
     until = MomentFilter(field_name="at", lookup_expr="lt", help_text="Before (UTC).")
 
@@ -93,7 +113,8 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
         # What RecordSerializer(many=True, allow_empty=False, max_length=MAX_BATCH) builds, spelled out:
         # the stubs' Serializer.__init__ does not list the ListSerializer-only max_length.
         records: serializers.ListSerializer[Any] = serializers.ListSerializer(
-            child=RecordSerializer(), allow_empty=False, max_length=MAX_BATCH)
+            child=RecordSerializer(), allow_empty=False, max_length=MAX_BATCH
+        )
 
         class Meta:
             ref_name = "UsageBatchInput"
@@ -101,8 +122,9 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
     class AdjustSerializer(serializers.Serializer):
         class AdjustmentSerializer(serializers.Serializer):
             record_id = serializers.CharField(max_length=120, help_text="The adjustment's own id; stored once.")
-            corrects = serializers.CharField(max_length=120, help_text="The `record_id` of the reported record "
-                                                                       "it corrects.")
+            corrects = serializers.CharField(
+                max_length=120, help_text="The `record_id` of the reported record it corrects."
+            )
             gpu_hours = serializers.FloatField(help_text="Signed: negative takes GPU-hours off the record.")
             reason = serializers.CharField(max_length=500, help_text="Why; kept in the audit trail.")
 
@@ -110,7 +132,8 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
                 ref_name = "UsageAdjustmentInput"
 
         adjustments: serializers.ListSerializer[Any] = serializers.ListSerializer(
-            child=AdjustmentSerializer(), allow_empty=False, max_length=MAX_BATCH)
+            child=AdjustmentSerializer(), allow_empty=False, max_length=MAX_BATCH
+        )
 
         class Meta:
             ref_name = "UsageAdjustmentBatchInput"
@@ -128,8 +151,10 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
             code = serializers.CharField(help_text="invalid, permission_denied, ...")
             message = serializers.CharField()
             fields = serializers.DictField(  # type: ignore[assignment]
-                child=serializers.ListField(child=serializers.CharField()), required=False,
-                help_text="`records[i].field` -> reasons, when every record of the batch was refused.")
+                child=serializers.ListField(child=serializers.CharField()),
+                required=False,
+                help_text="`records[i].field` -> reasons, when every record of the batch was refused.",
+            )
             refused = RefusalSerializer(many=True, required=False, help_text="Every record, refused.")
 
             class Meta:
@@ -150,8 +175,12 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
         gpu_hours = serializers.FloatField()
         normalized_hours = serializers.FloatField()
         reported_by = serializers.CharField(source="reported_by.username")
-        corrects = serializers.CharField(source="corrects.record_id", allow_null=True, default=None,
-                                         help_text="An adjustment: the record it corrects (else null).")
+        corrects = serializers.CharField(
+            source="corrects.record_id",
+            allow_null=True,
+            default=None,
+            help_text="An adjustment: the record it corrects (else null).",
+        )
         reason = serializers.CharField(help_text="An adjustment's reason.")
 
         class Meta:
@@ -179,19 +208,20 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Report a batch of usage records (site operators)",
         description=f"Up to {MAX_BATCH} records; each `record_id` is stored once, so re-sending a batch is safe "
-                    "(201 if anything was new, else 200). Each record is checked on its own and refused with "
-                    "its reason in `refused` while the rest is kept: a known id with other figures, an unknown "
-                    "booking, a booking that never started (pending, expired, cancelled before its start) or "
-                    "whose tenant is not verified, a time outside the booking's window (give or take "
-                    "`USAGE_WINDOW_TOLERANCE_HOURS`) or in the future, or more GPU-hours than the booking's "
-                    "chips x hours with what is recorded already. When every record is refused: 403 if all were "
-                    "for their tenant's status, else 400, with `fields` and `refused`. Corrections go to "
-                    "`adjustments/`.",
+        "(201 if anything was new, else 200). Each record is checked on its own and refused with "
+        "its reason in `refused` while the rest is kept: a known id with other figures, an unknown "
+        "booking, a booking that never started (pending, expired, cancelled before its start) or "
+        "whose tenant is not verified, a time outside the booking's window (give or take "
+        "`USAGE_WINDOW_TOLERANCE_HOURS`) or in the future, or more GPU-hours than the booking's "
+        "chips x hours with what is recorded already. When every record is refused: 403 if all were "
+        "for their tenant's status, else 400, with `fields` and `refused`. Corrections go to "
+        "`adjustments/`.",
         request=InputSerializer,
         responses={201: CountsSerializer, 200: CountsSerializer, 400: ErrorSerializer, 403: ErrorSerializer},
-        examples=[OpenApiExample("One record", value=EXAMPLE, request_only=True),
-                  OpenApiExample("One record refused", value=REFUSED_EXAMPLE, response_only=True,
-                                 status_codes=["201"])],
+        examples=[
+            OpenApiExample("One record", value=EXAMPLE, request_only=True),
+            OpenApiExample("One record refused", value=REFUSED_EXAMPLE, response_only=True, status_codes=["201"]),
+        ],
     )
     @idempotent("usage-records.report")
     def create(self, request: Request) -> Response:
@@ -204,9 +234,9 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Correct usage records with adjustments (site operators)",
         description=f"Up to {MAX_BATCH} adjustments, each with its own `record_id` (stored once), the "
-                    "`record_id` it `corrects` (a reported record), signed `gpu_hours` and a `reason`. An "
-                    "adjustment is dated as the record it corrects; the record with its adjustments never goes "
-                    "below 0, nor the booking's total above its chips x hours. Audited; answered like a report.",
+        "`record_id` it `corrects` (a reported record), signed `gpu_hours` and a `reason`. An "
+        "adjustment is dated as the record it corrects; the record with its adjustments never goes "
+        "below 0, nor the booking's total above its chips x hours. Audited; answered like a report.",
         request=AdjustSerializer,
         responses={201: CountsSerializer, 200: CountsSerializer, 400: ErrorSerializer, 403: ErrorSerializer},
         examples=[OpenApiExample("One correction", value=ADJUST_EXAMPLE, request_only=True)],
@@ -229,7 +259,8 @@ class UsageRecordViewSet(viewsets.GenericViewSet):
         reasons = {f"{name}[{r.index}].{r.field}": [r.message] for r in outcome.refused}
         if all(r.code == "tenant_status" for r in outcome.refused):
             error: exceptions.APIException = exceptions.PermissionDenied(
-                " ".join(dict.fromkeys(r.message for r in outcome.refused)))
+                " ".join(dict.fromkeys(r.message for r in outcome.refused))
+            )
         else:
             error = exceptions.ValidationError(reasons)
         response = exception_handler(error, self.get_exception_handler_context())

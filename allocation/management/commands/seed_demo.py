@@ -27,8 +27,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--scale", type=positive_int, default=1,
-            help="multiply tenants (1,000 per unit, 200 of each kind) and their requests, for load work")
+            "--scale",
+            type=positive_int,
+            default=1,
+            help="multiply tenants (1,000 per unit, 200 of each kind) and their requests, for load work",
+        )
 
     def handle(self, *args: Any, scale: int, **options: Any) -> None:
         started = time.perf_counter()
