@@ -20,6 +20,7 @@ unset DATABASE_URL REDIS_URL
 
 echo "== ruff"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo "== mypy"
 .venv/bin/mypy allocation investai benchmarks
 echo "== migrations are up to date"
