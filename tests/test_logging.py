@@ -26,7 +26,7 @@ from allocation.services.booking_round import booking_round_run
 from allocation.services.bookings import booking_fixed_create, booking_flexible_create
 from allocation.services.errors import NotAllowed
 from allocation.services.maintenance import maintenance_announce
-from allocation.services.notifications import notify_tenant
+from allocation.services.notifications import tenant_notify
 from allocation.services.requests import RequestContent, request_create, request_decide, request_submit
 from allocation.services.usage import usage_records_report
 from investai.log_format import JsonLinesFormatter
@@ -205,7 +205,7 @@ def test_the_outbox_logs_each_failed_attempt_and_its_give_up_without_the_address
     def refuses(*args: Any, **kwargs: Any) -> int:
         raise SMTPException(f"550 <{bob.email}> mailbox unavailable")
 
-    (row,) = notify_tenant(tenant_id=aurora.pk, subject="Booking 1 is at risk", body="Maintenance.")
+    (row,) = tenant_notify(tenant_id=aurora.pk, subject="Booking 1 is at risk", body="Maintenance.")
     monkeypatch.setattr(notifications, "send_mail", refuses)
     caplog.set_level(logging.INFO)
     later = row.created_at + notifications.REQUEUE_AFTER

@@ -24,7 +24,7 @@ from allocation.models import Notification
 from allocation.services import notifications, rounds
 from allocation.services.booking_round import booking_round_run
 from allocation.services.bookings import booking_flexible_create
-from allocation.services.notifications import email_preference_set, notify_tenant
+from allocation.services.notifications import email_preference_set, tenant_notify
 from allocation.services.requests import RequestContent, request_create, request_decide, request_submit
 from allocation.tasks import notifications_send
 
@@ -59,7 +59,7 @@ def test_a_submission_mail_run_twice_reaches_each_member_once(
 
 
 def test_the_task_run_twice_by_id_mails_once_and_says_so(aurora: Any, alice: Any, bob: Any, mailoutbox: Any) -> None:
-    notes = notify_tenant(tenant_id=aurora.pk, subject="Maintenance at LUX", body="Friday 06:00-08:00.")
+    notes = tenant_notify(tenant_id=aurora.pk, subject="Maintenance at LUX", body="Friday 06:00-08:00.")
     ids = [n.pk for n in notes]
 
     assert notifications_send.delay(ids).get() == 2
@@ -75,7 +75,7 @@ def test_a_rolled_back_decision_leaves_no_notification_and_mails_no_one(
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        notify_tenant(tenant_id=aurora.pk, subject="Decision on Protein folding: accepted", body="Accepted.")
+        tenant_notify(tenant_id=aurora.pk, subject="Decision on Protein folding: accepted", body="Accepted.")
         raise RuntimeError("the decision failed after it asked for the mail")
 
     assert callbacks == []
@@ -88,10 +88,10 @@ def test_members_who_opted_out_get_nothing_and_a_tenant_of_only_them_gets_no_row
 ) -> None:
     email_preference_set(user=alice, enabled=False)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        to_bob = notify_tenant(tenant_id=aurora.pk, subject="Quota granted for 2027 Q1", body="5,000 hours.")
+        to_bob = tenant_notify(tenant_id=aurora.pk, subject="Quota granted for 2027 Q1", body="5,000 hours.")
     email_preference_set(user=bob, enabled=False)
     with django_capture_on_commit_callbacks(execute=True) as nothing_queued:
-        to_no_one = notify_tenant(tenant_id=aurora.pk, subject="Booking 7 expired", body="Its window ended.")
+        to_no_one = tenant_notify(tenant_id=aurora.pk, subject="Booking 7 expired", body="Its window ended.")
     run_again(callbacks)
 
     assert [(m.subject, m.to) for m in mailoutbox] == [("[InvestAI] Quota granted for 2027 Q1", ["bob@example.eu"])]
@@ -150,8 +150,8 @@ def test_a_refused_address_fails_only_its_own_mail_and_is_retried_until_the_rela
     aurora: Any, alice: Any, bob: Any, nimbus: Any, mallory: Any, mailoutbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rows = [
-        *notify_tenant(tenant_id=aurora.pk, subject="Booking 1 is at risk", body="Maintenance."),
-        *notify_tenant(tenant_id=nimbus.pk, subject="Booking 2 is at risk", body="Maintenance."),
+        *tenant_notify(tenant_id=aurora.pk, subject="Booking 1 is at risk", body="Maintenance."),
+        *tenant_notify(tenant_id=nimbus.pk, subject="Booking 2 is at risk", body="Maintenance."),
     ]
     ids = [n.pk for n in rows]
     real_send = notifications.send_mail
@@ -186,7 +186,7 @@ def test_two_workers_sending_the_same_notification_at_once_mail_once(
 ) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("concurrent connections need PostgreSQL (SQLite's test database is one in-memory connection)")
-    # Written straight into the outbox: notify_tenant would queue it at once (autocommit, eager Celery).
+    # Written straight into the outbox: tenant_notify would queue it at once (autocommit, eager Celery).
     note = Notification.objects.create(tenant=aurora, user=alice, subject="Quota granted for 2027 Q1", body="5,000 h.")
     real_send = notifications.send_mail
 
@@ -221,8 +221,8 @@ def test_a_message_whose_enqueue_was_lost_goes_out_once_from_beats_relay(
     aurora: Any, alice: Any, bob: Any, mailoutbox: Any
 ) -> None:
     # Written and committed, but the broker was down when their task was queued.
-    lost = notify_tenant(tenant_id=aurora.pk, subject="Maintenance at LUX", body="Friday 06:00-08:00.")
-    fresh = notify_tenant(tenant_id=aurora.pk, subject="Quota granted", body="2027-Q1")
+    lost = tenant_notify(tenant_id=aurora.pk, subject="Maintenance at LUX", body="Friday 06:00-08:00.")
+    fresh = tenant_notify(tenant_id=aurora.pk, subject="Quota granted", body="2027-Q1")
     Notification.objects.filter(pk__in=[n.pk for n in lost]).update(created_at=timezone.now() - timedelta(minutes=11))
 
     assert notifications.notifications_requeue() == 2  # the fresh ones' own task may still be on its way

@@ -60,8 +60,8 @@ from allocation.selectors.rounds import (
 )
 from allocation.selectors.sites import (
     capacity_totals,
-    eligible_inventory,
     period_capacity,
+    resources_matching,
     sites_with_inventory,
 )
 from allocation.selectors.timeline import (
@@ -88,7 +88,6 @@ __all__ = [
     "capacity_totals",
     "demand_against_capacity",
     "earliest_fit",
-    "eligible_inventory",
     "fair_share_by_tenant",
     "fair_share_exponents_by_tenant",
     "fair_share_of",
@@ -108,6 +107,7 @@ __all__ = [
     "quotas_visible_to",
     "requests_visible_to",
     "resource_timeline",
+    "resources_matching",
     "review_queue",
     "rounds_visible_to",
     "sites_with_inventory",

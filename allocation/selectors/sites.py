@@ -48,7 +48,7 @@ def period_capacity(*, period: AllocationPeriod) -> dict[int, float]:
     return capacity
 
 
-def eligible_inventory(*, site_ids: Iterable[int] = (), chip_type_ids: Iterable[int] = ()) -> QuerySet[Inventory]:
+def resources_matching(*, site_ids: Iterable[int] = (), chip_type_ids: Iterable[int] = ()) -> QuerySet[Inventory]:
     """Resources matching a request's acceptable sites and chip types (empty = any)."""
     qs = Inventory.objects.select_related("gigafactory", "chip_type")
     sites, chips = list(site_ids), list(chip_type_ids)

@@ -45,7 +45,8 @@ from allocation.services.bookings import AUDITED, MAX_HOURS, booking_transition
 
 logger = logging.getLogger(__name__)
 
-PLACED = [BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.AT_RISK]
+# Bookings that hold chips in the hours ahead; unlike models.PLACED_STATUSES, not the completed ones.
+HOLDING_CHIPS = [BookingStatus.CONFIRMED, BookingStatus.ACTIVE, BookingStatus.AT_RISK]
 # Placements written per transaction: large enough that statements, not round trips, dominate;
 # small enough that a batch holds its row locks for well under a second.
 PLACEMENT_BATCH = 500
@@ -101,7 +102,7 @@ def _engine_input(
         .prefetch_related("eligible")
     )  # queued before a suspension: not placed
     placed = Booking.objects.filter(
-        status__in=PLACED, inventory_id__in=inventory_ids, starts_at__lt=end, ends_at__gt=start
+        status__in=HOLDING_CHIPS, inventory_id__in=inventory_ids, starts_at__lt=end, ends_at__gt=start
     )
     reserved = [
         fairshare.Reservation(site=key_of[inv][0], chip_type=key_of[inv][1], chips=chips, start=s, end=e)

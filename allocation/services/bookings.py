@@ -51,7 +51,7 @@ from allocation.models import (
 from allocation.services import ledger
 from allocation.services.audit import audit_event, audit_record, snapshot
 from allocation.services.errors import Conflict, IdempotencyMismatch, NotAllowed, ServiceError
-from allocation.services.notifications import notify_tenant
+from allocation.services.notifications import tenant_notify
 from allocation.services.tenants import tenant_require_commit
 
 logger = logging.getLogger(__name__)
@@ -101,13 +101,13 @@ def _in_calendar(moment: datetime, field: str) -> None:
         raise ServiceError(field, message)
 
 
-def _replay(*, tenant: Tenant, key: str | None, print_: str) -> Booking | None:
+def _replay(*, tenant: Tenant, key: str | None, body_fingerprint: str) -> Booking | None:
     if not key:
         return None
     existing = Booking.objects.filter(tenant=tenant, idempotency_key=key).first()
     if existing is None:
         return None
-    if existing.request_fingerprint != print_:
+    if existing.request_fingerprint != body_fingerprint:
         raise IdempotencyMismatch(
             "idempotency_key", _("This Idempotency-Key was used with a different request."), code="idempotency_mismatch"
         )
@@ -190,7 +190,7 @@ def booking_fixed_create(
     _validate_shape(chips=chips, hours=hours)
     _in_calendar(starts_at, "starts_at")
     _on_the_hour(starts_at, "starts_at")
-    print_ = fingerprint(
+    body_fingerprint = fingerprint(
         {"kind": "fixed", "inventory": inventory.pk, "starts_at": starts_at.isoformat(), "hours": hours, "chips": chips}
     )
     # A key is looked up only when something refuses the booking: a replay that
@@ -221,7 +221,7 @@ def booking_fixed_create(
                     period=period,
                     cost=cost,
                     idempotency_key=idempotency_key,
-                    print_=print_,
+                    body_fingerprint=body_fingerprint,
                 )
             )
             is not None
@@ -245,7 +245,7 @@ def booking_fixed_create(
                 period=period,
                 cost_normalized_hours=cost,
                 idempotency_key=idempotency_key or None,
-                request_fingerprint=print_,
+                request_fingerprint=body_fingerprint,
             )
             audit_record(
                 actor=actor, action="booking.confirmed", obj=booking, tenant=tenant, after=snapshot(booking, AUDITED)
@@ -253,7 +253,7 @@ def booking_fixed_create(
     except ServiceError as refused:
         # A replay (also a retry that waited on the ledger rows its own first
         # request held and finds them full): the booking made under the key is the answer.
-        if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
+        if (replayed := _replay(tenant=tenant, key=idempotency_key, body_fingerprint=body_fingerprint)) is not None:
             return replayed, False
         if isinstance(refused, Conflict) and refused.field == "capacity":
             fit = ledger.earliest_fit(inventory=inventory, chips=chips, hours=hours, after=starts_at)
@@ -265,7 +265,7 @@ def booking_fixed_create(
         raise
     except IntegrityError:
         # The key was used before (or by a retry racing this one): that booking is the answer.
-        if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
+        if (replayed := _replay(tenant=tenant, key=idempotency_key, body_fingerprint=body_fingerprint)) is not None:
             return replayed, False
         raise
     return booking, True
@@ -282,7 +282,7 @@ def _confirm_at_once(
     period: AllocationPeriod,
     cost: float,
     idempotency_key: str | None,
-    print_: str,
+    body_fingerprint: str,
 ) -> Booking | None:
     """Confirm the booking in one SQL statement when everything is in place; None leaves it to the general path.
 
@@ -310,7 +310,7 @@ def _confirm_at_once(
         period=period,
         cost_normalized_hours=cost,
         idempotency_key=idempotency_key or None,
-        request_fingerprint=print_,
+        request_fingerprint=body_fingerprint,
     )
     event = audit_event(
         actor=actor, action="booking.confirmed", obj=booking, tenant=tenant, after=snapshot(booking, AUDITED)
@@ -431,7 +431,7 @@ def booking_flexible_create(
             _("No acceptable resource has that many chips in service (at most %(most)s).")
             % {"most": f"{max(inv.chips_in_service for inv in eligible):,}"},
         )
-    print_ = fingerprint(
+    body_fingerprint = fingerprint(
         {
             "kind": "flexible",
             "eligible": sorted(inv.pk for inv in eligible),
@@ -441,7 +441,7 @@ def booking_flexible_create(
             "latest_end": latest_end.isoformat(),
         }
     )
-    if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
+    if (replayed := _replay(tenant=tenant, key=idempotency_key, body_fingerprint=body_fingerprint)) is not None:
         return replayed, False
     # After the replay: a retry gets its booking back even if the grant it was checked against has been spent since.
     _placeable(
@@ -459,14 +459,14 @@ def booking_flexible_create(
                 earliest_start=earliest_start,
                 latest_end=latest_end,
                 idempotency_key=idempotency_key or None,
-                request_fingerprint=print_,
+                request_fingerprint=body_fingerprint,
             )
             booking.eligible.set(eligible)
             audit_record(
                 actor=actor, action="booking.queued", obj=booking, tenant=tenant, after=snapshot(booking, AUDITED)
             )
     except IntegrityError:
-        if (replayed := _replay(tenant=tenant, key=idempotency_key, print_=print_)) is not None:
+        if (replayed := _replay(tenant=tenant, key=idempotency_key, body_fingerprint=body_fingerprint)) is not None:
             return replayed, False
         raise
     return booking, True
@@ -624,7 +624,7 @@ def bookings_advance(*, now: datetime | None = None) -> dict[str, int]:
                 )
                 counts[str(to)] += 1
                 if to == BookingStatus.EXPIRED:
-                    notify_tenant(
+                    tenant_notify(
                         tenant_id=booking.tenant_id,
                         subject=_("Booking %(id)s expired") % {"id": booking.pk},
                         body=_("Its window ended before the booking round could place it."),

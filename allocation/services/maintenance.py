@@ -47,7 +47,7 @@ from allocation.services import ledger
 from allocation.services.audit import audit_record, snapshot
 from allocation.services.bookings import AUDITED, booking_cancel, booking_transition
 from allocation.services.errors import Conflict, NotAllowed, ServiceError
-from allocation.services.notifications import notify_tenant, tenants_notify
+from allocation.services.notifications import tenant_notify, tenants_notify
 
 logger = logging.getLogger(__name__)
 
@@ -502,7 +502,7 @@ def booking_at_risk_resolve(*, actor: Any, booking: Booking, now: datetime | Non
         before=before,
         after=snapshot(booking, AUDITED),
     )
-    notify_tenant(
+    tenant_notify(
         tenant_id=booking.tenant_id,
         subject=_("Booking %(id)s is confirmed again") % {"id": booking.pk},
         body=_("The chips it holds on %(resource)s from %(start)s UTC are back in service.")
@@ -566,7 +566,7 @@ def booking_at_risk_move(
         before=before,
         after=snapshot(booking, AUDITED),
     )
-    notify_tenant(
+    tenant_notify(
         tenant_id=booking.tenant_id,
         subject=_("Booking %(id)s was moved") % {"id": booking.pk},
         body=_(
@@ -607,7 +607,7 @@ def booking_at_risk_cancel(*, actor: Any, booking: Booking, now: datetime | None
     assert booking.inventory is not None and booking.starts_at is not None
     ledger.hours_locked(inventory=booking.inventory, start=booking.starts_at, hours=booking.hours)
     booking = booking_cancel(actor=actor, booking=booking, now=now)
-    notify_tenant(
+    tenant_notify(
         tenant_id=booking.tenant_id,
         subject=_("Booking %(id)s was cancelled") % {"id": booking.pk},
         body=_(

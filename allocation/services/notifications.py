@@ -58,7 +58,7 @@ REQUEUE_BATCH = 500
 MAX_ATTEMPTS = 6
 
 
-def notify_tenant(*, tenant_id: int, subject: str, body: str) -> list[Notification]:
+def tenant_notify(*, tenant_id: int, subject: str, body: str) -> list[Notification]:
     """Put a message to the tenant's members in the outbox; it is queued once the caller commits."""
     return tenants_notify(messages={tenant_id: (subject, body)})
 

@@ -35,7 +35,7 @@ from allocation.models import (
 )
 from allocation.services.audit import audit_record, snapshot
 from allocation.services.errors import NotAllowed, ServiceError
-from allocation.services.notifications import notify_tenant
+from allocation.services.notifications import tenant_notify
 from allocation.services.tenants import tenant_require_commit, tenant_require_draft
 
 TRANSITIONS: dict[str, set[str]] = {
@@ -93,7 +93,7 @@ def _validated(content: RequestContent, period: AllocationPeriod) -> float:
         raise ServiceError("demand_gpu_hours", _("The demand must be a positive number of GPU-hours."))
     sites = {s.pk: s for s in content.eligible_sites}
     chips = {c.pk: c for c in content.eligible_chip_types}
-    resources = list(selectors.eligible_inventory(site_ids=sites, chip_type_ids=chips))
+    resources = list(selectors.resources_matching(site_ids=sites, chip_type_ids=chips))
     present = {(inv.gigafactory_id, inv.chip_type_id) for inv in resources}
     for chip in chips.values():
         if not any(chip_id == chip.pk for _, chip_id in present):
@@ -204,7 +204,7 @@ def request_submit(*, actor: Any, request: AllocationRequest) -> AllocationReque
         before=before,
         after=snapshot(request, AUDITED),
     )
-    notify_tenant(
+    tenant_notify(
         tenant_id=request.tenant_id,
         subject=_("Request submitted: %(title)s") % {"title": request.title},
         body=_('%(actor)s submitted "%(title)s" for %(period)s.')
@@ -283,7 +283,7 @@ def request_decide(
         if accept
         else _("The allocation committee rejected.")
     )
-    notify_tenant(
+    tenant_notify(
         tenant_id=request.tenant_id,
         subject=_("Decision on %(title)s: %(status)s") % {"title": request.title, "status": request.status},
         body=verdict + ("\n" + _("Reason: %(reason)s") % {"reason": reason} if reason else ""),

@@ -22,7 +22,7 @@ from allocation import policies
 from allocation.models import Tenant, Verification
 from allocation.services.audit import audit_record
 from allocation.services.errors import NotAllowed, ServiceError
-from allocation.services.notifications import notify_tenant
+from allocation.services.notifications import tenant_notify
 
 TRANSITIONS: dict[str, set[str]] = {
     Verification.PENDING: {Verification.VERIFIED, Verification.SUSPENDED},
@@ -98,7 +98,7 @@ def tenant_verification_change(*, actor: Any, tenant: Tenant, to: str, reason: s
     )
     subject, body = _TOLD[Verification(to)]
     named = {"tenant": tenant.name}
-    notify_tenant(
+    tenant_notify(
         tenant_id=tenant.pk,
         subject=str(subject) % named,
         body=str(body) % named + ("\n" + _("Reason: %(reason)s") % {"reason": reason} if reason else ""),

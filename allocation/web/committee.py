@@ -154,7 +154,7 @@ def review_queue(request: HttpRequest, slug: str) -> HttpResponse:
 
 @committee_required
 @require_POST
-def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
+def request_decision(request: HttpRequest, pk: int) -> HttpResponse:
     obj = get_object_or_404(selectors.requests_visible_to(user=request.user), pk=pk)
     back, query = _back_to_queue(request, obj.period)
     form = DecisionForm(request.POST, prefix=f"r{obj.pk}")

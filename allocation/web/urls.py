@@ -23,7 +23,7 @@ urlpatterns = [
     # The allocation committee.
     path("committee/", committee.committee_home, name="committee-home"),
     path("committee/periods/<slug:slug>/review/", committee.review_queue, name="review-queue"),
-    path("committee/requests/<int:pk>/decide/", committee.request_decide, name="request-decide"),
+    path("committee/requests/<int:pk>/decide/", committee.request_decision, name="request-decide"),
     path("committee/periods/<slug:slug>/rounds/", committee.round_period, name="round-period"),
     path("committee/periods/<slug:slug>/rounds/preview/", committee.round_preview, name="round-preview"),
     path("committee/rounds/<int:pk>/", committee.round_detail, name="round-detail"),

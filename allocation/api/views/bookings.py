@@ -121,7 +121,7 @@ class _EligibleField(serializers.Field):
             return [inventory]
         if not isinstance(data, dict) or not (set(data) <= {"site", "chip_type"}) or not data:
             raise serializers.ValidationError(_('Give "site/chip_type" or an object with "site" and/or "chip_type".'))
-        qs = selectors.eligible_inventory()
+        qs = selectors.resources_matching()
         if data.get("site"):
             qs = qs.filter(gigafactory__slug=data["site"])
         if data.get("chip_type"):

@@ -140,7 +140,7 @@ class PeriodViewSet(viewsets.GenericViewSet):
         if period is None:
             raise NotFound(_("No such allocation period."))
         capacity = selectors.period_capacity(period=period)
-        inventory = list(selectors.eligible_inventory())
+        inventory = list(selectors.resources_matching())
         gpu_hours = [capacity.get(inv.pk, 0.0) for inv in inventory]
         normalized = [hours * inv.chip_type.throughput for hours, inv in zip(gpu_hours, inventory, strict=True)]
         data = {

@@ -93,7 +93,7 @@ class ResourceViewSet(viewsets.GenericViewSet):
     filterset_class = ResourceFilter
 
     def get_queryset(self) -> QuerySet[Inventory]:
-        return selectors.eligible_inventory()
+        return selectors.resources_matching()
 
     @extend_schema(
         summary="List resources: each chip type at each site",
