@@ -23,7 +23,7 @@ from allocation.models import AllocationRound, Booking, BookingStatus, Quota, Ro
 from allocation.services import rounds
 from tests.api import client_for
 from tests.factories import TenantFactory
-from tests.test_quota_rounds import accepted
+from tests.services.test_quota_rounds import accepted
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 

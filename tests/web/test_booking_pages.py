@@ -311,7 +311,7 @@ def test_the_availability_fragment_asks_for_what_is_missing_and_hides_other_tena
 
 
 def make_bookings(catalogue: Any, tenant: Any, actor: Any, n: int) -> list[Booking]:
-    """Bookings in every state, written directly (the services are tested in tests/test_bookings.py)."""
+    """Bookings in every state, written directly (the services are tested in tests/services/test_bookings.py)."""
     states = [
         BookingStatus.CONFIRMED,
         BookingStatus.ACTIVE,

@@ -17,7 +17,7 @@ from allocation.services import rounds
 from allocation.services.errors import Conflict, NotAllowed, ServiceError
 from allocation.services.requests import RequestContent, request_create, request_decide, request_submit
 
-SERVICES = Path(__file__).resolve().parent.parent / "allocation" / "services"
+SERVICES = Path(__file__).resolve().parents[2] / "allocation" / "services"
 
 
 def _imported_modules(path: Path) -> set[str]:
