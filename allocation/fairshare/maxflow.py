@@ -104,8 +104,8 @@ class FlowNetwork:
     def drop(self, e: int) -> None:
         """Remove forward edge ``e`` for good: its flow is cancelled and, at
         the next compaction, both arcs leave the adjacency lists.  The
-        filling retires settled groups as it goes, and scanning their dead
-        arcs in every phase was a large part of each max flow."""
+        filling retires settled groups as it goes, so without compaction
+        every phase would scan their dead arcs again."""
         self.set_capacity(e, 0.0)
         if not self.gone[e >> 1]:
             self.gone[e >> 1] = 1
@@ -267,8 +267,8 @@ class FlowNetwork:
         # Multi-push DFS: one visit to u saturates as many level-graph paths
         # through u as its limit allows, so each arc is scanned about once
         # per phase instead of once per augmenting path.  It runs on an
-        # explicit stack (a frame per node per path was the cost of the
-        # recursive form); each frame is a suspended visit, resumed with the
+        # explicit stack, so a deep level graph costs no Python call per node
+        # and path; each frame is a suspended visit, resumed with the
         # amount its child sent.  Arcs into the sink are settled in place.
         adj, to, cap, eps = self.adj, self.to, self.cap, self.eps
         it = [0] * self.n
