@@ -232,21 +232,19 @@ def booking_fixed_create(
         with transaction.atomic():
             ledger.hold_chips(inventory=inventory, start=starts_at, hours=hours, chips=chips)
             ledger.charge_quota(tenant_id=tenant.pk, period=period, inventory=inventory, cost=cost)
-            booking = Booking.objects.create(
+            booking = _fixed_booking(
+                actor=actor,
                 tenant=tenant,
-                created_by=actor,
-                kind=BookingKind.FIXED,
-                status=BookingStatus.CONFIRMED,
-                chips=chips,
-                hours=hours,
                 inventory=inventory,
                 starts_at=starts_at,
-                ends_at=starts_at + hours * ledger.HOUR,
+                hours=hours,
+                chips=chips,
                 period=period,
-                cost_normalized_hours=cost,
-                idempotency_key=idempotency_key or None,
-                request_fingerprint=body_fingerprint,
+                cost=cost,
+                idempotency_key=idempotency_key,
+                body_fingerprint=body_fingerprint,
             )
+            booking.save(force_insert=True)
             audit_record(
                 actor=actor, action="booking.confirmed", obj=booking, tenant=tenant, after=snapshot(booking, AUDITED)
             )
@@ -269,6 +267,37 @@ def booking_fixed_create(
             return replayed, False
         raise
     return booking, True
+
+
+def _fixed_booking(
+    *,
+    actor: Any,
+    tenant: Tenant,
+    inventory: Inventory,
+    starts_at: datetime,
+    hours: int,
+    chips: int,
+    period: AllocationPeriod | None,
+    cost: float,
+    idempotency_key: str | None,
+    body_fingerprint: str,
+) -> Booking:
+    """The confirmed fixed booking, unsaved: what both confirmation paths write."""
+    return Booking(
+        tenant=tenant,
+        created_by=actor,
+        kind=BookingKind.FIXED,
+        status=BookingStatus.CONFIRMED,
+        chips=chips,
+        hours=hours,
+        inventory=inventory,
+        starts_at=starts_at,
+        ends_at=starts_at + hours * ledger.HOUR,
+        period=period,
+        cost_normalized_hours=cost,
+        idempotency_key=idempotency_key or None,
+        request_fingerprint=body_fingerprint,
+    )
 
 
 def _confirm_at_once(
@@ -297,20 +326,17 @@ def _confirm_at_once(
     """
     if connection.vendor != "postgresql":
         return None  # data-modifying CTEs are PostgreSQL's
-    booking = Booking(
+    booking = _fixed_booking(
+        actor=actor,
         tenant=tenant,
-        created_by=actor,
-        kind=BookingKind.FIXED,
-        status=BookingStatus.CONFIRMED,
-        chips=chips,
-        hours=hours,
         inventory=inventory,
         starts_at=starts_at,
-        ends_at=starts_at + hours * ledger.HOUR,
+        hours=hours,
+        chips=chips,
         period=period,
-        cost_normalized_hours=cost,
-        idempotency_key=idempotency_key or None,
-        request_fingerprint=body_fingerprint,
+        cost=cost,
+        idempotency_key=idempotency_key,
+        body_fingerprint=body_fingerprint,
     )
     event = audit_event(
         actor=actor, action="booking.confirmed", obj=booking, tenant=tenant, after=snapshot(booking, AUDITED)
